@@ -1,0 +1,238 @@
+"""Experiment configuration: one YAML file -> one frozen, typed, validated ``ExperimentConfig``.
+
+Run ``python -m elm.train CONFIG.yaml [--set key=value ...]`` to train one config without Ray. Every check here
+runs before any data is loaded: unknown keys, wrong types and out-of-range values raise ``ConfigError`` naming
+the key. Overrides (CLI ``--set loss.tau=0.5`` and Tune's sampled ``{"loss.tau": 0.73}``) all go through
+``with_overrides``, which edits the raw mapping and re-validates the whole config.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Mapping
+
+import yaml
+
+from elm.registry import DATASETS, LOSSES, MODELS, Choice, Interval, Registry, check_kwargs
+
+# Top-level blocks that belong to the platform (Ray Tune, MLflow); elm keeps them verbatim and never reads them.
+PLATFORM_BLOCKS = ("search", "tune", "resources", "tracking", "ablation")
+# Data-derived values the trainer passes to factories; a config may not set them.
+SUPPLIED = {
+    "data": (),
+    "model": ("num_classes", "in_channels", "image_size"),
+    "loss": ("class_counts",),
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run: the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registry key plus the keyword arguments of its factory."""
+
+    name: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with momentum and a warm-up + (step | cosine) learning-rate schedule (Menon et al. 2021, CIFAR recipe)."""
+
+    lr: Annotated[float, Interval(gt=0)] = 0.1
+    momentum: Annotated[float, Interval(ge=0, lt=1)] = 0.9
+    nesterov: bool = False
+    weight_decay: Annotated[float, Interval(ge=0)] = 2e-4
+    epochs: Annotated[int, Interval(ge=1)] = 200
+    batch_size: Annotated[int, Interval(ge=1)] = 128
+    schedule: Annotated[str, Choice("step", "cosine", "constant")] = "step"
+    warmup_epochs: Annotated[int, Interval(ge=0)] = 5
+    milestones: tuple[int, ...] = (160, 180)
+    gamma: Annotated[float, Interval(gt=0, le=1)] = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the loop runs: evaluation cadence, checkpoints, numerics. Nothing here changes the maths of a method."""
+
+    eval_every: Annotated[int, Interval(ge=1)] = 10
+    eval_split: Annotated[str, Choice("val", "test")] = "test"
+    posthoc_taus: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
+    checkpoint_every: Annotated[int, Interval(ge=1)] = 1
+    keep_checkpoints: Annotated[int, Interval(ge=1)] = 2
+    channels_last: bool = True
+    bf16: bool = True
+    eval_batch_size: Annotated[int, Interval(ge=1)] = 1000
+    num_threads: Annotated[int, Interval(ge=0)] = 0  # 0: leave torch's default
+    deterministic: bool = False
+    max_steps_per_epoch: Annotated[int, Interval(ge=0)] = 0  # 0: no cap (a cap is for smoke runs only)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment. ``platform`` holds the untouched platform blocks (search, tune, resources, ...)."""
+
+    name: str
+    seed: int
+    data: Component
+    model: Component
+    loss: Component
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    platform: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain YAML-able mapping; ``from_dict(cfg.to_dict()) == cfg``."""
+        out: dict[str, Any] = {"name": self.name, "seed": self.seed}
+        for key in ("data", "model", "loss"):
+            comp: Component = getattr(self, key)
+            out[key] = {"name": comp.name, **copy.deepcopy(dict(comp.kwargs))}
+        for key in ("optim", "train"):
+            out[key] = {
+                f.name: list(v) if isinstance(v := getattr(getattr(self, key), f.name), tuple) else v
+                for f in dataclasses.fields(getattr(self, key))
+            }
+        out.update(copy.deepcopy(dict(self.platform)))
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _parse_section(cls: type, where: str, raw: Any) -> Any:
+    """Build a frozen dataclass from a mapping, validating keys, types and ranges."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
+    try:
+        check_kwargs(where, cls, raw)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    hints = typing.get_type_hints(cls)
+    values = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in raw.items()}
+    return cls(**values)
+
+
+def _parse_component(where: str, raw: Any, registry: Registry[Any]) -> Component:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, Mapping) or "name" not in raw:
+        raise ConfigError(f"{where} must be a mapping with a 'name' key; known {where} names: {registry.names()}")
+    kwargs = {k: v for k, v in raw.items() if k != "name"}
+    try:
+        registry.check(raw["name"], kwargs, SUPPLIED[where])
+    except KeyError as e:
+        raise ConfigError(f"{where}.name: {e.args[0]}") from None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return Component(name=raw["name"], kwargs=kwargs)
+
+
+def _ensure_registered() -> None:
+    import elm.data  # noqa: F401  (registration side effects)
+    import elm.losses  # noqa: F401
+    import elm.models  # noqa: F401
+
+
+def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
+    """Validate a raw mapping (e.g. parsed YAML) into an ``ExperimentConfig``.
+
+    Raises:
+        ConfigError: naming the first offending key.
+    """
+    _ensure_registered()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a config must be a mapping at the top level, got {type(raw).__name__}")
+    known = {"name", "seed", "data", "model", "loss", "optim", "train", *PLATFORM_BLOCKS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {unknown}; known: {sorted(known)}")
+    for key in ("name", "seed", "data", "model", "loss"):
+        if key not in raw:
+            raise ConfigError(f"missing required key '{key}'")
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
+    if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool) or raw["seed"] < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {raw['seed']!r}")
+    optim = _parse_section(OptimConfig, "optim", raw.get("optim"))
+    if optim.warmup_epochs >= optim.epochs and optim.warmup_epochs > 0:
+        raise ConfigError(f"optim.warmup_epochs={optim.warmup_epochs} must be < optim.epochs={optim.epochs}")
+    if list(optim.milestones) != sorted(optim.milestones) or any(m < 1 for m in optim.milestones):
+        raise ConfigError(f"optim.milestones={list(optim.milestones)} must be increasing positive epochs")
+    return ExperimentConfig(
+        name=raw["name"],
+        seed=raw["seed"],
+        data=_parse_component("data", raw["data"], DATASETS),
+        model=_parse_component("model", raw["model"], MODELS),
+        loss=_parse_component("loss", raw["loss"], LOSSES),
+        optim=optim,
+        train=_parse_section(TrainConfig, "train", raw.get("train")),
+        platform={k: copy.deepcopy(raw[k]) for k in PLATFORM_BLOCKS if k in raw},
+    )
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML file into a mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must contain a mapping at the top level")
+    return raw
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """Read, override and validate a YAML config file."""
+    raw = read_yaml(path)
+    try:
+        return from_dict(set_keys(raw, overrides or {}))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def set_keys(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a deep copy of ``raw`` with dotted keys set (``{"loss.tau": 0.5}``); the parents must exist."""
+    out = copy.deepcopy(dict(raw))
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node: Any = out
+        for i, part in enumerate(parts[:-1]):
+            if part not in node or node[part] is None:
+                if i == 0 and part in ("optim", "train"):
+                    node[part] = {}
+                else:
+                    raise ConfigError(f"cannot set '{dotted}': '{'.'.join(parts[: i + 1])}' is not in the config")
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"cannot set '{dotted}': '{'.'.join(parts[: i + 1])}' is not a mapping")
+        node[parts[-1]] = value
+    return out
+
+
+def with_overrides(cfg: ExperimentConfig, overrides: Mapping[str, Any]) -> ExperimentConfig:
+    """A new validated config with dotted keys replaced, e.g. ``with_overrides(cfg, {"loss.tau": 0.5})``."""
+    return from_dict(set_keys(cfg.to_dict(), overrides))
+
+
+def parse_set_args(items: list[str]) -> dict[str, Any]:
+    """Parse CLI ``key=value`` strings; values are YAML scalars/lists (``0.5``, ``true``, ``[1, 2]``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {e}") from None
+    return out

@@ -1,0 +1,309 @@
+"""The single-process (or one-DDP-rank) training loop: ``fit(cfg, report) -> final metrics``.
+
+Run one plain training, without Ray:
+    python -m elm.train ablations/cifar10.yaml --set data.root=../shared/data --set optim.epochs=30
+
+``fit`` knows nothing of Ray, Optuna or MLflow: it calls ``report(EpochReport)`` once per epoch (the platform
+passes a function that forwards to ``ray.train.report``; tests pass ``list.append``). If ``torch.distributed`` is
+initialised (as Ray Train does on each worker), the model is wrapped in DDP, every rank trains on its shard with
+``batch_size / world_size`` examples per step, and rank 0 evaluates and writes checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from elm.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args
+from elm.data import iterate_batches, load_data
+from elm.data.base import LongTailData, TensorSplit
+from elm.metrics import classification_metrics, margin_statistics, posthoc_sweep
+from elm.registry import LOSSES, MODELS
+from elm.schedule import lr_factor
+from elm.seeding import rng_state, seed_everything, set_rng_state
+from elm.types import ModelOutput
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf; the last checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What ``fit`` reports after each epoch.
+
+    Attributes:
+        epoch: 1-based number of completed epochs.
+        metrics: flat ``split/name`` -> float (train loss and lr every epoch; eval metrics on eval epochs).
+        checkpoint: folder of the checkpoint written at this epoch (rank 0 only), or None.
+        per_class: per-class table of the evaluation (JSON-serialisable), on eval epochs of rank 0.
+    """
+
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint: Path | None = None
+    per_class: list[dict[str, Any]] | None = None
+
+
+Reporter = Callable[[EpochReport], Any]
+
+
+@dataclass
+class Experiment:
+    """Everything built from a config before the first step."""
+
+    data: LongTailData
+    model: nn.Module
+    loss: nn.Module
+    in_channels: int = field(default=3)
+
+
+def build_experiment(cfg: ExperimentConfig) -> Experiment:
+    """Load the data, then build the model and loss with the data-derived values they declare."""
+    data = load_data(cfg.data.name, cfg.data.kwargs)
+    in_channels = int(data.train.images.shape[1]) if isinstance(data.train, TensorSplit) else 3
+    model = MODELS.build(
+        cfg.model.name, cfg.model.kwargs, num_classes=data.num_classes, in_channels=in_channels, image_size=data.image_size
+    )
+    loss = LOSSES.build(cfg.loss.name, cfg.loss.kwargs, class_counts=data.class_counts)
+    if getattr(loss, "uses_projections", False) and not getattr(model, "has_projection", False):
+        raise ConfigError(
+            f"loss '{cfg.loss.name}' reads a projection head but model '{cfg.model.name}' has none: "
+            f"set model.projection_dim"
+        )
+    return Experiment(data=data, model=model, loss=loss, in_channels=in_channels)
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) -> tuple[Tensor, Tensor]:
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y.to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]], device: torch.device, *, bf16: bool, channels_last: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Logits (N, C), embeddings (N, D) and targets (N,) over an evaluation iterator, in float32 on CPU."""
+    was_training = model.training
+    model.eval()
+    logits, embs, ys = [], [], []
+    for x, y in batches:
+        x, y = _to_device(x, y, device, channels_last)
+        with _autocast(device, bf16):
+            out: ModelOutput = model(x)
+        logits.append(out.logits.float().cpu())
+        embs.append(out.embeddings.float().cpu())
+        ys.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(logits), torch.cat(embs), torch.cat(ys)
+
+
+def evaluate(
+    model: nn.Module, cfg: ExperimentConfig, data: LongTailData, split_name: str, device: torch.device
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Accuracy, Many/Medium/Few, ECE, post-hoc adjusted accuracy per tau and margin statistics on one split."""
+    split = data.val if split_name == "val" else data.test
+    if split is None:
+        raise ConfigError("train.eval_split='val' needs a validation split: set data.val_per_class > 0")
+    batches = iterate_batches(
+        split, batch_size=cfg.train.eval_batch_size, train=False, mean=data.mean, std=data.std,
+        image_size=data.image_size, seed=cfg.seed, epoch=0,
+    )
+    logits, embeddings, targets = predict(
+        model, batches, device, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last
+    )
+    counts = data.class_counts
+    out = {f"{split_name}/{k}": v for k, v in classification_metrics(logits, targets, counts).items()}
+    for tau, m in posthoc_sweep(logits, targets, counts, cfg.train.posthoc_taus).items():
+        out.update({f"{split_name}/posthoc_tau{tau:g}/{k}": v for k, v in m.items()})
+    stats = margin_statistics(logits, embeddings, targets, counts)
+    out.update({f"{split_name}/{k}": v for k, v in stats.scalars.items()})
+    return out, stats.per_class
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def fit(
+    cfg: ExperimentConfig,
+    report: Reporter,
+    *,
+    run_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    device: torch.device | None = None,
+    experiment: Experiment | None = None,
+) -> dict[str, float]:
+    """Train ``cfg`` and return the metrics of the final evaluation.
+
+    Args:
+        cfg: a validated config.
+        report: called with an ``EpochReport`` after every epoch (on every rank).
+        run_dir: where checkpoints go (``run_dir/checkpoints/epoch_NNNN``); None keeps no checkpoints.
+        resume_from: a checkpoint folder, or ``run_dir`` itself to resume from its newest checkpoint.
+        device: defaults to the current CUDA device if any, else CPU.
+        experiment: a prebuilt data/model/loss (benchmarks reuse one); built from ``cfg`` when None.
+    Raises:
+        NonFiniteLossError: if the loss becomes NaN/Inf (the last checkpoint stays on disk).
+    """
+    rank, world = _dist_info()
+    device = device or default_device()
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True)
+    seed_everything(cfg.seed + rank)
+    exp = experiment or build_experiment(cfg)
+    model, loss_fn, data = exp.model.to(device), exp.loss.to(device), exp.data
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov,
+    )
+    start_epoch = 0
+    ckpt_root = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    if resume_from is not None:
+        source = Path(resume_from)
+        found = latest_checkpoint(source / "checkpoints") if (source / "checkpoints").is_dir() else source
+        if found is not None:
+            state = load_checkpoint(found)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch = int(state["epoch"])
+            set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
+    train_model: nn.Module = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    per_rank_batch = max(1, cfg.optim.batch_size // world)
+    steps_per_epoch = math.ceil(math.ceil(len(data.train) / world) / per_rank_batch)
+    if cfg.train.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
+    final: dict[str, float] = {}
+    model.train()
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        t0 = time.perf_counter()
+        total, count, terms_sum = torch.zeros((), device=device), 0, {}
+        batches = iterate_batches(
+            data.train, batch_size=per_rank_batch, train=True, mean=data.mean, std=data.std,
+            image_size=data.image_size, seed=cfg.seed, epoch=epoch, rank=rank, world_size=world,
+        )
+        for step, (x, y) in enumerate(batches):
+            if step >= steps_per_epoch:
+                break
+            global_step = epoch * steps_per_epoch + step
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.optim.lr * lr_factor(global_step, steps_per_epoch, cfg.optim)
+            x, y = _to_device(x, y, device, cfg.train.channels_last)
+            with _autocast(device, cfg.train.bf16):
+                out = train_model(x)
+            terms = loss_fn.terms(out, y) if hasattr(loss_fn, "terms") else {}
+            loss = sum(terms.values()) if terms else loss_fn(out, y)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                    f"(lr {optimizer.param_groups[0]['lr']:.4g}); lower optim.lr or check the data. "
+                    f"The last checkpoint is kept."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(y)
+            count += len(y)
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) * len(y)
+        elapsed = time.perf_counter() - t0
+        metrics = {
+            "train/loss": float(total) / max(count, 1),
+            "train/lr": optimizer.param_groups[0]["lr"],
+            "train/epoch_seconds": elapsed,
+            "train/images_per_sec": count * world / elapsed if elapsed > 0 else 0.0,
+            "epoch": float(epoch + 1),
+        }
+        metrics.update({f"train/loss_{k}": v / max(count, 1) for k, v in terms_sum.items()})
+        per_class = None
+        last = epoch + 1 == cfg.optim.epochs
+        if rank == 0 and ((epoch + 1) % cfg.train.eval_every == 0 or last):
+            eval_metrics, per_class = evaluate(model, cfg, data, cfg.train.eval_split, device)
+            metrics.update(eval_metrics)
+            final = metrics
+        checkpoint = None
+        if ckpt_root is not None and rank == 0 and ((epoch + 1) % cfg.train.checkpoint_every == 0 or last):
+            checkpoint = save_checkpoint(
+                ckpt_root / checkpoint_name(epoch + 1),
+                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                 "rng": rng_state(), "config": cfg.to_dict()},
+            )
+            prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
+        report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class))
+    return final
+
+
+def _print_report(r: EpochReport) -> None:
+    m = r.metrics
+    keys = [k for k in ("train/loss", "train/images_per_sec") if k in m]
+    keys += [k for k in m if k.endswith(("/balanced_acc", "/acc_many", "/acc_medium", "/acc_few")) and "posthoc" not in k]
+    keys += [k for k in m if k.endswith("posthoc_tau1/balanced_acc")]
+    print(f"epoch {r.epoch:3d}  " + "  ".join(f"{k}={m[k]:.4g}" for k in keys), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m elm.train", description="Train one config without Ray.")
+    parser.add_argument("config", help="experiment YAML")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default=None, help="run folder (default runs/<name>-seed<seed>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, parse_set_args(args.overrides))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/{cfg.name}-seed{cfg.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(cfg.to_yaml())
+    history = (out / "metrics.jsonl").open("a")
+
+    def report(r: EpochReport) -> None:
+        _print_report(r)
+        history.write(json.dumps({"epoch": r.epoch, **r.metrics}) + "\n")
+        history.flush()
+        if r.per_class is not None:
+            (out / "per_class.json").write_text(json.dumps(r.per_class, indent=1))
+
+    try:
+        final = fit(cfg, report, run_dir=out, resume_from=out if args.resume else None)
+    except (ConfigError, NonFiniteLossError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    (out / "final.json").write_text(json.dumps(final, indent=1))
+    print(f"final metrics in {out / 'final.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
