@@ -1,0 +1,95 @@
+"""Typed, validated platform blocks of an experiment YAML: ``tune``, ``resources``, ``tracking``, ``ablation``.
+
+Each block is a frozen dataclass whose fields are the schema; ``check_kwargs`` from ``elm.registry`` rejects
+unknown keys, wrong types and out-of-range values with the key's name, before Ray starts.
+"""
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Mapping
+
+from elm.config import ConfigError, ExperimentConfig
+from elm.registry import Choice, Interval, check_kwargs
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """How trials are searched and scheduled."""
+
+    searcher: Annotated[str, Choice("optuna", "random", "grid")] = "optuna"
+    metric: str = "test/balanced_acc"
+    mode: Annotated[str, Choice("max", "min")] = "max"
+    num_samples: Annotated[int, Interval(ge=1)] = 16
+    scheduler: Annotated[str, Choice("asha", "fifo")] = "asha"
+    grace_period: Annotated[int, Interval(ge=1)] = 10  # epochs before ASHA may stop a trial
+    reduction_factor: Annotated[float, Interval(gt=1)] = 3.0
+    max_concurrent: Annotated[int, Interval(ge=0)] = 0  # 0: as many as resources allow
+    seed: int | None = None  # defaults to the experiment seed
+    study_storage: bool = False  # keep the Optuna study in <experiment>/optuna.db (SQLite)
+    max_failures: Annotated[int, Interval(ge=0)] = 2  # worker restarts from the last checkpoint per trial
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """Per-trial Ray Train scaling."""
+
+    num_workers: Annotated[int, Interval(ge=1)] = 1
+    cpus_per_worker: Annotated[float, Interval(gt=0)] = 1.0
+    gpus_per_worker: Annotated[float, Interval(ge=0)] = 0.0  # fractional GPUs pack several trials on one GPU
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """MLflow destination; the default is a SQLite store inside the experiment folder."""
+
+    uri: str | None = None
+    experiment: str | None = None  # defaults to the config name
+
+
+@dataclass(frozen=True)
+class AblationSpec:
+    """Named variants (each a set of dotted overrides) crossed with seeds."""
+
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    tune: TuneSpec
+    resources: ResourcesSpec
+    tracking: TrackingSpec
+    ablation: AblationSpec | None
+
+
+def _section(cls: type, where: str, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
+    try:
+        check_kwargs(where, cls, raw)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in raw.items()})
+
+
+def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
+    """Validate the platform blocks of ``cfg`` (``search`` is parsed by ``platform.search_spaces``)."""
+    blocks = cfg.platform
+    ablation = None
+    if "ablation" in blocks:
+        ablation = _section(AblationSpec, "ablation", blocks["ablation"])
+        if not ablation.variants:
+            raise ConfigError("ablation.variants must name at least one variant")
+        for name, overrides in ablation.variants.items():
+            if not isinstance(overrides, Mapping):
+                raise ConfigError(f"ablation.variants.{name} must be a mapping of dotted keys to values")
+    return PlatformSpec(
+        tune=_section(TuneSpec, "tune", blocks.get("tune")),
+        resources=_section(ResourcesSpec, "resources", blocks.get("resources")),
+        tracking=_section(TrackingSpec, "tracking", blocks.get("tracking")),
+        ablation=ablation,
+    )

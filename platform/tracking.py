@@ -1,0 +1,210 @@
+"""MLflow tracking of a sweep: the only module that imports mlflow.
+
+A Ray Tune callback on the driver: one parent run per sweep and one child run per trial, named
+``<name>-trial=<trial id>``. Children carry the resolved config as params, per-epoch metrics (step = epoch), the
+margin statistics as metrics and as a per-class JSON artifact, plots, and tags (variant, trial id, seed, git
+commit). Runs are found again by tags, so a resumed sweep or a retried trial continues its run, never duplicates it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from elm.config import from_dict, with_overrides
+from platform.plots import PLOTS
+from platform.runtime import REPO_ROOT
+from platform.trainables.driver import VARIANT_KEY, resolve_trial_overrides
+from platform.trainables.worker import PER_CLASS_KEY
+
+TAG_SWEEP, TAG_ROLE, TAG_TRIAL = "elm.sweep", "elm.role", "elm.trial_id"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_LEN = 6000
+
+
+def default_tracking_uri(experiment_dir: Path) -> str:
+    return f"sqlite:///{experiment_dir.resolve() / 'mlflow.db'}"
+
+
+def git_info(root: Path = REPO_ROOT) -> dict[str, str]:
+    """The checkout's commit and whether it has uncommitted changes ('unknown' outside git)."""
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    sha = run("rev-parse", "HEAD") or "unknown"
+    dirty = "true" if run("status", "--porcelain", "--untracked-files=no") else "false"
+    return {"git.commit": sha, "git.dirty": dirty}
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"loss": {"tau": 1}} -> {"loss.tau": 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def numeric_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numeric entries of a Tune result whose keys are ``split/name`` metrics."""
+    out = {}
+    for k, v in result.items():
+        if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[k] = float(v)
+    return out
+
+
+class MlflowTracker(tune.Callback):
+    """Driver-side Tune callback writing the sweep to MLflow. Picklable (the client is rebuilt on demand)."""
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment: str,
+        sweep: str,
+        base: Mapping[str, Any],
+        variants: Mapping[str, Mapping[str, Any]],
+        artifact_location: str | None = None,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.sweep = sweep
+        self.base = dict(base)
+        self.variants = {k: dict(v) for k, v in variants.items()}
+        self.artifact_location = artifact_location
+        self.parent_id: str | None = None
+        self.trial_runs: dict[str, str] = {}
+        self._client: MlflowClient | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None
+        return state
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment)
+        if exp is not None:
+            return exp.experiment_id
+        return self.client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+
+    def _find_run(self, exp_id: str, tags: Mapping[str, str]) -> str | None:
+        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([exp_id], filter_string=flt, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def setup(self, **info: Any) -> None:
+        exp_id = self.experiment_id()
+        tags = {TAG_SWEEP: self.sweep, TAG_ROLE: "parent"}
+        self.parent_id = self._find_run(exp_id, tags)
+        if self.parent_id is None:
+            run = self.client.create_run(exp_id, run_name=self.sweep, tags={**tags, **git_info()})
+            self.parent_id = run.info.run_id
+            self.client.log_text(self.parent_id, yaml_dump(self.base), "config.yaml")
+        else:
+            self.client.update_run(self.parent_id, status="RUNNING")
+
+    def trial_run(self, trial: Any) -> str:
+        """The child run of ``trial``, created once and found again after a restart."""
+        if trial.trial_id in self.trial_runs:
+            return self.trial_runs[trial.trial_id]
+        if self.parent_id is None:
+            self.setup()
+        exp_id = self.experiment_id()
+        tags = {TAG_SWEEP: self.sweep, TAG_TRIAL: trial.trial_id}
+        run_id = self._find_run(exp_id, tags)
+        if run_id is None:
+            cfg = with_overrides(from_dict(self.base), resolve_trial_overrides(trial.config, self.variants))
+            variant = str(trial.config.get(VARIANT_KEY, "search"))
+            run = self.client.create_run(
+                exp_id,
+                run_name=f"{cfg.name}-trial={trial.trial_id}",
+                tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", "variant": variant,
+                      "seed": str(cfg.seed), "loss": cfg.loss.name, **git_info(), **versions()},
+            )
+            run_id = run.info.run_id
+            params = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(cfg.to_dict()).items()
+                      if k.split(".")[0] not in ("search", "tune", "resources", "tracking", "ablation")]
+            for i in range(0, len(params), 100):
+                self.client.log_batch(run_id, params=params[i : i + 100])
+            self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
+        self.trial_runs[trial.trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        run_id = self.trial_run(trial)
+        self.client.update_run(run_id, status="RUNNING")
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        run_id = self.trial_run(trial)
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
+        for i in range(0, len(metrics), 500):
+            self.client.log_batch(run_id, metrics=metrics[i : i + 500])
+        if result.get(PER_CLASS_KEY):
+            rows = json.loads(result[PER_CLASS_KEY])
+            self.client.log_dict(run_id, rows, "margins/per_class.json")
+            for name, plot in PLOTS.items():
+                fig = plot(rows)
+                self.client.log_figure(run_id, fig, f"plots/{name}")
+                plt.close(fig)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.client.set_terminated(self.trial_run(trial), status="FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        run_id = self.trial_run(trial)
+        message = trial_error_message(trial)
+        self.client.set_tag(run_id, "error", message[:5000])
+        self.client.set_terminated(run_id, status="FAILED")
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self.parent_id is not None:
+            failed = any(t.status == "ERROR" for t in trials)
+            self.client.set_terminated(self.parent_id, status="FAILED" if failed else "FINISHED")
+
+
+def trial_error_message(trial: Any) -> str:
+    """The last line of a failed trial's error (the reason, not the whole traceback)."""
+    path = getattr(trial, "error_file", None) or ""
+    try:
+        text = Path(path).read_text() if path else ""
+    except OSError:
+        text = ""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "trial failed (no error file)"
+
+
+def versions() -> dict[str, str]:
+    import ray
+    import torch
+
+    return {"torch.version": torch.__version__, "ray.version": ray.__version__, "mlflow.version": mlflow.__version__}
+
+
+def yaml_dump(d: Mapping[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(d), sort_keys=False)

@@ -1,0 +1,66 @@
+"""The Tune trainable: resolve one trial's config and run it as a Ray Train ``TorchTrainer``.
+
+Follows Ray Train V2's Tune integration: the Tune trial (``train_driver_fn``) builds and fits a ``TorchTrainer``
+whose workers run ``train_fn_per_worker``; ``TuneReportCallback`` forwards rank 0's reports to Tune. The Train
+run is named after the trial (``<name>-trial=<id>``), so a restarted trial finds its own checkpoints.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import ray.train
+import ray.tune
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from elm.config import from_dict, with_overrides
+from elm.train import NonFiniteLossError
+from platform.spec import ResourcesSpec
+from platform.trainables.worker import NONFINITE_KEY, train_fn_per_worker
+
+VARIANT_KEY = "variant"
+
+
+def resolve_trial_overrides(
+    trial_config: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Dotted overrides for one trial: its variant's overrides, then its sampled keys (which win)."""
+    out: dict[str, Any] = {}
+    variant = trial_config.get(VARIANT_KEY)
+    if variant is not None:
+        out.update(variants[variant])
+    out.update({k: v for k, v in trial_config.items() if k != VARIANT_KEY})
+    return out
+
+
+def train_driver_fn(
+    trial_config: dict[str, Any],
+    *,
+    base: dict[str, Any],
+    variants: Mapping[str, Mapping[str, Any]],
+    resources: ResourcesSpec,
+    storage_path: str,
+    max_failures: int,
+) -> None:
+    """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample."""
+    cfg = with_overrides(from_dict(base), resolve_trial_overrides(trial_config, variants))
+    trial_id = ray.tune.get_context().get_trial_id()
+    use_gpu = resources.gpus_per_worker > 0
+    per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
+    trainer = TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config={"config": cfg.to_dict()},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
+        ),
+        run_config=ray.train.RunConfig(
+            name=f"{cfg.name}-trial={trial_id}",
+            storage_path=storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    result = trainer.fit()
+    if result.metrics and NONFINITE_KEY in result.metrics:
+        raise NonFiniteLossError(result.metrics[NONFINITE_KEY])
