@@ -24,6 +24,7 @@ from platform.spec import PlatformSpec, parse_platform
 
 RAY_DIR = "ray"
 TRAIN_DIR = "train"
+DRIVER_CPUS = 0.01
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ def make_trainable(plan: Plan) -> Any:
         storage_path=str(plan.out / TRAIN_DIR),
         max_failures=plan.spec.tune.max_failures,
     )
-    # The Tune trial only drives a TorchTrainer; the workers hold the CPUs/GPUs.
-    return tune.with_resources(trainable, {"CPU": 0})
+    # The Tune trial only drives a TorchTrainer whose workers hold the CPUs/GPUs; Ray needs a non-empty request.
+    return tune.with_resources(trainable, {"CPU": DRIVER_CPUS})
 
 
 def make_tracker(plan: Plan) -> Any:
@@ -228,7 +229,7 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "config.yaml").write_text(plan.cfg.to_yaml())
     ray.init(address=address, runtime_env=runtime_env(ship_code=address is not None),
-             include_dashboard=False, log_to_driver=True, ignore_reinit_error=True)
+             log_to_driver=True, ignore_reinit_error=True)
     try:
         results = build_tuner(plan, resume=resume).fit()
         print(summarize(results, plan), flush=True)

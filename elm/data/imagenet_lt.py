@@ -1,0 +1,136 @@
+"""ImageNet-LT and iNaturalist 2018 as registered datasets over image files and split lists.
+
+ImageNet-LT: Liu et al., "Large-Scale Long-Tailed Recognition in an Open World", CVPR 2019
+(https://arxiv.org/abs/1904.05160). iNaturalist 2018: Van Horn et al., CVPR 2018. Split files follow
+https://github.com/facebookresearch/classifier-balancing: one ``relative/path.jpg label`` per line, paths
+relative to the image root.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+
+from elm.data.base import FileSplit, LongTailData
+from elm.data.errors import DatasetNotFoundError
+from elm.registry import DATASETS, Interval
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# classifier-balancing's statistics for iNaturalist 2018 (data/dataloader.py, RGB_statistics).
+INAT_MEAN, INAT_STD = (0.466, 0.471, 0.380), (0.195, 0.194, 0.192)
+
+
+def read_split_file(path: Path) -> tuple[tuple[str, ...], torch.Tensor]:
+    """Parse a ``relative/path label`` list (blank lines skipped; the path may contain spaces).
+
+    Returns:
+        paths: N relative paths.
+        labels: (N,) int64.
+    """
+    paths, labels = [], []
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise ValueError(f"{path}:{number}: expected 'relative/path label', got {line!r}")
+            paths.append(parts[0])
+            labels.append(int(parts[1]))
+    if labels and min(labels) < 0:
+        raise ValueError(f"{path}: labels must be >= 0")
+    return tuple(paths), torch.tensor(labels, dtype=torch.int64)
+
+
+def build_file_dataset(
+    title: str,
+    *,
+    image_root: Path,
+    split_dir: Path,
+    train_file: str,
+    test_file: str,
+    val_file: str | None,
+    image_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> LongTailData:
+    """LongTailData of FileSplits from split lists; ``val_file`` is used only if present."""
+    required = [split_dir / train_file, split_dir / test_file]
+    missing = [str(p) for p in required if not p.is_file()]
+    if not image_root.is_dir():
+        missing.append(f"{image_root}/ (image root)")
+    if missing:
+        raise DatasetNotFoundError(
+            f"{title} not found: missing {missing}. Put the split lists {[train_file, test_file]} "
+            f"(optional {val_file}) in split_dir='{split_dir}', each line 'relative/path.jpg label' with paths "
+            f"relative to root='{image_root}'. These datasets are never downloaded automatically."
+        )
+
+    def split(name: str) -> FileSplit:
+        paths, labels = read_split_file(split_dir / name)
+        return FileSplit(root=image_root, paths=paths, labels=labels)
+
+    train = split(train_file)
+    test = split(test_file)
+    val = split(val_file) if val_file is not None and (split_dir / val_file).is_file() else None
+    num_classes = 1 + max(int(s.labels.max()) for s in (train, test, val) if s is not None and len(s))
+    return LongTailData(
+        train=train,
+        val=val,
+        test=test,
+        num_classes=num_classes,
+        class_counts=torch.bincount(train.labels, minlength=num_classes).to(torch.int64),
+        mean=mean,
+        std=std,
+        image_size=image_size,
+    )
+
+
+@DATASETS.register("imagenet_lt")
+def imagenet_lt(
+    *, root: str, split_dir: str | None = None, image_size: Annotated[int, Interval(ge=1)] = 224
+) -> LongTailData:
+    """ImageNet-LT (1000 classes; 115.8k train images, 1280 to 5 per class; balanced 50k test, 20k val).
+
+    Args:
+        root: image root the split files' relative paths resolve against.
+        split_dir: folder with ``ImageNet_LT_{train,test,val}.txt``; defaults to ``root``.
+        image_size: network input side.
+    """
+    return build_file_dataset(
+        "ImageNet-LT",
+        image_root=Path(root),
+        split_dir=Path(split_dir if split_dir is not None else root),
+        train_file="ImageNet_LT_train.txt",
+        test_file="ImageNet_LT_test.txt",
+        val_file="ImageNet_LT_val.txt",
+        image_size=image_size,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    )
+
+
+@DATASETS.register("inaturalist2018")
+def inaturalist2018(
+    *, root: str, split_dir: str | None = None, image_size: Annotated[int, Interval(ge=1)] = 224
+) -> LongTailData:
+    """iNaturalist 2018 (8142 classes); the official validation list serves as the test split, as in the literature.
+
+    Args:
+        root: image root the split files' relative paths resolve against.
+        split_dir: folder with ``iNaturalist18_{train,val}.txt``; defaults to ``root``.
+        image_size: network input side.
+    """
+    return build_file_dataset(
+        "iNaturalist 2018",
+        image_root=Path(root),
+        split_dir=Path(split_dir if split_dir is not None else root),
+        train_file="iNaturalist18_train.txt",
+        test_file="iNaturalist18_val.txt",
+        val_file=None,
+        image_size=image_size,
+        mean=INAT_MEAN,
+        std=INAT_STD,
+    )

@@ -1,0 +1,39 @@
+"""Evaluation metrics: pure functions on CPU tensors returning floats or JSON-serialisable dicts."""
+from elm.metrics.accuracy import (
+    GROUP_NAMES,
+    balanced_accuracy,
+    group_accuracies,
+    group_means,
+    group_of_classes,
+    per_class_accuracy,
+    top1_accuracy,
+)
+from elm.metrics.calibration import binned_calibration_error, expected_calibration_error
+from elm.metrics.evaluate import classification_metrics, correct_tau_intervals, posthoc_sweep
+from elm.metrics.margins import (
+    EmbeddingGeometry,
+    MarginStats,
+    embedding_geometry,
+    logit_margins,
+    margin_statistics,
+)
+
+__all__ = [
+    "GROUP_NAMES",
+    "EmbeddingGeometry",
+    "MarginStats",
+    "balanced_accuracy",
+    "binned_calibration_error",
+    "classification_metrics",
+    "correct_tau_intervals",
+    "embedding_geometry",
+    "expected_calibration_error",
+    "group_accuracies",
+    "group_means",
+    "group_of_classes",
+    "logit_margins",
+    "margin_statistics",
+    "per_class_accuracy",
+    "posthoc_sweep",
+    "top1_accuracy",
+]
