@@ -1,0 +1,85 @@
+"""Figures of a sweep report: pure functions from ``platform.report_tables`` outputs to matplotlib Figures."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from platform.report_tables import VARIANT  # noqa: E402
+
+GROUPS = ("many", "medium", "few")
+MARKERS = "osD^vP*X"
+
+
+def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: str) -> Figure:
+    """One line per variant of a per-class value (mean over seeds) against training-class size (log x).
+
+    Args:
+        per_class: ``report_tables.per_class_mean`` output.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (variant, rows) in enumerate(per_class.groupby(VARIANT, sort=False)):
+        rows = rows.sort_values("train_count")
+        ax.plot(rows["train_count"], rows[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1, alpha=0.85,
+                label=f"{variant} (n={int(rows['n'].max())})")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images in class (log)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def logit_margin_groups(quantiles: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
+    """Per-example logit-margin distribution per group and variant: q10-q90 bar, median dot, mean cross.
+
+    Args:
+        quantiles: ``report_tables.group_quantiles`` output (values averaged over seeds).
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    variants = list(quantiles)
+    width = 0.8 / max(len(variants), 1)
+    for i, variant in enumerate(variants):
+        colour, label = f"C{i}", variant
+        for gi, g in enumerate(GROUPS):
+            q = quantiles[variant].get(g)
+            if q is None:
+                continue
+            x = gi - 0.4 + width * (i + 0.5)
+            ax.vlines(x, q["q10"], q["q90"], color=colour, lw=3, alpha=0.6)
+            ax.plot(x, q["q50"], "o", color=colour, ms=5, label=label)
+            label = None  # one legend entry per variant
+            ax.plot(x, q["mean"], "x", color="black", ms=5)
+    if variants:
+        ax.legend(fontsize=8)
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xticks(range(len(GROUPS)), [g.capitalize() for g in GROUPS])
+    ax.set_ylabel("logit margin f_y - max f_y'")
+    ax.set_title("Logit margins per group: q10-q90, median (dot), mean (x)")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_scatter(x: Sequence[float], y: Sequence[float], front: Sequence[int], labels: Sequence[str],
+                   xlabel: str, ylabel: str) -> Figure:
+    """Every trial as a point, the Pareto front (maximising both) as a line, front points labelled."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(x, y, s=18, color="tab:gray", label="trial")
+    fx, fy = [x[i] for i in front], [y[i] for i in front]
+    ax.plot(fx, fy, "o-", color="tab:red", ms=5, label="Pareto front")
+    for i in front:
+        ax.annotate(labels[i], (x[i], y[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title("Head vs tail accuracy (final epoch of each trial)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,308 @@
+"""The arithmetic of a report, as pure functions: one row per trial in, tables, Pareto fronts and a verdict out.
+
+Nothing here reads files or talks to MLflow (``platform.report`` does the I/O). Inputs are pandas frames with one
+row per finished trial: a ``variant`` column, a ``seed`` column and one column per metric (the trial's value at its
+final evaluated epoch, never its best epoch). Means are over seeds; stds are sample stds (ddof = 1), so a single
+seed has no std.
+
+Papers' figures: Menon et al. 2021, "Long-tail learning via logit adjustment", Table 3
+(https://arxiv.org/abs/2007.07314), balanced test accuracy in %.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+VARIANT, SEED = "variant", "seed"
+
+# Roles of ablation variants, found from the loss each variant trains (platform.report maps variant -> loss).
+ROLE_OF_LOSS = {
+    "cross_entropy": "ce",
+    "logit_adjusted": "la",
+    "embedding_margin": "embedding_only",
+    "elm": "elm",
+}
+POSTHOC = "posthoc"  # the CE variant's logits adjusted after training with tau = 1 (Menon et al. 2021, eq. 7)
+
+# LA paper, Table 3: balanced accuracy (%) of ERM, post-hoc logit adjustment, and the logit-adjusted loss.
+PAPER_RESULTS: dict[str, dict[str, float]] = {
+    "cifar10_lt": {"ce": 72.84, POSTHOC: 77.40, "la": 77.67},
+    "cifar100_lt": {"ce": 38.36, POSTHOC: 41.76, "la": 43.89},
+    "imagenet_lt": {"la": 51.11},
+    "inaturalist2018": {"la": 66.36},
+}
+PAPER_SOURCE = "Menon et al. 2021 (logit adjustment), Table 3"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column of a report table: the key under the split prefix, and its header."""
+
+    key: str
+    label: str
+    percent: bool = False  # show x100
+
+
+ACCURACY_COLUMNS = (
+    Column("balanced_acc", "balanced acc (%)", True),
+    Column("acc", "acc (%)", True),
+    Column("acc_many", "Many (%)", True),
+    Column("acc_medium", "Medium (%)", True),
+    Column("acc_few", "Few (%)", True),
+    Column("ece", "ECE"),
+)
+MARGIN_COLUMNS = (
+    Column("logit_margin/mean", "logit margin mean"),
+    Column("logit_margin/std", "logit margin std"),
+    Column("logit_margin/class_mean_std", "class-mean std"),
+    Column("logit_margin/frac_negative", "frac negative"),
+    Column("embedding/spread_many", "spread Many"),
+    Column("embedding/spread_few", "spread Few"),
+    Column("embedding/separation_min", "separation min"),
+)
+
+
+def posthoc_columns(taus: Sequence[str]) -> tuple[Column, ...]:
+    """Balanced and Few accuracy after post-hoc adjustment at each tau (tau as written in the key, e.g. '1.5')."""
+    cols: list[Column] = []
+    for t in taus:
+        cols.append(Column(f"posthoc_tau{t}/balanced_acc", f"tau={t} balanced (%)", True))
+        cols.append(Column(f"posthoc_tau{t}/acc_few", f"tau={t} Few (%)", True))
+    return tuple(cols)
+
+
+def posthoc_taus(columns: Sequence[str], prefix: str) -> list[str]:
+    """The taus present among metric columns ``{prefix}posthoc_tau{t}/balanced_acc``, sorted numerically."""
+    head, tail = f"{prefix}posthoc_tau", "/balanced_acc"
+    taus = [c[len(head) : -len(tail)] for c in columns if c.startswith(head) and c.endswith(tail)]
+    return sorted(taus, key=float)
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample std over seeds of one metric of one variant; std is nan for a single seed."""
+
+    mean: float
+    std: float
+    n: int
+
+
+def mean_std(values: Sequence[float]) -> Stat:
+    """Mean and sample std (ddof = 1) of the finite ``values``; nan mean for none, nan std for one."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(float(x))], dtype=float)
+    if v.size == 0:
+        return Stat(math.nan, math.nan, 0)
+    return Stat(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size))
+
+
+def aggregate(frame: pd.DataFrame, metrics: Sequence[str], by: str = VARIANT) -> dict[str, dict[str, Stat]]:
+    """``{variant: {metric: Stat over seeds}}`` in the frame's order of first appearance; missing metrics skipped.
+
+    Args:
+        frame: one row per trial, with column ``by`` and the metric columns (final-epoch values).
+        metrics: metric column names.
+    """
+    out: dict[str, dict[str, Stat]] = {}
+    for variant in pd.unique(frame[by]):
+        rows = frame[frame[by] == variant]
+        out[str(variant)] = {m: mean_std(rows[m].tolist()) for m in metrics if m in frame.columns}
+    return out
+
+
+def format_stat(s: Stat | None, percent: bool = False, digits: int | None = None) -> str:
+    """'mean ± std' (x100 for percentages); '—' when undefined; just the mean for one seed."""
+    if s is None or s.n == 0 or math.isnan(s.mean):
+        return "—"
+    scale = 100.0 if percent else 1.0
+    d = digits if digits is not None else (2 if percent else 3)
+    if math.isnan(s.std):
+        return f"{scale * s.mean:.{d}f}"
+    return f"{scale * s.mean:.{d}f} ± {scale * s.std:.{d}f}"
+
+
+def stat_table(
+    stats: Mapping[str, Mapping[str, Stat]], columns: Sequence[Column], prefix: str
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per variant) of 'mean ± std' cells, with the number of seeds."""
+    header = ["variant", "seeds", *[c.label for c in columns]]
+    rows = []
+    for variant, by_metric in stats.items():
+        n = max((s.n for s in by_metric.values()), default=0)
+        rows.append([variant, str(n), *[format_stat(by_metric.get(prefix + c.key), c.percent) for c in columns]])
+    return header, rows
+
+
+def paper_rows(
+    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], dataset: str, prefix: str
+) -> tuple[list[str], list[list[str]]]:
+    """Our balanced accuracy beside the paper's, per role (CE, post-hoc tau=1 on CE, LA loss, ELM ...).
+
+    Rows exist for every variant, plus 'post-hoc tau=1 on CE' when a CE variant reports it. The paper column is
+    blank where the paper has no figure (e.g. ELM, or a dataset outside Table 3).
+    """
+    paper = PAPER_RESULTS.get(dataset, {})
+    key = prefix + "balanced_acc"
+    header = ["method", "ours: balanced acc (%)", f"paper (%): {PAPER_SOURCE}", "ours - paper (pts)"]
+    rows = []
+
+    def row(label: str, s: Stat | None, role: str) -> list[str]:
+        ref = paper.get(role)
+        ours = format_stat(s, percent=True)
+        diff = "" if ref is None or s is None or math.isnan(s.mean) else f"{100 * s.mean - ref:+.2f}"
+        return [label, ours, "" if ref is None else f"{ref:.2f}", diff]
+
+    for variant, by_metric in stats.items():
+        role = roles.get(variant, variant)
+        rows.append(row(f"{variant} ({role})", by_metric.get(key), role))
+        if role == "ce" and (ph := by_metric.get(f"{prefix}posthoc_tau1/balanced_acc")) is not None:
+            rows.append(row(f"{variant} + post-hoc tau=1", ph, POSTHOC))
+    return header, rows
+
+
+def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
+    """Indices of the points no other point dominates when maximising both x and y, ordered by increasing x.
+
+    A point dominates another if it is >= in both coordinates and > in at least one. Ties (equal points) are
+    all kept. Points with a nan coordinate are never on the front.
+    """
+    pts = [(float(a), float(b)) for a, b in zip(x, y)]
+    front = []
+    for i, (xi, yi) in enumerate(pts):
+        if math.isnan(xi) or math.isnan(yi):
+            continue
+        dominated = any(
+            xj >= xi and yj >= yi and (xj > xi or yj > yi)
+            for j, (xj, yj) in enumerate(pts)
+            if j != i and not (math.isnan(xj) or math.isnan(yj))
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (pts[i][0], -pts[i][1]))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One claimed inequality between two mean metrics, checked against seed noise.
+
+    ``holds`` is None when either side is missing. ``beyond_noise`` is whether |difference| exceeds the larger of
+    the two seed stds (None when neither side has a std, i.e. a single seed each).
+    """
+
+    claim: str
+    left: str
+    right: str
+    difference: float  # right - left, in the metric's units
+    noise: float  # max of the two sample stds
+    holds: bool | None
+    beyond_noise: bool | None
+    unit: str = ""
+
+    def sentence(self) -> str:
+        if self.holds is None:
+            return f"{self.claim}: not available ({self.left} or {self.right} missing)."
+        verdict = "holds" if self.holds else "does NOT hold"
+        scale = 100.0 if self.unit == "pts" else 1.0
+        diff = f"{scale * self.difference:+.2f} {self.unit}".rstrip() if self.unit else f"{self.difference:+.4f}"
+        if self.beyond_noise is None:
+            noise = "only one seed per side, so seed noise is unknown"
+        else:
+            std = f"{scale * self.noise:.2f} {self.unit}".rstrip() if self.unit else f"{self.noise:.4f}"
+            noise = ("the difference exceeds" if self.beyond_noise else "the difference is within") + f" the seed std ({std})"
+        return f"{self.claim}: {verdict} ({self.right} - {self.left} = {diff}; {noise})."
+
+
+def compare(
+    claim: str, left: tuple[str, Stat | None], right: tuple[str, Stat | None], strict: bool, unit: str = ""
+) -> Comparison:
+    """Check ``left < right`` (strict) or ``left <= right`` on means, and whether the gap beats seed noise."""
+    (ln, ls), (rn, rs) = left, right
+    if ls is None or rs is None or ls.n == 0 or rs.n == 0 or math.isnan(ls.mean) or math.isnan(rs.mean):
+        return Comparison(claim, ln, rn, math.nan, math.nan, None, None, unit)
+    d = rs.mean - ls.mean
+    stds = [s for s in (ls.std, rs.std) if not math.isnan(s)]
+    noise = max(stds) if stds else math.nan
+    holds = d > 0 if strict else d >= 0
+    beyond = None if not stds else abs(d) > noise
+    return Comparison(claim, ln, rn, d, noise, holds, beyond, unit)
+
+
+def verdict(
+    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], prefix: str
+) -> list[Comparison]:
+    """The ablation's claims, checked on mean values over seeds.
+
+    Accuracy chain (Menon et al. 2021; ELM paper): CE < post-hoc(tau=1 on CE) <= LA <= ELM in balanced accuracy.
+    Geometry (ELM paper, Jitkrittum et al. 2022): ELM has lower Few-group embedding spread and lower std of the
+    per-class mean logit margin than LA.
+
+    Args:
+        stats: ``aggregate`` output.
+        roles: variant -> role ('ce', 'la', 'elm', ...); the first variant of each role is used.
+        prefix: metric prefix, e.g. 'test/'.
+    """
+    by_role: dict[str, Mapping[str, Stat]] = {}
+    names: dict[str, str] = {}
+    for variant, role in roles.items():
+        if variant in stats and role not in by_role:
+            by_role[role], names[role] = stats[variant], variant
+
+    def get(role: str, key: str) -> Stat | None:
+        return by_role.get(role, {}).get(prefix + key)
+
+    ce, la, elm = names.get("ce", "ce"), names.get("la", "la"), names.get("elm", "elm")
+    ba = "balanced_acc"
+    ph = f"{ce} + post-hoc tau=1"
+    return [
+        compare("CE < post-hoc (tau=1 on CE)", (ce, get("ce", ba)),
+                (ph, get("ce", "posthoc_tau1/balanced_acc")), strict=True, unit="pts"),
+        compare("post-hoc <= LA loss", (ph, get("ce", "posthoc_tau1/balanced_acc")),
+                (la, get("la", ba)), strict=False, unit="pts"),
+        compare("LA loss <= ELM", (la, get("la", ba)), (elm, get("elm", ba)), strict=False, unit="pts"),
+        # geometry: 'ELM lower than LA' is 'ELM <= LA' read as left=ELM, right=LA, strictly
+        compare("ELM has lower Few-group embedding spread than LA", (elm, get("elm", "embedding/spread_few")),
+                (la, get("la", "embedding/spread_few")), strict=True),
+        compare("ELM has lower std of per-class mean logit margins than LA",
+                (elm, get("elm", "logit_margin/class_mean_std")),
+                (la, get("la", "logit_margin/class_mean_std")), strict=True),
+    ]
+
+
+def per_class_mean(rows: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Per-class ``value`` averaged over seeds, per variant.
+
+    Args:
+        rows: one row per (variant, seed, class), with columns variant, class, train_count, group and ``value``.
+
+    Returns:
+        Columns variant, class, train_count, group, ``value`` (mean over seeds), n (seeds), sorted by variant
+        (order of first appearance) then decreasing train_count.
+    """
+    order = {v: i for i, v in enumerate(pd.unique(rows[VARIANT]))}
+    g = rows.groupby([VARIANT, "class"], sort=False).agg(
+        train_count=("train_count", "first"), group=("group", "first"),
+        **{value: (value, "mean")}, n=(value, "count"),
+    ).reset_index()
+    g["_order"] = g[VARIANT].map(order)
+    g = g.sort_values(["_order", "train_count", "class"], ascending=[True, False, True])
+    return g.drop(columns="_order").reset_index(drop=True)
+
+
+def group_quantiles(
+    stats: Mapping[str, Mapping[str, Stat]], prefix: str, groups: Sequence[str] = ("many", "medium", "few")
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{variant: {group: {q10, q50, q90, mean}}}`` of per-example logit margins, each averaged over seeds.
+
+    Groups a variant does not report (no class in the group) are left out.
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for variant, by_metric in stats.items():
+        out[variant] = {}
+        for g in groups:
+            vals = {q: by_metric.get(f"{prefix}logit_margin/{q}_{g}") for q in ("q10", "q50", "q90", "mean")}
+            if all(v is not None and v.n > 0 for v in vals.values()):
+                out[variant][g] = {q: v.mean for q, v in vals.items() if v is not None}
+    return out

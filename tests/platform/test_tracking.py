@@ -1,0 +1,104 @@
+"""MLflow tracking without Ray: parent + child runs, params, per-epoch metrics, artifacts, no duplicates on resume."""
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from elm.config import from_dict
+from platform.tracking import MlflowTracker, flatten, numeric_metrics
+from tests.conftest import tiny_raw
+
+
+@dataclass
+class FakeTrial:
+    trial_id: str
+    config: dict
+    status: str = "RUNNING"
+    error_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+def tracker(uri: str, sweep: str) -> MlflowTracker:
+    base = from_dict(tiny_raw(name=sweep)).to_dict()
+    return MlflowTracker(tracking_uri=uri, experiment="exp", sweep=sweep, base=base,
+                         variants={"la": {"loss": {"name": "logit_adjusted", "tau": 1.0}}})
+
+
+def per_class_rows() -> list[dict]:
+    return [{"class": c, "train_count": n, "group": g, "accuracy": a, "logit_margin_mean": 0.5, "logit_margin_std": 0.1,
+             "spread": 0.2} for c, (n, g, a) in enumerate([(500, "many", 0.9), (50, "medium", 0.6), (5, "few", 0.2)])]
+
+
+def test_sweep_is_a_parent_with_one_child_per_trial(store: str, tmp_path: Path) -> None:
+    t = tracker(store, "s1")
+    t.setup()
+    trial = FakeTrial("abc_00001", {"variant": "la", "loss.tau": 0.7})
+    t.on_trial_start(0, [trial], trial)
+    for epoch in (1, 2):
+        result = {"epoch": float(epoch), "test/balanced_acc": 0.5 + epoch / 10, "train/loss": 1.0 / epoch,
+                  "training_iteration": epoch, "config": {"x": 1}, "test/logit_margin/mean": 0.3}
+        if epoch == 2:
+            result["per_class_json"] = json.dumps(per_class_rows())
+        t.on_trial_result(0, [trial], trial, result)
+    t.on_trial_complete(0, [trial], trial)
+    bad = FakeTrial("abc_00002", {"variant": "la"}, error_file=str(tmp_path / "error.txt"))
+    (tmp_path / "error.txt").write_text("Traceback ...\nNonFiniteLossError: training loss is nan at epoch 1\n")
+    t.on_trial_start(0, [trial, bad], bad)
+    t.on_trial_error(0, [trial, bad], bad)
+    bad.status = "ERROR"
+    t.on_experiment_end([trial, bad])
+
+    c = MlflowClient(store)
+    exp = c.get_experiment_by_name("exp")
+    runs = c.search_runs([exp.experiment_id], filter_string="tags.`elm.sweep` = 's1'")
+    parent = [r for r in runs if r.data.tags["elm.role"] == "parent"]
+    children = {r.data.tags["elm.trial_id"]: r for r in runs if r.data.tags["elm.role"] == "trial"}
+    assert len(parent) == 1 and set(children) == {"abc_00001", "abc_00002"}
+    ok = children["abc_00001"]
+    assert ok.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
+    assert ok.info.run_name == "s1-trial=abc_00001" and ok.info.status == "FINISHED"
+    assert ok.data.params["loss.name"] == "logit_adjusted" and ok.data.params["loss.tau"] == "0.7"
+    assert ok.data.tags["variant"] == "la" and "git.commit" in ok.data.tags
+    history = c.get_metric_history(ok.info.run_id, "test/balanced_acc")
+    assert sorted((m.step, round(m.value, 6)) for m in history) == [(1, 0.6), (2, 0.7)]
+    assert "training_iteration" not in ok.data.metrics  # only split/name metrics
+    arts = {a.path for a in c.list_artifacts(ok.info.run_id)} | {
+        a.path for d in ("margins", "plots") for a in c.list_artifacts(ok.info.run_id, d)}
+    assert {"config.yaml", "margins/per_class.json", "plots/accuracy_vs_class_size.png"} <= arts
+    failed = children["abc_00002"]
+    assert failed.info.status == "FAILED" and "NonFiniteLossError" in failed.data.tags["error"]
+    assert parent[0].info.status == "FAILED"
+
+
+def test_a_resumed_tracker_continues_runs_instead_of_duplicating(store: str) -> None:
+    first = tracker(store, "s2")
+    first.setup()
+    trial = FakeTrial("xyz_00001", {"variant": "la"})
+    first.on_trial_start(0, [trial], trial)
+    first.on_trial_result(0, [trial], trial, {"epoch": 1.0, "test/acc": 0.1})
+    revived: MlflowTracker = pickle.loads(pickle.dumps(first))  # as Tuner.restore does
+    revived.trial_runs.clear()
+    revived.setup()
+    revived.on_trial_start(0, [trial], trial)
+    revived.on_trial_result(0, [trial], trial, {"epoch": 2.0, "test/acc": 0.2})
+    c = MlflowClient(store)
+    runs = c.search_runs([c.get_experiment_by_name("exp").experiment_id], filter_string="tags.`elm.sweep` = 's2'")
+    assert len(runs) == 2  # one parent, one child
+    child = [r for r in runs if r.data.tags["elm.role"] == "trial"][0]
+    assert [m.step for m in c.get_metric_history(child.info.run_id, "test/acc")] == [1, 2]
+
+
+def test_helpers() -> None:
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    assert numeric_metrics({"test/x": 1, "test/y": float("nan"), "z": 2.0, "test/s": "str", "t/b": True}) == {
+        "test/x": 1.0}
