@@ -16,8 +16,12 @@ GROUPS = ("many", "medium", "few")
 MARKERS = "osD^vP*X"
 
 
-def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: str) -> Figure:
-    """One line per variant of a per-class value (mean over seeds) against training-class size (log x).
+def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: str,
+                      binned: pd.DataFrame | None = None) -> Figure:
+    """Per-class ``value`` (mean over seeds) against training-class size (log x), one series per variant.
+
+    With ``binned`` (``report_tables.binned_by_size``), classes are faint dots and each variant's line joins its
+    bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
 
     Args:
         per_class: ``report_tables.per_class_mean`` output.
@@ -25,8 +29,15 @@ def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: s
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (variant, rows) in enumerate(per_class.groupby(VARIANT, sort=False)):
         rows = rows.sort_values("train_count")
-        ax.plot(rows["train_count"], rows[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1, alpha=0.85,
-                label=f"{variant} (n={int(rows['n'].max())})")
+        colour, label = f"C{i}", f"{variant} ({int(rows['n'].max())} seeds)"
+        if binned is None:
+            ax.plot(rows["train_count"], rows[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1, alpha=0.85,
+                    color=colour, label=label)
+            continue
+        ax.scatter(rows["train_count"], rows[value], s=4, alpha=0.25, color=colour)
+        b = binned[binned[VARIANT] == variant]
+        ax.plot(b["train_count"], b[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.5, color=colour,
+                label=label + ", bin means")
     ax.set_xscale("log")
     ax.set_xlabel("training images in class (log)")
     ax.set_ylabel(ylabel)

@@ -199,20 +199,24 @@ class Comparison:
     noise: float  # max of the two sample stds
     holds: bool | None
     beyond_noise: bool | None
-    unit: str = ""
+    unit: str = ""  # 'pts': a fraction shown as percentage points
 
     def sentence(self) -> str:
+        """e.g. 'LA loss <= ELM: holds, within seed noise (elm - la = +0.40 pts; larger seed std 0.90 pts).'"""
         if self.holds is None:
             return f"{self.claim}: not available ({self.left} or {self.right} missing)."
         verdict = "holds" if self.holds else "does NOT hold"
-        scale = 100.0 if self.unit == "pts" else 1.0
-        diff = f"{scale * self.difference:+.2f} {self.unit}".rstrip() if self.unit else f"{self.difference:+.4f}"
         if self.beyond_noise is None:
-            noise = "only one seed per side, so seed noise is unknown"
+            noise = "seed noise unknown (one seed per side)"
         else:
-            std = f"{scale * self.noise:.2f} {self.unit}".rstrip() if self.unit else f"{self.noise:.4f}"
-            noise = ("the difference exceeds" if self.beyond_noise else "the difference is within") + f" the seed std ({std})"
-        return f"{self.claim}: {verdict} ({self.right} - {self.left} = {diff}; {noise})."
+            noise = "beyond seed noise" if self.beyond_noise else "within seed noise"
+        diff = f"`{self.right}` - `{self.left}` = {self._fmt(self.difference, sign=True)}"
+        std = "" if math.isnan(self.noise) else f"; larger seed std {self._fmt(self.noise)}"
+        return f"{self.claim}: {verdict}, {noise} ({diff}{std})."
+
+    def _fmt(self, v: float, sign: bool = False) -> str:
+        s = "+" if sign else ""
+        return f"{100 * v:{s}.2f} pts" if self.unit == "pts" else f"{v:{s}.4f}"
 
 
 def compare(
@@ -306,3 +310,26 @@ def group_quantiles(
             if all(v is not None and v.n > 0 for v in vals.values()):
                 out[variant][g] = {q: v.mean for q, v in vals.items() if v is not None}
     return out
+
+
+def binned_by_size(per_class: pd.DataFrame, value: str, bins: int) -> pd.DataFrame:
+    """Mean of a per-class ``value`` in ``bins`` log-spaced bins of training-class size, per variant.
+
+    Args:
+        per_class: ``per_class_mean`` output.
+
+    Returns:
+        Columns variant, train_count (geometric mean of the bin's class sizes), ``value`` (mean over the bin's
+        classes), classes (count); empty bins dropped.
+    """
+    sizes = per_class["train_count"].to_numpy(dtype=float)
+    if bins < 1 or sizes.size == 0 or sizes.min() <= 0:
+        raise ValueError(f"need bins >= 1 and positive class sizes; got bins={bins}, sizes min {sizes.min(initial=0)}")
+    edges = np.geomspace(sizes.min(), sizes.max(), bins + 1)  # (bins + 1,); the inner edges split the classes
+    frame = per_class.assign(_bin=np.digitize(sizes, edges[1:-1], right=False), _log=np.log(sizes))
+    g = frame.groupby([VARIANT, "_bin"], sort=False).agg(
+        _log=("_log", "mean"), **{value: (value, "mean")}, classes=(value, "count")).reset_index()
+    g["train_count"] = np.exp(g["_log"])
+    order = {v: i for i, v in enumerate(pd.unique(per_class[VARIANT]))}
+    g = g.assign(_order=g[VARIANT].map(order)).sort_values(["_order", "train_count"])
+    return g[[VARIANT, "train_count", value, "classes"]].reset_index(drop=True)

@@ -10,6 +10,7 @@ to ``experiments/<name>/`` (or ``--out``): ``ray/`` (Tune and Train state with c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -228,6 +229,9 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
 
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "config.yaml").write_text(plan.cfg.to_yaml())
+    # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a diverged trial's last
+    # report; Tune must accept results without it (ASHA and the searchers skip such results).
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     ray.init(address=address, runtime_env=runtime_env(ship_code=address is not None),
              log_to_driver=True, ignore_reinit_error=True)
     try:
@@ -253,8 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = make_plan(args.config, parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out)
         address = args.address
         if address is None:
-            import os
-
             address = os.environ.get("RAY_ADDRESS") or None
         results = run(plan, resume=args.resume, address=address)
     except (ConfigError, FileNotFoundError) as e:

@@ -1,0 +1,582 @@
+"""Turn a finished sweep or ablation into a markdown + HTML report with tables, plots and an honest verdict.
+
+    python -m platform.report experiments/cifar10_reduced [--out DIR] [--tracking-uri URI] [--experiment NAME]
+
+Reads the experiment's MLflow store (``<dir>/mlflow.db`` by default; child runs tagged ``elm.role=trial``) or,
+without one, ``<dir>/trials.csv``. Every number is a trial's value at its final evaluated epoch (never its best
+epoch), averaged over seeds as mean ± sample std. Writes ``report.md``, ``report.html`` (self-contained, images
+embedded), ``aggregate.csv`` and ``plots/*.png`` to ``<dir>/report/`` (or ``--out``).
+An ablation (runs tagged with variant names) gets per-variant tables, the LA paper's Table 3 beside ours
+(Menon et al. 2021, https://arxiv.org/abs/2007.07314), per-class plots and a verdict on CE < post-hoc <= LA <= ELM
+and on ELM's tighter tail geometry (Jitkrittum et al. 2022, https://arxiv.org/abs/2204.13208). A search sweep
+gets its best trials and the head-vs-tail (Many vs Few accuracy) Pareto front.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import math
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import yaml
+
+from platform import report_plots as rp
+from platform import report_tables as rt
+
+# Same tag keys as platform.tracking (not imported: it pulls in Ray).
+TAG_ROLE, TAG_TRIAL = "elm.role", "elm.trial_id"
+PER_CLASS_ARTIFACT = "margins/per_class.json"
+SEARCH_VARIANT = "search"  # platform.tracking's variant tag for trials of a search sweep
+CONFIG_PREFIX = "config/"  # params columns, as in Ray's trials.csv
+TOP_TRIALS = 10
+DENSE_CLASSES = 30  # above this many classes, per-class plots show log-size bin means
+SIZE_BINS = 12
+PAPER_DATASETS = ", ".join(rt.PAPER_RESULTS)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """The finished trials of one experiment, in memory.
+
+    Attributes:
+        trials: one row per trial: run_id, trial_id, variant, seed, loss, status, epoch (final evaluated epoch,
+            nan if unknown), ``config/<dotted key>`` params and ``<split>/<metric>`` final values.
+        per_class: run_id -> the per-class table (``margins/per_class.json``) of its final evaluation.
+        config: the experiment's base config as a raw mapping ({} if unknown).
+        source: where the numbers came from, for the report.
+        excluded: one line per run left out (failed or unfinished), for the report.
+    """
+
+    trials: pd.DataFrame
+    per_class: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def is_ablation(self) -> bool:
+        return bool(len(self.trials)) and bool((self.trials[rt.VARIANT] != SEARCH_VARIANT).any())
+
+    @property
+    def dataset(self) -> str:
+        data = self.config.get("data", {})
+        if isinstance(data, Mapping) and data.get("name"):
+            return str(data["name"])
+        col = CONFIG_PREFIX + "data.name"
+        return str(self.trials[col].dropna().iloc[0]) if col in self.trials and self.trials[col].notna().any() else ""
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+
+
+def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir: Path | None = None) -> RunSet:
+    """Trial runs, their final metrics, params, per-class artifacts and the parent's config from an MLflow store.
+
+    Args:
+        metric: the sweep's metric; its history gives each trial's final epoch (the step of its last value).
+        experiment_dir: where to look for ``mlartifacts/`` when the recorded artifact location has moved.
+
+    Raises:
+        FileNotFoundError: no experiment of that name in the store.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        known = [e.name for e in client.search_experiments()]
+        raise FileNotFoundError(f"no MLflow experiment '{experiment}' in {tracking_uri}; known: {known}")
+    runs = []
+    token = None
+    while True:
+        page = client.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'trial'",
+                                  max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    rows, per_class, excluded = [], {}, []
+    with tempfile.TemporaryDirectory(prefix="elm-report-") as tmp:
+        for run in sorted(runs, key=lambda r: r.info.run_name or ""):
+            tags = run.data.tags
+            label = f"{run.info.run_name} (variant {tags.get('variant', '?')}, seed {tags.get('seed', '?')})"
+            if run.info.status != "FINISHED":
+                reason = tags.get("error", "")
+                excluded.append(f"{label}: status {run.info.status}" + (f": {reason}" if reason else ""))
+                continue
+            history = client.get_metric_history(run.info.run_id, metric) if metric in run.data.metrics else []
+            row: dict[str, Any] = {
+                "run_id": run.info.run_id,
+                "trial_id": tags.get(TAG_TRIAL, run.info.run_name),
+                rt.VARIANT: tags.get("variant", SEARCH_VARIANT),
+                rt.SEED: _int_or_nan(tags.get("seed", run.data.params.get("seed"))),
+                "loss": tags.get("loss", run.data.params.get("loss.name", "")),
+                "status": run.info.status,
+                "epoch": max((m.step for m in history), default=math.nan),
+            }
+            row.update({CONFIG_PREFIX + k: _parse_param(v) for k, v in run.data.params.items()})
+            row.update(run.data.metrics)  # MLflow's latest value = the largest step = the final evaluated epoch
+            rows.append(row)
+            text = _read_artifact(client, run, PER_CLASS_ARTIFACT, Path(tmp), experiment_dir, MlflowException)
+            if text is not None:
+                per_class[run.info.run_id] = json.loads(text)
+        config = _parent_config(client, exp.experiment_id, Path(tmp), experiment_dir, MlflowException)
+    trials = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", rt.VARIANT, rt.SEED, "loss"])
+    return RunSet(trials, per_class, config, f"MLflow store `{tracking_uri}`, experiment `{experiment}`",
+                  tuple(excluded))
+
+
+def _read_artifact(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None,
+                   error: type[Exception]) -> str | None:
+    """A run artifact's text: read in place from a local artifact store, else downloaded; None if absent."""
+    candidates = []
+    uri = urlparse(run.info.artifact_uri or "")
+    if uri.scheme == "file":
+        candidates.append(Path(unquote(uri.path)) / relpath)
+    if experiment_dir is not None:  # the store records absolute URIs; a moved experiment folder still has them here
+        candidates.append(experiment_dir / "mlartifacts" / run.info.run_id / "artifacts" / relpath)
+    for path in candidates:
+        if path.is_file():
+            return path.read_text()
+    if uri.scheme in ("file", ""):
+        return None
+    try:  # a remote artifact store
+        return Path(client.download_artifacts(run.info.run_id, relpath, str(tmp / run.info.run_id))).read_text()
+    except (OSError, error):
+        return None
+
+
+def _parent_config(client: Any, experiment_id: str, tmp: Path, experiment_dir: Path | None,
+                   error: type[Exception]) -> dict[str, Any]:
+    parents = client.search_runs([experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'parent'", max_results=1)
+    text = _read_artifact(client, parents[0], "config.yaml", tmp, experiment_dir, error) if parents else None
+    raw = yaml.safe_load(text) if text else None
+    return raw if isinstance(raw, dict) else {}
+
+
+def load_trials_csv(path: Path, config: Mapping[str, Any]) -> RunSet:
+    """Ray's ``trials.csv`` (last reported result of every trial) when there is no MLflow store.
+
+    The variant's loss comes from the config's ``ablation.variants`` (else the base ``loss.name``); there is
+    no per-class table and no run status (every row is kept).
+    """
+    df = pd.read_csv(path)
+    variants = (config.get("ablation") or {}).get("variants") or {}
+    base_loss = (config.get("loss") or {}).get("name", "")
+    variant = df[CONFIG_PREFIX + "variant"].astype(str) if CONFIG_PREFIX + "variant" in df else SEARCH_VARIANT
+    out = df.assign(**{rt.VARIANT: variant})
+    if CONFIG_PREFIX + "seed" in out:
+        out[rt.SEED] = out[CONFIG_PREFIX + "seed"]
+    else:
+        out[rt.SEED] = config.get("seed", math.nan)
+
+    def loss_of(v: str) -> str:
+        over = variants.get(v) or {}
+        loss = over.get("loss") if isinstance(over, Mapping) else None
+        if isinstance(loss, Mapping) and "name" in loss:
+            return str(loss["name"])
+        return str(over.get("loss.name", base_loss)) if isinstance(over, Mapping) else base_loss
+
+    out["loss"] = out[rt.VARIANT].map(loss_of)
+    out["status"] = "unknown"
+    if "epoch" not in out:
+        out["epoch"] = out.get("training_iteration", math.nan)
+    if "run_id" not in out:
+        out["run_id"] = out.get("trial_id", pd.Series(range(len(out)))).astype(str)
+    return RunSet(out, {}, dict(config), f"`{path}` (Ray's last reported result per trial; no MLflow store)")
+
+
+def _int_or_nan(v: Any) -> float | int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _parse_param(v: str) -> Any:
+    """MLflow params are strings; numbers back to numbers so that varying params sort and plot."""
+    try:
+        return yaml.safe_load(v) if isinstance(v, str) and len(v) < 200 else v
+    except yaml.YAMLError:
+        return v
+
+
+# ---------------------------------------------------------------------------------------------- the document
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Image:
+    path: str  # relative to the report folder
+    alt: str
+
+
+Block = Heading | Para | Bullets | Table | Image
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    return Table(tuple(header), tuple(tuple(r) for r in rows))
+
+
+def to_markdown(blocks: Sequence[Block]) -> str:
+    """Render blocks as GitHub markdown (pipes in cells escaped)."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out += ["#" * b.level + " " + b.text, ""]
+        elif isinstance(b, Para):
+            out += [b.text, ""]
+        elif isinstance(b, Bullets):
+            out += [f"- {item}" for item in b.items] + [""]
+        elif isinstance(b, Table):
+            cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+            out.append("| " + " | ".join(cell(h) for h in b.header) + " |")
+            out.append("|" + "|".join("---" for _ in b.header) + "|")
+            out += ["| " + " | ".join(cell(c) for c in r) + " |" for r in b.rows]
+            out.append("")
+        elif isinstance(b, Image):
+            out += [f"![{b.alt}]({b.path})", ""]
+    return "\n".join(out)
+
+
+def _inline_html(text: str) -> str:
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def to_html(blocks: Sequence[Block], title: str, root: Path | None = None) -> str:
+    """Render blocks as one HTML page; images are embedded as base64 when ``root`` holds them, else linked."""
+    body: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            body.append(f"<h{b.level}>{_inline_html(b.text)}</h{b.level}>")
+        elif isinstance(b, Para):
+            body.append(f"<p>{_inline_html(b.text)}</p>")
+        elif isinstance(b, Bullets):
+            body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in b.items) + "</ul>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+            rows = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Image):
+            src = html.escape(b.path)
+            if root is not None and (root / b.path).is_file():
+                src = "data:image/png;base64," + base64.b64encode((root / b.path).read_bytes()).decode("ascii")
+            body.append(f'<figure><img src="{src}" alt="{html.escape(b.alt)}"><figcaption>'
+                        f"{html.escape(b.alt)}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+             "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+             "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f3f3f3}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+# ------------------------------------------------------------------------------------------------ building
+
+
+def roles_of(trials: pd.DataFrame) -> dict[str, str]:
+    """variant -> role ('ce', 'la', 'embedding_only', 'elm', or the loss name) from the loss each variant trains."""
+    roles: dict[str, str] = {}
+    for variant, loss in zip(trials[rt.VARIANT], trials["loss"]):
+        roles.setdefault(str(variant), rt.ROLE_OF_LOSS.get(str(loss), str(loss) or str(variant)))
+    return roles
+
+
+def per_class_frame(runs: RunSet) -> pd.DataFrame:
+    """One row per (trial, class) of the per-class tables, with the trial's variant and seed."""
+    rows = []
+    for run_id, variant, seed in zip(runs.trials["run_id"], runs.trials[rt.VARIANT], runs.trials[rt.SEED]):
+        for r in runs.per_class.get(str(run_id), []):
+            rows.append({rt.VARIANT: variant, rt.SEED: seed, "run_id": run_id, **r})
+    return pd.DataFrame(rows)
+
+
+def _save(fig: Any, out: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "plots" / name, dpi=110)
+    plt.close(fig)
+    return f"plots/{name}"
+
+
+def _per_class_plot(pc: pd.DataFrame, value: str, ylabel: str, title: str, out: Path, name: str) -> Image:
+    """Per-class ``value`` vs class size, averaged over seeds; binned when there are many classes."""
+    means = rt.per_class_mean(pc, value)
+    dense = means.groupby(rt.VARIANT).size().max() > DENSE_CLASSES
+    binned = rt.binned_by_size(means, value, SIZE_BINS) if dense else None
+    return Image(_save(rp.per_class_vs_size(means, value, ylabel, title, binned), out, name), title)
+
+
+def _epochs_text(trials: pd.DataFrame) -> str:
+    epochs = sorted({int(e) for e in trials["epoch"].dropna()}) if "epoch" in trials else []
+    if not epochs:
+        return "final evaluated epoch (unknown)"
+    return f"final evaluated epoch {epochs[0]}" if len(epochs) == 1 else f"final evaluated epochs {epochs}"
+
+
+def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], dict[str, dict[str, rt.Stat]]]:
+    """Tables, plots and the verdict of a variants x seeds ablation; plots are written under ``out``."""
+    trials = runs.trials
+    metrics = [c for c in trials.columns if c.startswith(prefix)]
+    stats = rt.aggregate(trials, metrics)
+    roles = roles_of(trials)
+    taus = rt.posthoc_taus(metrics, prefix)
+    blocks: list[Block] = []
+
+    comparisons = rt.verdict(stats, roles, prefix)
+    blocks += [Heading("Verdict"),
+               Para("Computed from the mean over seeds of each trial's final-epoch value. A gap counts as beyond "
+                    "seed noise only if it exceeds the larger of the two sample stds; with 2-3 seeds this is a "
+                    "rough screen, not a significance test."),
+               Bullets(tuple(c.sentence() for c in comparisons))]
+
+    h, r = rt.paper_rows(stats, roles, runs.dataset, prefix)
+    blocks += [Heading("Balanced accuracy beside the papers")]
+    if runs.dataset not in rt.PAPER_RESULTS:
+        blocks.append(Para(f"No published figures for dataset `{runs.dataset or '?'}` in the code's table "
+                           f"({PAPER_DATASETS}); the paper column is empty."))
+    else:
+        blocks.append(Para(f"Paper figures: {rt.PAPER_SOURCE}, dataset `{runs.dataset}`. They come from the "
+                           "papers' full recipes; a reduced run is expected to sit below them."))
+    blocks.append(table(h, r))
+
+    blocks += [Heading("Accuracy (mean ± std over seeds)"), table(*rt.stat_table(stats, rt.ACCURACY_COLUMNS, prefix))]
+    if taus:
+        blocks += [Heading("Post-hoc logit adjustment of each variant's logits"),
+                   Para("Logits minus tau x log prior after training (Menon et al. 2021, eq. 7); tau=1 on the CE "
+                        "variant is the paper's post-hoc baseline."),
+                   table(*rt.stat_table(stats, rt.posthoc_columns(taus), prefix))]
+    blocks += [Heading("Margins and embedding geometry (mean ± std over seeds)"),
+               Para("Logit margin f_y - max f_y' over test examples; class-mean std is the std over classes of the "
+                    "per-class mean margin (lower: more uniform margins across head and tail); spread is "
+                    "1 - cos to the class mean direction (lower: tighter classes); separation min is the smallest "
+                    "cosine distance between class means."),
+               table(*rt.stat_table(stats, rt.MARGIN_COLUMNS, prefix))]
+
+    blocks.append(Heading("Plots"))
+    pc = per_class_frame(runs)
+    if len(pc):
+        blocks.append(_per_class_plot(pc, "accuracy", "per-class test accuracy",
+                                      "Per-class accuracy vs class size (mean over seeds)", out,
+                                      "accuracy_vs_class_size.png"))
+        blocks.append(_per_class_plot(pc, "spread", "intra-class spread (1 - cos to mean)",
+                                      "Embedding spread vs class size (mean over seeds)", out,
+                                      "spread_vs_class_size.png"))
+    else:
+        blocks.append(Para("No per-class tables (`margins/per_class.json`) were found, so the per-class plots are "
+                           "missing."))
+    quantiles = rt.group_quantiles(stats, prefix)
+    if any(quantiles.values()):
+        blocks.append(Image(_save(rp.logit_margin_groups(quantiles), out, "logit_margins_by_group.png"),
+                            "Logit-margin distribution per group and variant"))
+
+    blocks += [Heading("Trials"),
+               table(["variant", "seed", "trial", "epoch", "balanced acc (%)", "Few (%)"],
+                     [[str(t[rt.VARIANT]), _fmt_int(t[rt.SEED]), str(t["trial_id"]), _fmt_int(t["epoch"]),
+                       _pct(t.get(prefix + "balanced_acc")), _pct(t.get(prefix + "acc_few"))]
+                      for _, t in trials.iterrows()])]
+    return blocks, stats
+
+
+def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -> list[Block]:
+    """Best trials, the head-vs-tail Pareto front and the best trial's per-class plots of a search sweep."""
+    trials = runs.trials
+    blocks: list[Block] = []
+    varying = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)
+               and trials[c].dropna().astype(str).nunique() > 1 and c[len(CONFIG_PREFIX):] not in ("variant", "name")]
+    if metric not in trials:
+        return [Para(f"No trial reports `{metric}`.")]
+    ranked = trials.sort_values(metric, ascending=(mode == "min"))
+    blocks += [Heading(f"Best trials by `{metric}` ({mode})"),
+               Para("Selected on the metric the sweep optimised; when that is a test metric the best value is an "
+                    "optimistic estimate of held-out performance."),
+               table(["trial", "epoch", metric, "Many (%)", "Few (%)", *[c[len(CONFIG_PREFIX):] for c in varying]],
+                     [[str(t["trial_id"]), _fmt_int(t["epoch"]), f"{t[metric]:.4f}",
+                       _pct(t.get(prefix + "acc_many")), _pct(t.get(prefix + "acc_few")),
+                       *[_fmt_value(t[c]) for c in varying]]
+                      for _, t in ranked.head(TOP_TRIALS).iterrows()])]
+    paper = rt.PAPER_RESULTS.get(runs.dataset)
+    if paper:
+        blocks.append(Para(f"{rt.PAPER_SOURCE}, `{runs.dataset}`, balanced accuracy (%): "
+                           + ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) + "."))
+
+    many, few = prefix + "acc_many", prefix + "acc_few"
+    if many in trials and few in trials:
+        xs, ys = trials[many].tolist(), trials[few].tolist()
+        labels = [str(t) for t in trials["trial_id"]]
+        front = rt.pareto_front(xs, ys)
+        fig = rp.pareto_scatter([100 * v for v in xs], [100 * v for v in ys], front, labels,
+                                "Many-class accuracy (%)", "Few-class accuracy (%)")
+        blocks += [Heading("Head vs tail: Pareto front"),
+                   Image(_save(fig, out, "head_vs_tail_pareto.png"), "Many vs Few accuracy of every trial"),
+                   table(["trial", "Many (%)", "Few (%)", metric, *[c[len(CONFIG_PREFIX):] for c in varying]],
+                         [[labels[i], _pct(xs[i]), _pct(ys[i]), f"{trials.iloc[i][metric]:.4f}",
+                           *[_fmt_value(trials.iloc[i][c]) for c in varying]] for i in front])]
+    best = ranked.iloc[0]
+    rows = runs.per_class.get(str(best["run_id"]))
+    if rows:
+        pc = pd.DataFrame([{rt.VARIANT: f"trial {best['trial_id']}", **r} for r in rows])
+        blocks += [Heading("Best trial per class"),
+                   _per_class_plot(pc, "accuracy", "per-class test accuracy",
+                                   "Best trial: per-class accuracy vs class size", out,
+                                   "best_accuracy_vs_class_size.png"),
+                   _per_class_plot(pc, "spread", "intra-class spread (1 - cos to mean)",
+                                   "Best trial: embedding spread vs class size", out,
+                                   "best_spread_vs_class_size.png")]
+    return blocks
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None or pd.isna(v) else f"{100 * float(v):.2f}"
+
+
+def _fmt_int(v: Any) -> str:
+    return "—" if v is None or pd.isna(v) else str(int(v))
+
+
+def _fmt_value(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/balanced_acc", mode: str = "max",
+                 prefix: str = "test/") -> list[Block]:
+    """The whole document; writes plots under ``out/plots`` and ``out/aggregate.csv`` for an ablation."""
+    out.mkdir(parents=True, exist_ok=True)
+    trials = runs.trials
+    kind = "ablation" if runs.is_ablation else "search sweep"
+    variants = list(pd.unique(trials[rt.VARIANT])) if len(trials) else []
+    seeds = sorted({int(s) for s in trials[rt.SEED].dropna()}) if len(trials) else []
+    blocks: list[Block] = [
+        Heading(f"Report: {name}", 1),
+        Para(f"Source: {runs.source}. Dataset `{runs.dataset or '?'}`; {kind}; {len(trials)} finished trials"
+             + (f" ({len(variants)} variants x seeds {seeds})" if runs.is_ablation else "")
+             + f". Every number is a trial's value at its {_epochs_text(trials)}, never its best epoch; "
+             "means and sample stds (ddof=1) are over seeds; accuracies in %."),
+    ]
+    if not len(trials):
+        blocks.append(Para("No finished trials."))
+    elif runs.is_ablation:
+        ab, stats = ablation_blocks(runs, out, prefix)
+        blocks += ab
+        pd.DataFrame([{rt.VARIANT: v, "metric": m, "mean": s.mean, "std": s.std, "n": s.n}
+                      for v, by in stats.items() for m, s in by.items()]).to_csv(out / "aggregate.csv", index=False)
+    else:
+        blocks += sweep_blocks(runs, out, prefix, metric, mode)
+    if runs.excluded:
+        blocks += [Heading("Runs left out"), Bullets(runs.excluded)]
+    return blocks
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    directory: Path | None
+    tracking_uri: str | None
+    experiment: str
+    config: dict[str, Any]
+
+
+def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> Source:
+    """Find the experiment folder, its config, its store (or trials.csv) and the MLflow experiment name."""
+    path = Path(target)
+    directory = path if path.is_dir() else (Path("experiments") / target if (Path("experiments") / target).is_dir()
+                                            else None)
+    if directory is None and tracking_uri is None:
+        raise FileNotFoundError(f"{target}: no such experiment folder (nor experiments/{target}); "
+                                "pass a folder written by platform.tune, or --tracking-uri and --experiment")
+    directory = directory.resolve() if directory is not None else None
+    config: dict[str, Any] = {}
+    if directory is not None and (directory / "config.yaml").is_file():
+        raw = yaml.safe_load((directory / "config.yaml").read_text())
+        config = raw if isinstance(raw, dict) else {}
+    if tracking_uri is None and directory is not None and (directory / "mlflow.db").is_file():
+        tracking_uri = f"sqlite:///{directory / 'mlflow.db'}"
+    tracking = config.get("tracking") or {}
+    name = str(config.get("name") or (directory.name if directory is not None else target))
+    return Source(name=name, directory=directory, tracking_uri=tracking_uri,
+                  experiment=experiment or str(tracking.get("experiment") or name), config=config)
+
+
+def load(src: Source, metric: str) -> RunSet:
+    if src.tracking_uri is not None:
+        runs = load_mlflow(src.tracking_uri, src.experiment, metric, src.directory)
+        return runs if runs.config else RunSet(runs.trials, runs.per_class, src.config, runs.source, runs.excluded)
+    csv = src.directory / "trials.csv" if src.directory is not None else None
+    if csv is None or not csv.is_file():
+        raise FileNotFoundError(f"{src.directory}: neither mlflow.db nor trials.csv; has platform.tune run here?")
+    return load_trials_csv(csv, src.config)
+
+
+def write_report(blocks: Sequence[Block], out: Path, title: str) -> tuple[Path, Path]:
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(to_markdown(blocks))
+    page.write_text(to_html(blocks, title, root=out))
+    return md, page
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platform.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment_dir", help="folder written by platform.tune, or a name under experiments/")
+    parser.add_argument("--out", default=None, help="report folder (default <experiment_dir>/report)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default sqlite:///<dir>/mlflow.db)")
+    parser.add_argument("--experiment", default=None, help="MLflow experiment name (default: the config's name)")
+    parser.add_argument("--split", default="test", choices=("test", "val"), help="metric split to report")
+    args = parser.parse_args(argv)
+    try:
+        src = resolve(args.experiment_dir, args.tracking_uri, args.experiment)
+        tune_cfg = src.config.get("tune") or {}
+        metric = str(tune_cfg.get("metric", f"{args.split}/balanced_acc"))
+        runs = load(src, metric)
+        if runs.config and not src.config:
+            tune_cfg = runs.config.get("tune") or {}
+            metric = str(tune_cfg.get("metric", metric))
+        out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / "report"
+        blocks = build_report(runs, out, name=src.name, metric=metric, mode=str(tune_cfg.get("mode", "max")),
+                              prefix=f"{args.split}/")
+        md, page = write_report(blocks, out, f"Report: {src.name}")
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {md} and {page}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
