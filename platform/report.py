@@ -31,11 +31,8 @@ import yaml
 
 from platform import report_plots as rp
 from platform import report_tables as rt
+from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_TRIAL, TAG_VARIANT
 
-# Same tag keys as platform.tracking (not imported: it pulls in Ray).
-TAG_ROLE, TAG_TRIAL = "elm.role", "elm.trial_id"
-PER_CLASS_ARTIFACT = "margins/per_class.json"
-SEARCH_VARIANT = "search"  # platform.tracking's variant tag for trials of a search sweep
 CONFIG_PREFIX = "config/"  # params columns, as in Ray's trials.csv
 TOP_TRIALS = 10
 DENSE_CLASSES = 30  # above this many classes, per-class plots show log-size bin means
@@ -118,7 +115,7 @@ def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir:
             row: dict[str, Any] = {
                 "run_id": run.info.run_id,
                 "trial_id": tags.get(TAG_TRIAL, run.info.run_name),
-                rt.VARIANT: tags.get("variant", SEARCH_VARIANT),
+                rt.VARIANT: tags.get(TAG_VARIANT, SEARCH_VARIANT),
                 rt.SEED: _int_or_nan(tags.get("seed", run.data.params.get("seed"))),
                 "loss": tags.get("loss", run.data.params.get("loss.name", "")),
                 "status": run.info.status,

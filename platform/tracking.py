@@ -21,12 +21,12 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from elm.config import from_dict, with_overrides
+from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
 from platform.trainables.driver import VARIANT_KEY, resolve_trial_overrides
 from platform.trainables.worker import PER_CLASS_KEY
 
-TAG_SWEEP, TAG_ROLE, TAG_TRIAL = "elm.sweep", "elm.role", "elm.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000
 
@@ -136,11 +136,11 @@ class MlflowTracker(tune.Callback):
         run_id = self._find_run(exp_id, tags)
         if run_id is None:
             cfg = with_overrides(from_dict(self.base), resolve_trial_overrides(trial.config, self.variants))
-            variant = str(trial.config.get(VARIANT_KEY, "search"))
+            variant = str(trial.config.get(VARIANT_KEY, SEARCH_VARIANT))
             run = self.client.create_run(
                 exp_id,
                 run_name=f"{cfg.name}-trial={trial.trial_id}",
-                tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", "variant": variant,
+                tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", TAG_VARIANT: variant,
                       "seed": str(cfg.seed), "loss": cfg.loss.name, **git_info(), **versions()},
             )
             run_id = run.info.run_id
@@ -165,7 +165,7 @@ class MlflowTracker(tune.Callback):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
         if result.get(PER_CLASS_KEY):
             rows = json.loads(result[PER_CLASS_KEY])
-            self.client.log_dict(run_id, rows, "margins/per_class.json")
+            self.client.log_dict(run_id, rows, PER_CLASS_ARTIFACT)
             for name, plot in PLOTS.items():
                 fig = plot(rows)
                 self.client.log_figure(run_id, fig, f"plots/{name}")

@@ -46,8 +46,12 @@ class Plan:
         return {k: dict(v) for k, v in self.spec.ablation.variants.items()} if self.spec.ablation else {}
 
 
-def make_plan(config: str, overrides: dict[str, Any], *, smoke_run: bool = False, out: str | None = None) -> Plan:
+def make_plan(
+    config: str, overrides: dict[str, Any], *, smoke_run: bool = False, out: str | None = None, check_data: bool = True
+) -> Plan:
     """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
+
+    ``check_data=False`` skips loading the dataset (tests that validate configs of data this machine lacks).
 
     Raises:
         ConfigError: naming the offending key; FileNotFoundError (DatasetNotFoundError) for missing data.
@@ -72,7 +76,8 @@ def make_plan(config: str, overrides: dict[str, Any], *, smoke_run: bool = False
                 raise ConfigError(f"ablation.variants.{name}: {e}") from None
     if not space and spec.ablation is None and spec.tune.searcher != "grid":
         raise ConfigError("nothing to search: add a search: block (or an ablation: block)")
-    load_data(cfg.data.name, cfg.data.kwargs)  # fails now, with the path to fix, if the dataset is missing
+    if check_data:
+        load_data(cfg.data.name, cfg.data.kwargs)  # fails now, with the path to fix, if the dataset is missing
     return Plan(cfg=cfg, spec=spec, space=space, out=Path(out or Path("experiments") / cfg.name).resolve())
 
 

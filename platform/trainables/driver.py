@@ -6,6 +6,7 @@ run is named after the trial (``<name>-trial=<id>``), so a restarted trial finds
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import ray.train
@@ -16,9 +17,10 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from elm.config import from_dict, with_overrides
 from elm.train import NonFiniteLossError
 from platform.spec import ResourcesSpec
-from platform.trainables.worker import NONFINITE_KEY, train_fn_per_worker
+from platform.trainables.worker import train_fn_per_worker
 
 VARIANT_KEY = "variant"
+NONFINITE_FILE = "nonfinite_loss.txt"  # written by a worker whose loss diverged
 
 
 def resolve_trial_overrides(
@@ -47,20 +49,22 @@ def train_driver_fn(
     trial_id = ray.tune.get_context().get_trial_id()
     use_gpu = resources.gpus_per_worker > 0
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
+    run_name = f"{cfg.name}-trial={trial_id}"
+    failure_file = Path(storage_path) / run_name / NONFINITE_FILE
     trainer = TorchTrainer(
         train_fn_per_worker,
-        train_loop_config={"config": cfg.to_dict()},
+        train_loop_config={"config": cfg.to_dict(), "failure_file": str(failure_file)},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
         run_config=ray.train.RunConfig(
-            name=f"{cfg.name}-trial={trial_id}",
+            name=run_name,
             storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             callbacks=[TuneReportCallback()],
         ),
     )
-    result = trainer.fit()
-    if result.metrics and NONFINITE_KEY in result.metrics:
-        raise NonFiniteLossError(result.metrics[NONFINITE_KEY])
+    trainer.fit()
+    if failure_file.is_file():
+        raise NonFiniteLossError(failure_file.read_text())

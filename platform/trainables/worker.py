@@ -41,5 +41,9 @@ def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
         try:
             fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=ray.train.torch.get_device())
         except NonFiniteLossError as e:
-            # Retrying from a checkpoint would diverge again: report the reason once and let the driver fail.
+            # Retrying from a checkpoint would diverge again: leave the reason where the driver looks (the shared
+            # storage of this Train run), report it once, and end cleanly so Ray Train does not retry.
+            if ray.train.get_context().get_world_rank() == 0:
+                Path(loop_config["failure_file"]).parent.mkdir(parents=True, exist_ok=True)
+                Path(loop_config["failure_file"]).write_text(str(e))
             ray.train.report({NONFINITE_KEY: str(e)})

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from elm.config import ConfigError, load_config, with_overrides
-from platform.search_spaces import parse_search, to_tune, validate_space
+from elm.config import load_config
 from platform.smoke import smoke
-from platform.spec import parse_platform
+from platform.tune import make_plan, param_space
 
 ABLATIONS = sorted((Path(__file__).resolve().parents[2] / "ablations").glob("*.yaml"))
 
@@ -28,28 +27,8 @@ def header(path: Path) -> list[str]:
 
 
 def check_and_build(path: Path, *, smoke_run: bool) -> dict[str, Any]:
-    """``platform.tune.make_plan`` + ``param_space`` minus the dataset check: the Tune param space of ``path``."""
-    from ray import tune
-
-    cfg = load_config(path)
-    if smoke_run:
-        cfg = smoke(cfg)
-    spec = parse_platform(cfg)
-    space = parse_search(cfg.platform.get("search"))
-    validate_space(space, cfg, spec.tune.searcher)
-    param_space = to_tune(space)
-    if spec.ablation is not None:
-        assert spec.tune.searcher == "grid" and spec.tune.scheduler == "fifo", "ablations run a full grid"
-        for name, variant in spec.ablation.variants.items():
-            try:
-                with_overrides(cfg, dict(variant))
-            except ConfigError as e:
-                raise AssertionError(f"{path.name}: ablation.variants.{name}: {e}") from None
-        param_space["variant"] = tune.grid_search(list(spec.ablation.variants))
-        param_space["seed"] = tune.grid_search(list(spec.ablation.seeds))
-    else:
-        assert space or spec.tune.searcher == "grid", f"{path.name}: nothing to search"
-    return param_space
+    """``platform.tune.make_plan`` (all of its validation but the dataset check) and the Tune param space."""
+    return param_space(make_plan(str(path), {}, smoke_run=smoke_run, check_data=False))
 
 
 def test_there_are_ablations() -> None:
