@@ -1,0 +1,98 @@
+"""Peak resident memory of the elm trainer (ResNet-32, CIFAR-10-LT-sized data) and of the Tune smoke sweep.
+
+    python -m benchmarks.memory [--data-root ../shared/data] [--steps 5] [--no-tune]
+
+trainer      a fresh interpreter runs ``elm.train.fit`` (the throughput benchmark's config: ResNet-32, batch 128,
+             2 epochs of ``--steps`` steps, fp32 and bf16) and prints its own ``getrusage(RUSAGE_SELF).ru_maxrss``.
+tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the driver's peak RSS from ``os.wait4`` (its own, or of a
+             reaped child if larger),
+             and the peak of the summed RSS of its whole process tree (GCS, raylet, Tune and Train workers),
+             sampled from /proc every 0.2 s (Linux only; short peaks between samples are missed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+
+SAMPLE_SECONDS = 0.2
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+TRAINER = """
+import resource, sys
+from benchmarks import throughput as tp
+spec = tp.data_spec(sys.argv[1] or None)
+data = tp.load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+tp.run_elm(data, tp.make_config(spec, sys.argv[2], int(sys.argv[3]), 0))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+"""
+
+
+def process_tree_rss_kib(root: int) -> int:
+    """Summed VmRSS (KiB) of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            pid, ppid = int(entry.name), int(fields[1])
+            rss[pid] = int(fields[21]) * PAGE_KIB  # field 24 of stat: rss in pages
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0, [root]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+def tune_peaks(config: str) -> tuple[int, int]:
+    """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB) of one smoke sweep."""
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o")],
+                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tree_peak = 0
+        while True:
+            pid, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                proc.returncode = _status  # reaped here; keep Popen from waiting again
+                return usage.ru_maxrss, tree_peak
+            tree_peak = max(tree_peak, process_tree_rss_kib(proc.pid))
+            time.sleep(SAMPLE_SECONDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", default="")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--config", default="ablations/smoke.yaml")
+    parser.add_argument("--no-tune", action="store_true")
+    args = parser.parse_args(argv)
+    print_header("peak resident memory (MiB, lower is better)")
+    rows = []
+    for precision in ("fp32", "bf16"):
+        out = subprocess.run([sys.executable, "-c", TRAINER, args.data_root, precision, str(args.steps)],
+                             cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        rows.append([f"elm trainer, ResNet-32 {precision}", f"{int(out.stdout.split()[-1]) / 1024:.0f}"])
+    if not args.no_tune:
+        driver, tree = tune_peaks(args.config)
+        rows.append(["tune driver (wait4 ru_maxrss)", f"{driver / 1024:.0f}"])
+        rows.append(["tune process tree (driver + Ray + workers), sampled", f"{tree / 1024:.0f}"])
+    print_table(["process", "peak RSS MiB"], rows)
+    print(f"load    : {load_average()} at end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
