@@ -48,12 +48,15 @@ class EpochReport:
         metrics: flat ``split/name`` -> float (train loss and lr every epoch; eval metrics on eval epochs).
         checkpoint: folder of the checkpoint written at this epoch (rank 0 only), or None.
         per_class: per-class table of the evaluation (JSON-serialisable), on eval epochs of rank 0.
+        restored_history: on the first report after a resume, the metrics of every epoch before the checkpoint
+            (so a tracker that missed some of them, e.g. after its driver was killed, can fill the gap).
     """
 
     epoch: int
     metrics: dict[str, float]
     checkpoint: Path | None = None
     per_class: list[dict[str, Any]] | None = None
+    restored_history: list[dict[str, float]] | None = None
 
 
 Reporter = Callable[[EpochReport], Any]
@@ -185,6 +188,8 @@ def fit(
         weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov,
     )
     start_epoch = 0
+    history: list[dict[str, float]] = []  # every epoch's metrics, kept in checkpoints
+    restored: list[dict[str, float]] | None = None
     ckpt_root = Path(run_dir) / "checkpoints" if run_dir is not None else None
     if resume_from is not None:
         source = Path(resume_from)
@@ -194,6 +199,8 @@ def fit(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch = int(state["epoch"])
+            history = list(state.get("history", []))
+            restored = list(history)
             set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
     train_model: nn.Module = model
     if world > 1:
@@ -256,10 +263,13 @@ def fit(
             checkpoint = save_checkpoint(
                 ckpt_root / checkpoint_name(epoch + 1),
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "rng": rng_state(), "config": cfg.to_dict()},
+                 "rng": rng_state(), "config": cfg.to_dict(), "history": history + [metrics]},
             )
             prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
-        report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class))
+        history.append(metrics)
+        report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class,
+                           restored_history=restored))
+        restored = None
     return final
 
 
@@ -286,12 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or f"runs/{cfg.name}-seed{cfg.seed}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(cfg.to_yaml())
-    history = (out / "metrics.jsonl").open("a")
+    log = (out / "metrics.jsonl").open("a")
 
     def report(r: EpochReport) -> None:
         _print_report(r)
-        history.write(json.dumps({"epoch": r.epoch, **r.metrics}) + "\n")
-        history.flush()
+        log.write(json.dumps({"epoch": r.epoch, **r.metrics}) + "\n")
+        log.flush()
         if r.per_class is not None:
             (out / "per_class.json").write_text(json.dumps(r.per_class, indent=1))
 

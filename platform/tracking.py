@@ -25,7 +25,7 @@ from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE,
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
 from platform.trainables.driver import VARIANT_KEY, resolve_trial_overrides
-from platform.trainables.worker import PER_CLASS_KEY
+from platform.trainables.worker import HISTORY_KEY, PER_CLASS_KEY
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000
@@ -158,9 +158,12 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         run_id = self.trial_run(trial)
-        step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
+        # A resumed trial first replays the epochs before its checkpoint: this driver may have missed them.
+        epochs = json.loads(result[HISTORY_KEY]) if result.get(HISTORY_KEY) else []
+        metrics = [Metric(k, v, now, int(e["epoch"])) for e in epochs for k, v in numeric_metrics(e).items()]
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        metrics += [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
         for i in range(0, len(metrics), 500):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
         if result.get(PER_CLASS_KEY):

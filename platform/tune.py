@@ -193,9 +193,11 @@ def summarize(results: Any, plan: Plan) -> str:
     """Write ``trials.csv`` (every trial, pandas) and ``summary.md``; return the summary text."""
     import pandas as pd
 
+    from platform.trainables.worker import HISTORY_KEY, PER_CLASS_KEY
+
     t = plan.spec.tune
     df: pd.DataFrame = results.get_dataframe()
-    df = df[[c for c in df.columns if c != "per_class_json"]]
+    df = df[[c for c in df.columns if c not in (PER_CLASS_KEY, HISTORY_KEY)]]
     df.to_csv(plan.out / "trials.csv", index=False)
     lines = [f"# {plan.sweep_name}: {len(df)} trials, metric {t.metric} ({t.mode}, last reported epoch)", ""]
     errors = [r for r in results if r.error is not None]

@@ -20,6 +20,7 @@ from elm.train import EpochReport, NonFiniteLossError, fit
 # Key under which a worker reports a non-finite loss; the driver turns it into the trial's error.
 NONFINITE_KEY = "error/nonfinite_loss"
 PER_CLASS_KEY = "per_class_json"
+HISTORY_KEY = "restored_history_json"  # epochs before a resumed checkpoint, for the tracker to backfill
 
 
 def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
@@ -35,6 +36,8 @@ def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
             metrics: dict[str, Any] = dict(r.metrics)
             if r.per_class is not None:
                 metrics[PER_CLASS_KEY] = json.dumps(r.per_class)
+            if r.restored_history:
+                metrics[HISTORY_KEY] = json.dumps(r.restored_history)
             ckpt = ray.train.Checkpoint.from_directory(str(r.checkpoint)) if r.checkpoint is not None else None
             ray.train.report(metrics, checkpoint=ckpt)
 

@@ -48,6 +48,9 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     resumed: list[EpochReport] = []
     fit(cfg, resumed.append, run_dir=tmp_path / "b", resume_from=tmp_path / "b")
     assert [r.epoch for r in resumed] == [2]
+    assert [h["epoch"] for h in resumed[0].restored_history] == [1.0]  # for trackers that missed epoch 1
+    assert resumed[0].restored_history[0]["train/loss"] == first[0].metrics["train/loss"]
+    assert straight[1].restored_history is None
     a = torch.load(tmp_path / "a/checkpoints/epoch_0002/state.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b/checkpoints/epoch_0002/state.pt", weights_only=False)["model"]
     for k in a:
