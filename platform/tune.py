@@ -25,7 +25,7 @@ from platform.spec import PlatformSpec, parse_platform
 
 RAY_DIR = "ray"
 TRAIN_DIR = "train"
-DRIVER_CPUS = 0.01
+DRIVER_MEMORY_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,9 @@ def make_trainable(plan: Plan) -> Any:
         storage_path=str(plan.out / TRAIN_DIR),
         max_failures=plan.spec.tune.max_failures,
     )
-    # The Tune trial only drives a TorchTrainer whose workers hold the CPUs/GPUs; Ray needs a non-empty request.
-    return tune.with_resources(trainable, {"CPU": DRIVER_CPUS})
+    # The Tune trial only drives a TorchTrainer whose workers hold the CPUs/GPUs. It takes no CPU (even 0.01 would
+    # keep a worker that needs a whole node's CPUs from starting); Ray needs a non-empty request, so it asks memory.
+    return tune.with_resources(trainable, {"CPU": 0, "memory": DRIVER_MEMORY_BYTES})
 
 
 def make_tracker(plan: Plan) -> Any:

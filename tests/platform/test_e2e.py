@@ -135,7 +135,8 @@ def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(tmp_path: Path) ->
         cluster.wait_for_nodes()
         out = tmp_path / "exp"
         proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", cluster.address,
-                    "--set", "resources.num_workers=2", "--set", "tune.num_samples=1")
+                    "--set", "resources.num_workers=2",
+                    "--set", "tune.num_samples=1")
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "world_size=2" in proc.stdout + proc.stderr
         _, runs = runs_of(out, "smoke")
