@@ -3,7 +3,7 @@ PY := .venv/bin/python
 CONFIG ?= ablations/cifar10.yaml
 ARGS ?= --smoke --set data.root=../shared/data
 
-.PHONY: setup run test test-fast
+.PHONY: setup run test test-fast test-browser
 setup:
 	@bash scripts/setup.sh
 
@@ -13,6 +13,11 @@ run: setup  ## the main job: a sweep through Ray Tune + Optuna, tracked in MLflo
 test-fast: setup
 	$(PY) -m pytest -q
 
-test: setup  ## the whole suite: fast unit tests, then the end-to-end ones with real Ray/Optuna/MLflow
+test: setup  ## the whole suite: fast unit tests, the end-to-end ones with real Ray/Optuna/MLflow, then the browser ones
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
+	@$(MAKE) --no-print-directory test-browser
+
+test-browser: setup  ## the MLflow UI in headless chromium (apt-installs chromium + chromium-driver if missing)
+	bash scripts/install_browser.sh
+	$(PY) -m pytest -q -m browser

@@ -6,6 +6,7 @@ tmp_path, then reads the MLflow store it wrote.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,6 +70,26 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path:
     assert "NonFiniteLossError" in (out / "summary.md").read_text()
 
 
+def kill_ray_session_of(driver_pid: int) -> None:
+    """SIGKILL the Ray processes (GCS, raylet, workers) of the local cluster a killed driver had started.
+
+    They live in /tmp/ray/session_<time>_<driver pid>; other clusters on the machine are left alone.
+    """
+    session = re.compile(rf"/tmp/ray/session_[0-9_\-]+_{driver_pid}\b")
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if session.search(cmdline):
+            try:
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     args = ["ablations/smoke.yaml", "--out", str(out), "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
@@ -89,7 +110,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True)
+    kill_ray_session_of(proc.pid)
     _, before = runs_of(out, "smoke")
     finished_before = {r.data.tags["elm.trial_id"] for r in children(before) if r.info.status == "FINISHED"}
     assert len(finished_before) >= 1
