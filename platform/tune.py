@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args
+from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args, with_overrides
 from elm.data import load_data
 from platform.search_spaces import Dimension, parse_search, to_tune, validate_space
 from platform.smoke import smoke
@@ -56,7 +56,7 @@ def make_plan(
     Raises:
         ConfigError: naming the offending key; FileNotFoundError (DatasetNotFoundError) for missing data.
     """
-    cfg = load_config(config, overrides)
+    cfg = absolute_data_paths(load_config(config, overrides))
     if smoke_run:
         cfg = smoke(cfg)
     spec = parse_platform(cfg)
@@ -67,8 +67,6 @@ def make_plan(
             raise ConfigError("an ablation runs a grid of variants x seeds: set tune.searcher: grid")
         if spec.tune.scheduler != "fifo":
             raise ConfigError("an ablation must not stop runs early: set tune.scheduler: fifo")
-        from elm.config import with_overrides
-
         for name, variant in spec.ablation.variants.items():
             try:
                 with_overrides(cfg, dict(variant))
@@ -79,6 +77,16 @@ def make_plan(
     if check_data:
         load_data(cfg.data.name, cfg.data.kwargs)  # fails now, with the path to fix, if the dataset is missing
     return Plan(cfg=cfg, spec=spec, space=space, out=Path(out or Path("experiments") / cfg.name).resolve())
+
+
+PATH_KEYS = ("root", "split_dir")  # data kwargs that name folders
+
+
+def absolute_data_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Relative data folders resolved against the launch directory: Ray workers run elsewhere."""
+    fixed = {f"data.{k}": str(Path(v).resolve()) for k, v in cfg.data.kwargs.items()
+             if k in PATH_KEYS and isinstance(v, str) and not Path(v).is_absolute()}
+    return with_overrides(cfg, fixed) if fixed else cfg
 
 
 def param_space(plan: Plan) -> dict[str, Any]:

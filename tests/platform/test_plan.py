@@ -84,3 +84,13 @@ def test_ablation_is_a_variant_by_seed_grid(tmp_path: Path) -> None:
                    tune={"searcher": "grid", "scheduler": "fifo"})
     with pytest.raises(ConfigError, match=r"ablation\.variants\.x"):
         make_plan(write(tmp_path, bad), {})
+
+
+def test_relative_data_folders_become_absolute_for_ray_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from platform.tune import absolute_data_paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = from_dict(tiny_raw(data={"name": "cifar10_lt", "root": "../data", "download": False}))
+    assert absolute_data_paths(cfg).data.kwargs["root"] == str((tmp_path / "../data").resolve())
+    same = from_dict(tiny_raw(data={"name": "cifar10_lt", "root": "/abs/data"}))
+    assert absolute_data_paths(same) == same
