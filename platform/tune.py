@@ -56,9 +56,10 @@ def make_plan(
     Raises:
         ConfigError: naming the offending key; FileNotFoundError (DatasetNotFoundError) for missing data.
     """
-    cfg = absolute_data_paths(load_config(config, overrides))
+    cfg = load_config(config)
     if smoke_run:
         cfg = smoke(cfg)
+    cfg = absolute_data_paths(with_overrides(cfg, overrides))  # --set wins over --smoke
     spec = parse_platform(cfg)
     space = parse_search(cfg.platform.get("search"))
     validate_space(space, cfg, spec.tune.searcher)
@@ -248,7 +249,8 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a diverged trial's last
     # report; Tune must accept results without it (ASHA and the searchers skip such results).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    ray.init(address=address, runtime_env=runtime_env(ship_code=address is not None),
+    # Without an address, always start a private local cluster ("local"), never join one found on the machine.
+    ray.init(address=address or "local", runtime_env=runtime_env(ship_code=address is not None),
              log_to_driver=True, ignore_reinit_error=True)
     try:
         results = build_tuner(plan, resume=resume).fit()

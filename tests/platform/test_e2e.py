@@ -150,7 +150,8 @@ def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(tmp_path: Path) ->
     """A head and a worker node (1 CPU each); one trial's two DDP workers must span both; code is shipped."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    # The head runs the dashboard: Ray Train's placement-group cleaner asks it whether a controller is alive.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
