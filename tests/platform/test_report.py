@@ -90,6 +90,13 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
     assert c[0].sentence().startswith("CE < post-hoc (tau=1 on CE): holds, beyond seed noise")
 
 
+def test_verdict_uses_the_medium_group_when_the_data_has_no_few_class() -> None:
+    stats = _stats(logit_only={"embedding/spread_medium": (0.30, 0.01)}, elm={"embedding/spread_medium": (0.25, 0.01)})
+    spread = rt.verdict(stats, ROLES, "test/")[3]
+    assert spread.claim == "ELM has lower Medium-group embedding spread than LA"
+    assert spread.holds is True and spread.difference == pytest.approx(0.05)
+
+
 def test_verdict_without_a_variant_or_with_one_seed_says_so() -> None:
     stats = {"ce": {"test/balanced_acc": rt.Stat(0.3, math.nan, 1), "test/posthoc_tau1/balanced_acc":
                     rt.Stat(0.35, math.nan, 1)}}
