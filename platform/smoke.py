@@ -11,7 +11,8 @@ SMOKE_TEST_PER_CLASS = 20
 
 
 def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The same experiment at toy size: 2 epochs, a tiny data subset, 2 trials, ablations cut to 2 variants x 1 seed."""
+    """The same experiment at toy size: 2 epochs, a tiny data subset, 2 trials of one 1-CPU worker each, ablations
+    cut to 2 variants x 1 seed."""
     raw = cfg.to_dict()
     overrides: dict[str, Any] = {
         "optim.epochs": 2,
@@ -30,6 +31,9 @@ def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
     if "val_per_class" in data_params and cfg.data.kwargs.get("val_per_class"):
         overrides["data.val_per_class"] = 5
     raw.setdefault("tune", {})
+    raw.setdefault("resources", {})
+    # one CPU worker, whatever GPUs or cores the full experiment asks for
+    overrides.update({"resources.num_workers": 1, "resources.cpus_per_worker": 1, "resources.gpus_per_worker": 0})
     if "ablation" in raw:
         variants = raw["ablation"].get("variants", {})
         raw["ablation"]["variants"] = dict(list(variants.items())[:2])

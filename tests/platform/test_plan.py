@@ -66,6 +66,9 @@ def test_smoke_shrinks_any_experiment_without_touching_the_file() -> None:
     small = smoke(cfg)
     assert small.optim.epochs == 2 and small.optim.milestones == () and small.train.eval_every == 1
     assert parse_platform(small).tune.num_samples == 2
+    gpu = from_dict(tiny_raw(**SWEEP, resources={"num_workers": 4, "cpus_per_worker": 8, "gpus_per_worker": 1}))
+    res = parse_platform(smoke(gpu)).resources
+    assert (res.num_workers, res.cpus_per_worker, res.gpus_per_worker) == (1, 1, 0)
     assert small.loss == cfg.loss and small.model == cfg.model
 
 
