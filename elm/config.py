@@ -104,7 +104,7 @@ class ExperimentConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _parse_section(cls: type, where: str, raw: Any) -> Any:
+def parse_section(cls: type, where: str, raw: Any) -> Any:
     """Build a frozen dataclass from a mapping, validating keys, types and ranges."""
     if raw is None:
         raw = {}
@@ -160,7 +160,7 @@ def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
         raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
     if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool) or raw["seed"] < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {raw['seed']!r}")
-    optim = _parse_section(OptimConfig, "optim", raw.get("optim"))
+    optim = parse_section(OptimConfig, "optim", raw.get("optim"))
     if optim.warmup_epochs >= optim.epochs and optim.warmup_epochs > 0:
         raise ConfigError(f"optim.warmup_epochs={optim.warmup_epochs} must be < optim.epochs={optim.epochs}")
     if list(optim.milestones) != sorted(optim.milestones) or any(m < 1 for m in optim.milestones):
@@ -172,7 +172,7 @@ def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
         model=_parse_component("model", raw["model"], MODELS),
         loss=_parse_component("loss", raw["loss"], LOSSES),
         optim=optim,
-        train=_parse_section(TrainConfig, "train", raw.get("train")),
+        train=parse_section(TrainConfig, "train", raw.get("train")),
         platform={k: copy.deepcopy(raw[k]) for k in PLATFORM_BLOCKS if k in raw},
     )
 

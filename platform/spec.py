@@ -1,16 +1,15 @@
 """Typed, validated platform blocks of an experiment YAML: ``tune``, ``resources``, ``tracking``, ``ablation``.
 
-Each block is a frozen dataclass whose fields are the schema; ``check_kwargs`` from ``elm.registry`` rejects
+Each block is a frozen dataclass whose fields are the schema; ``elm.config.parse_section`` rejects
 unknown keys, wrong types and out-of-range values with the key's name, before Ray starts.
 """
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Mapping
 
-from elm.config import ConfigError, ExperimentConfig
-from elm.registry import Choice, Interval, check_kwargs
+from elm.config import ConfigError, ExperimentConfig, parse_section
+from elm.registry import Choice, Interval
 
 
 @dataclass(frozen=True)
@@ -63,33 +62,20 @@ class PlatformSpec:
     ablation: AblationSpec | None
 
 
-def _section(cls: type, where: str, raw: Any) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    try:
-        check_kwargs(where, cls, raw)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    hints = typing.get_type_hints(cls)
-    return cls(**{k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in raw.items()})
-
-
 def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     """Validate the platform blocks of ``cfg`` (``search`` is parsed by ``platform.search_spaces``)."""
     blocks = cfg.platform
     ablation = None
     if "ablation" in blocks:
-        ablation = _section(AblationSpec, "ablation", blocks["ablation"])
+        ablation = parse_section(AblationSpec, "ablation", blocks["ablation"])
         if not ablation.variants:
             raise ConfigError("ablation.variants must name at least one variant")
         for name, overrides in ablation.variants.items():
             if not isinstance(overrides, Mapping):
                 raise ConfigError(f"ablation.variants.{name} must be a mapping of dotted keys to values")
     return PlatformSpec(
-        tune=_section(TuneSpec, "tune", blocks.get("tune")),
-        resources=_section(ResourcesSpec, "resources", blocks.get("resources")),
-        tracking=_section(TrackingSpec, "tracking", blocks.get("tracking")),
+        tune=parse_section(TuneSpec, "tune", blocks.get("tune")),
+        resources=parse_section(ResourcesSpec, "resources", blocks.get("resources")),
+        tracking=parse_section(TrackingSpec, "tracking", blocks.get("tracking")),
         ablation=ablation,
     )
