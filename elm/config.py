@@ -201,7 +201,10 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 
 def set_keys(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a deep copy of ``raw`` with dotted keys set (``{"loss.tau": 0.5}``); the parents must exist."""
+    """Return a deep copy of ``raw`` with dotted keys set (``{"loss.tau": 0.5}``); the parents must exist.
+
+    Keys apply in order, so ``{"loss": {"name": "elm"}, "loss.tau": 0.5}`` replaces the block, then sets tau;
+    neither ``raw`` nor the override values are modified."""
     out = copy.deepcopy(dict(raw))
     for dotted, value in overrides.items():
         parts = dotted.split(".")
@@ -215,7 +218,7 @@ def set_keys(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, 
             node = node[part]
             if not isinstance(node, dict):
                 raise ConfigError(f"cannot set '{dotted}': '{'.'.join(parts[: i + 1])}' is not a mapping")
-        node[parts[-1]] = value
+        node[parts[-1]] = copy.deepcopy(value)  # never alias the caller's mappings: later keys may edit them
     return out
 
 

@@ -31,6 +31,7 @@ import yaml
 
 from platform import report_plots as rp
 from platform import report_tables as rt
+from platform.sweep_best import SOURCES_FILE
 from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_TRIAL, TAG_VARIANT
 
 CONFIG_PREFIX = "config/"  # params columns, as in Ray's trials.csv
@@ -470,8 +471,11 @@ def _fmt_value(v: Any) -> str:
 
 
 def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/balanced_acc", mode: str = "max",
-                 prefix: str = "test/") -> list[Block]:
-    """The whole document; writes plots under ``out/plots`` and ``out/aggregate.csv`` for an ablation."""
+                 prefix: str = "test/", variant_sources: Mapping[str, Mapping[str, Any]] | None = None) -> list[Block]:
+    """The whole document; writes plots under ``out/plots`` and ``out/aggregate.csv`` for an ablation.
+
+    ``variant_sources``: ``<dir>/variant_sources.yaml``, the sweep trials that ``from_sweep`` variants came from.
+    """
     out.mkdir(parents=True, exist_ok=True)
     trials = runs.trials
     kind = "ablation" if runs.is_ablation else "search sweep"
@@ -484,6 +488,11 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
              + f". Every number is a trial's value at its {_epochs_text(trials)}, never its best epoch; "
              "means and sample stds (ddof=1) are over seeds; accuracies in %."),
     ]
+    if variant_sources:
+        blocks += [Heading("Variant hyperparameters taken from sweeps"), Bullets([
+            f"`{v}`: {', '.join(f'{k} = {_fmt_value(x)}' for k, x in src.get('values', {}).items())} from trial "
+            f"`{src.get('trial_id')}` of `{src.get('sweep')}` ({src.get('metric')} = {_fmt_value(src.get('value'))}, "
+            "its last reported value)" for v, src in variant_sources.items()])]
     if not len(trials):
         blocks.append(Para("No finished trials."))
     elif runs.is_ablation:
@@ -565,8 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             tune_cfg = runs.config.get("tune") or {}
             metric = str(tune_cfg.get("metric", metric))
         out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / "report"
+        sources_file = src.directory / SOURCES_FILE if src.directory is not None else None
+        sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
         blocks = build_report(runs, out, name=src.name, metric=metric, mode=str(tune_cfg.get("mode", "max")),
-                              prefix=f"{args.split}/")
+                              prefix=f"{args.split}/", variant_sources=sources)
         md, page = write_report(blocks, out, f"Report: {src.name}")
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -81,6 +81,7 @@ class MlflowTracker(tune.Callback):
         base: Mapping[str, Any],
         variants: Mapping[str, Mapping[str, Any]],
         artifact_location: str | None = None,
+        variant_sources: Mapping[str, Any] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -88,6 +89,7 @@ class MlflowTracker(tune.Callback):
         self.base = dict(base)
         self.variants = {k: dict(v) for k, v in variants.items()}
         self.artifact_location = artifact_location
+        self.variant_sources = dict(variant_sources or {})
         self.parent_id: str | None = None
         self.trial_runs: dict[str, str] = {}
         self._client: MlflowClient | None = None
@@ -122,6 +124,8 @@ class MlflowTracker(tune.Callback):
             run = self.client.create_run(exp_id, run_name=self.sweep, tags={**tags, **git_info()})
             self.parent_id = run.info.run_id
             self.client.log_text(self.parent_id, yaml_dump(self.base), "config.yaml")
+            if self.variant_sources:  # which sweep trial each from_sweep variant's values came from
+                self.client.log_text(self.parent_id, yaml_dump(self.variant_sources), "variant_sources.yaml")
         else:
             self.client.update_run(self.parent_id, status="RUNNING")
 

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +36,7 @@ class Plan:
     spec: PlatformSpec
     space: dict[str, Dimension]
     out: Path
+    variant_sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # variants taken from a sweep
 
     @property
     def sweep_name(self) -> str:
@@ -61,6 +62,10 @@ def make_plan(
         cfg = smoke(cfg)
     cfg = absolute_data_paths(with_overrides(cfg, overrides))  # --set wins over --smoke
     spec = parse_platform(cfg)
+    sources: dict[str, dict[str, Any]] = {}
+    if spec.ablation is not None:
+        cfg, sources = _resolve_from_sweep(cfg)
+        spec = parse_platform(cfg)
     space = parse_search(cfg.platform.get("search"))
     validate_space(space, cfg, spec.tune.searcher)
     if spec.ablation is not None:
@@ -77,7 +82,17 @@ def make_plan(
         raise ConfigError("nothing to search: add a search: block (or an ablation: block)")
     if check_data:
         load_data(cfg.data.name, cfg.data.kwargs)  # fails now, with the path to fix, if the dataset is missing
-    return Plan(cfg=cfg, spec=spec, space=space, out=Path(out or Path("experiments") / cfg.name).resolve())
+    return Plan(cfg=cfg, spec=spec, space=space, out=Path(out or Path("experiments") / cfg.name).resolve(),
+                variant_sources=sources)
+
+
+def _resolve_from_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict[str, dict[str, Any]]]:
+    """``cfg`` with every ``ablation.variants.*.from_sweep`` replaced by that sweep's best values."""
+    from platform.sweep_best import resolve_variants
+
+    ablation = dict(cfg.platform["ablation"])
+    ablation["variants"], sources = resolve_variants(ablation["variants"])
+    return replace(cfg, platform={**cfg.platform, "ablation": ablation}), sources
 
 
 PATH_KEYS = ("root", "split_dir")  # data kwargs that name folders
@@ -162,6 +177,7 @@ def make_tracker(plan: Plan) -> Any:
         base=plan.cfg.to_dict(),
         variants=plan.variants,
         artifact_location=None if tr.uri else (plan.out / "mlartifacts").as_uri(),
+        variant_sources=plan.variant_sources,
     )
 
 
@@ -246,6 +262,15 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
 
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "config.yaml").write_text(plan.cfg.to_yaml())
+    if plan.variant_sources:
+        import yaml
+
+        from platform.sweep_best import SOURCES_FILE
+
+        (plan.out / SOURCES_FILE).write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
+        for name, src in plan.variant_sources.items():
+            print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
+                  f"({src['metric']} = {src['value']:.4f})", flush=True)
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a diverged trial's last
     # report; Tune must accept results without it (ASHA and the searchers skip such results).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")

@@ -82,3 +82,13 @@ def test_load_config_reports_broken_yaml_and_missing_file(tmp_path: Path) -> Non
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(tiny_raw()))
     assert load_config(good, {"loss.tau": 0.0}).loss.kwargs["tau"] == 0.0
+
+
+def test_set_keys_applies_in_order_and_never_edits_the_callers_values() -> None:
+    block = {"name": "logit_adjusted"}
+    overrides = {"loss": block, "loss.tau": 0.5}
+    raw = tiny_raw()
+    out = set_keys(raw, overrides)
+    assert out["loss"] == {"name": "logit_adjusted", "tau": 0.5}
+    assert block == {"name": "logit_adjusted"}  # a variant's loss block is reused by every trial: must stay intact
+    assert raw == tiny_raw()

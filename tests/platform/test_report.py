@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from platform import report as rep
 from platform import report_tables as rt
@@ -276,3 +277,18 @@ def test_report_from_trials_csv_of_a_sweep(tmp_path: Path) -> None:
 def test_missing_experiment_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rep.main([str(tmp_path / "nope")]) == 2
     assert "no such experiment folder" in capsys.readouterr().err
+
+
+def test_report_names_the_sweep_trial_each_from_sweep_variant_came_from(store: Path, tmp_path: Path) -> None:
+    sources = store / "variant_sources.yaml"  # the store is shared by this module's tests: remove it after
+    sources.write_text(yaml.safe_dump({"elm": {
+        "sweep": "experiments/search", "trial_id": "abc12", "metric": "test/balanced_acc", "mode": "max",
+        "value": 0.4712, "values": {"loss.tau": 1.25, "loss.lam": 0.2}}}, sort_keys=False))
+    try:
+        assert rep.main([str(store), "--out", str(tmp_path)]) == 0
+    finally:
+        sources.unlink()
+    md = (tmp_path / "report.md").read_text()
+    assert "## Variant hyperparameters taken from sweeps" in md
+    assert "`elm`: loss.tau = 1.25, loss.lam = 0.2 from trial `abc12` of `experiments/search` " \
+           "(test/balanced_acc = 0.4712, its last reported value)" in md

@@ -1,0 +1,133 @@
+"""Ablation variants whose hyperparameters come from the best trial of a finished sweep.
+
+An ablation variant may say where its searched values come from instead of fixing them::
+
+    ablation:
+      variants:
+        ce:  {loss: {name: cross_entropy}}
+        elm: {loss: {name: elm}, from_sweep: experiments/cifar100_elm_search}
+        la:  {loss: {name: logit_adjusted}, from_sweep: {path: experiments/cifar100_elm_search, keys: [loss.tau]}}
+
+``from_sweep`` is a sweep folder written by ``python -m platform.tune`` (its ``config.yaml`` and ``trials.csv``),
+or a mapping ``{path, keys, metric, mode}``. The best trial is the one with the best *last reported* value of the
+sweep's own ``tune.metric`` (or ``metric``/``mode`` given here), as Tune ranks trials; ``keys`` picks which of its
+sampled keys to take (default: all of them). The variant's own keys apply first (a ``loss:`` block replaces the
+base loss), then the sweep's values. Resolution happens in ``make_plan``, before Ray starts, so the experiment's
+``config.yaml``, MLflow and every trial see plain values; ``<out>/variant_sources.yaml`` records where each came
+from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+
+from elm.config import ConfigError
+
+FROM_SWEEP = "from_sweep"
+CONFIG_PREFIX = "config/"
+NOT_SAMPLED = ("variant", "seed")  # grid axes of an ablation, never hyperparameters to carry over
+SOURCES_FILE = "variant_sources.yaml"
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The winner of a finished sweep and its sampled values (dotted keys)."""
+
+    sweep: str
+    trial_id: str
+    metric: str
+    mode: str
+    value: float
+    params: dict[str, Any]
+
+    def as_record(self, keys: list[str]) -> dict[str, Any]:
+        return {"sweep": self.sweep, "trial_id": self.trial_id, "metric": self.metric, "mode": self.mode,
+                "value": self.value, "values": {k: self.params[k] for k in keys}}
+
+
+def _python(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | None = None) -> BestTrial:
+    """The best trial of the sweep in ``sweep_dir`` by the last reported ``metric`` (default: the sweep's own).
+
+    Raises:
+        ConfigError: the folder, its ``trials.csv`` or the metric is missing, or no trial reported a finite value.
+    """
+    import pandas as pd
+
+    d = Path(sweep_dir)
+    csv, cfg_file = d / "trials.csv", d / "config.yaml"
+    if not d.is_dir():
+        raise ConfigError(f"no sweep folder at {d.resolve()}")
+    if not csv.is_file():
+        raise ConfigError(f"{d} has no trials.csv: the sweep did not finish; run it again with --resume")
+    tune_block = {}
+    if cfg_file.is_file():
+        tune_block = (yaml.safe_load(cfg_file.read_text()) or {}).get("tune") or {}
+    metric = metric or tune_block.get("metric", "test/balanced_acc")
+    mode = mode or tune_block.get("mode", "max")
+    if mode not in ("max", "min"):
+        raise ConfigError(f"mode must be max or min, got {mode!r}")
+    df = pd.read_csv(csv)
+    if metric not in df.columns:
+        raise ConfigError(f"{csv} has no column {metric!r}; it has {sorted(c for c in df.columns if '/' in c)[:8]}...")
+    values = pd.to_numeric(df[metric], errors="coerce")
+    values = values[np.isfinite(values)]
+    if values.empty:
+        raise ConfigError(f"no trial of {d} reported a finite {metric}")
+    row = df.loc[values.idxmax() if mode == "max" else values.idxmin()]
+    params = {c[len(CONFIG_PREFIX):]: _python(row[c]) for c in df.columns
+              if c.startswith(CONFIG_PREFIX) and c[len(CONFIG_PREFIX):] not in NOT_SAMPLED and pd.notna(row[c])}
+    return BestTrial(sweep=str(d), trial_id=str(row.get("trial_id", "")), metric=metric, mode=mode,
+                     value=float(row[metric]), params=params)
+
+
+def resolve_variant(name: str, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A variant's plain overrides, with ``from_sweep`` replaced by the sweep's best values; and their source."""
+    out = {k: v for k, v in overrides.items() if k != FROM_SWEEP}
+    if FROM_SWEEP not in overrides:
+        return out, None
+    where = f"ablation.variants.{name}.{FROM_SWEEP}"
+    spec = overrides[FROM_SWEEP]
+    if isinstance(spec, (str, Path)):
+        spec = {"path": str(spec)}
+    if not isinstance(spec, Mapping) or "path" not in spec:
+        raise ConfigError(f"{where} must be a sweep folder or a mapping with path (and keys, metric, mode)")
+    unknown = set(spec) - {"path", "keys", "metric", "mode"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: path, keys, metric, mode")
+    try:
+        best = best_trial(spec["path"], metric=spec.get("metric"), mode=spec.get("mode"))
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    keys = spec.get("keys")
+    if keys is None:
+        keys = sorted(best.params)
+    elif not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{where}.keys must be a list of dotted keys, e.g. [loss.tau]")
+    missing = [k for k in keys if k not in best.params]
+    if missing:
+        raise ConfigError(f"{where}: the sweep did not search {missing}; it searched {sorted(best.params)}")
+    if not keys:
+        raise ConfigError(f"{where}: the sweep has no searched keys to take")
+    out.update({k: best.params[k] for k in keys})
+    return out, best.as_record(list(keys))
+
+
+def resolve_variants(
+    variants: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every variant resolved (see ``resolve_variant``); the second mapping holds the sources of those that used
+    ``from_sweep``."""
+    resolved, sources = {}, {}
+    for name, over in variants.items():
+        resolved[name], src = resolve_variant(name, over)
+        if src is not None:
+            sources[name] = src
+    return resolved, sources
