@@ -1,6 +1,6 @@
 """Time from process start of ``python -m platform.tune ablations/smoke.yaml --smoke`` to its first trial result.
 
-    python -m benchmarks.startup [--config ablations/smoke.yaml] [--no-total]
+    python -m benchmarks.startup [--config ablations/smoke.yaml] [--launchers in_trial ray_train] [--no-total]
 
 Measured from outside, each part in a fresh interpreter (no code in ``elm``/``platform`` is instrumented):
 
@@ -13,6 +13,8 @@ Measured from outside, each part in a fresh interpreter (no code in ``elm``/``pl
   first epoch   ``elm.train.fit`` until its first report (one epoch plus its evaluation), in-process
   total         the real command as a subprocess until ``<out>/ray/<name>/*/result.json`` has a line
 
+The total is measured once per ``--launchers`` value (``resources.launcher``: ``in_trial`` trains inside the Tune
+trial's process, ``ray_train`` starts a TorchTrainer's controller and worker actors per trial).
 ``total - sum(parts)`` is what Tune, Train and MLflow add on top: actor and worker-group start, the worker
 process's own imports and data load, the Train -> Tune report hop, the MLflow run creation.
 """
@@ -78,14 +80,15 @@ def time_interpreter() -> float:
     return time.perf_counter() - t0
 
 
-def time_to_first_result(config: str) -> tuple[float, float]:
+def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
     """(seconds until the first trial's result.json has a line, seconds until the command exits)."""
     name = Path(config).stem
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         out = Path(tmp) / "out"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(out)], cwd=REPO_ROOT,
+            [sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(out),
+             "--set", f"resources.launcher={launcher}"], cwd=REPO_ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         first = None
@@ -111,7 +114,9 @@ def time_to_first_result(config: str) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.startup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="ablations/smoke.yaml")
-    parser.add_argument("--no-total", action="store_true", help="skip the end-to-end run (~1 min)")
+    parser.add_argument("--launchers", nargs="+", default=["in_trial", "ray_train"],
+                        choices=["in_trial", "ray_train", "auto"], help="resources.launcher values to time")
+    parser.add_argument("--no-total", action="store_true", help="skip the end-to-end runs (~1 min each)")
     args = parser.parse_args(argv)
     print_header(f"start-up of `python -m platform.tune {args.config} --smoke` (seconds, lower is better)")
     parts: dict[str, float] = {"interpreter": time_interpreter()}
@@ -120,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parts.update(json.loads(run_snippet(DATA_MODEL_EPOCH, args.config)))
     rows = [[k, f"{v:.2f}"] for k, v in parts.items()]
     rows.append(["sum of parts", f"{sum(parts.values()):.2f}"])
-    if not args.no_total:
-        first, done = time_to_first_result(args.config)
-        rows.append(["total: start -> first trial result", f"{first:.2f}"])
+    for launcher in [] if args.no_total else args.launchers:
+        first, done = time_to_first_result(args.config, launcher)
+        rows.append([f"{launcher}: total, start -> first trial result", f"{first:.2f}"])
         rows.append(["  of which Tune/Train/MLflow orchestration", f"{first - sum(parts.values()):.2f}"])
-        rows.append(["command finished (all trials)", f"{done:.2f}"])
+        rows.append([f"{launcher}: command finished (all trials)", f"{done:.2f}"])
     print_table(["part", "seconds"], rows)
     print(f"load    : {load_average()} at end")
     return 0

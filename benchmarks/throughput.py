@@ -1,14 +1,15 @@
 """Training throughput (images/s) of ResNet-32 on CIFAR-sized data, batch 128, CPU: fp32 and bf16.
 
     python -m benchmarks.throughput [--data-root ../shared/data] [--steps 40] [--warmup 5] [--threads N]
-                                    [--loader-workers 2] [--with-platform]
+                                    [--loader-workers 2] [--with-platform [--platform-launcher auto]]
 
 Four ways to train the same model with the same optimiser (SGD, momentum 0.9, weight decay 2e-4, lr 0.1) on the
 same in-memory images, each timed over ``--steps`` steps after warm-up:
 
-  (a) platform  a Tune trial of ``platform.tune`` (Ray Tune -> Ray Train TorchTrainer -> one worker ->
-                ``elm.train.fit``), its epoch-2 ``train/images_per_sec`` read from ``trials.csv`` (opt-in:
-                ``--with-platform``, it starts Ray: ~30 s).
+  (a) platform  a Tune trial of ``platform.tune`` (with the default ``resources.launcher: auto`` and one
+                worker, ``elm.train.fit`` inside the Tune trial; ``--platform-launcher ray_train`` puts a Ray
+                Train TorchTrainer with one worker in between), its epoch-2 ``train/images_per_sec`` read from
+                ``trials.csv`` (opt-in: ``--with-platform``, it starts Ray: ~30 s).
   (b) elm       ``elm.train.fit`` on a prebuilt experiment; epoch 1 is warm-up (``--steps`` steps), epoch 2 is
                 measured through its ``train/images_per_sec`` report.
   (c) bare      a hand-written loop over in-memory uint8 tensors: batched ``random_crop_flip`` (pad 4) +
@@ -194,11 +195,11 @@ def run_torchvision(data: LongTailData, precision: str, warmup: int, steps: int,
                  lambda x, y: train_step(model, opt, x, y, precision), warmup, steps)
 
 
-def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int) -> float:
+def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int, launcher: str = "auto") -> float:
     """(a): one Tune trial of ``python -m platform.tune`` (subprocess, so Ray is fully torn down afterwards)."""
     raw = make_config(data, precision, steps, threads).to_dict()
     raw["tune"] = {"searcher": "grid", "metric": "train/loss", "mode": "min", "scheduler": "fifo"}
-    raw["resources"] = {"num_workers": 1, "cpus_per_worker": threads}
+    raw["resources"] = {"num_workers": 1, "cpus_per_worker": threads, "launcher": launcher}
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         cfg_path = Path(tmp) / "throughput.yaml"
         cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers of (d)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--with-platform", action="store_true", help="also time (a), a Ray Tune trial (~30 s)")
+    parser.add_argument("--platform-launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
+                        help="resources.launcher of (a)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print_header("training throughput, ResNet-32, batch 128, images/s (higher is better)", args.threads)
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.with_platform:
         torch.set_num_threads(args.threads)
         for precision in args.precisions:
-            results[precision]["a"] = run_platform(spec, precision, args.steps, args.threads)
+            results[precision]["a"] = run_platform(spec, precision, args.steps, args.threads, args.platform_launcher)
             print(f"  {precision} (a) platform    {results[precision]['a']:8.1f} img/s   load {load_average()}",
                   flush=True)
     print()

@@ -150,14 +150,21 @@ def make_scheduler(plan: Plan) -> Any:
 def make_trainable(plan: Plan) -> Any:
     from ray import tune
 
-    from platform.trainables import train_driver_fn
+    from platform.trainables import train_driver_fn, train_in_trial_fn
 
+    r = plan.spec.resources
+    storage_path = str(plan.out / TRAIN_DIR)
+    if r.runs_in_trial:
+        # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
+        trainable = tune.with_parameters(train_in_trial_fn, base=plan.cfg.to_dict(), variants=plan.variants,
+                                         cpus=r.cpus_per_worker, storage_path=storage_path)
+        return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
         train_driver_fn,
         base=plan.cfg.to_dict(),
         variants=plan.variants,
-        resources=plan.spec.resources,
-        storage_path=str(plan.out / TRAIN_DIR),
+        resources=r,
+        storage_path=storage_path,
         max_failures=plan.spec.tune.max_failures,
     )
     # The Tune trial only drives a TorchTrainer whose workers hold the CPUs/GPUs. It takes no CPU (even 0.01 would
@@ -210,7 +217,9 @@ def build_tuner(plan: Plan, *, resume: bool) -> Any:
             name=plan.sweep_name,
             storage_path=str(plan.out / RAY_DIR),
             callbacks=[make_tracker(plan)],
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            # Ray Train restarts dead workers of a TorchTrainer trial itself; an in-trial trial is restarted by Tune.
+            failure_config=tune.FailureConfig(
+                max_failures=t.max_failures if plan.spec.resources.runs_in_trial else 0, fail_fast=False),
         ),
     )
 

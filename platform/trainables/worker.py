@@ -23,6 +23,17 @@ PER_CLASS_KEY = "per_class_json"
 HISTORY_KEY = "restored_history_json"  # epochs before a resumed checkpoint, for the tracker to backfill
 
 
+def epoch_metrics(r: EpochReport) -> dict[str, Any]:
+    """What a trial reports to Tune for one epoch: the metrics, plus JSON of the per-class table and of the
+    epochs a resumed checkpoint already held (the MLflow tracker unpacks both)."""
+    metrics: dict[str, Any] = dict(r.metrics)
+    if r.per_class is not None:
+        metrics[PER_CLASS_KEY] = json.dumps(r.per_class)
+    if r.restored_history:
+        metrics[HISTORY_KEY] = json.dumps(r.restored_history)
+    return metrics
+
+
 def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
     """Train the resolved config in ``loop_config["config"]`` on this worker."""
     cfg = from_dict(loop_config["config"])
@@ -33,13 +44,8 @@ def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
             resume = Path(checkpoint.to_directory(str(Path(tmp) / "restored")))
 
         def report(r: EpochReport) -> None:
-            metrics: dict[str, Any] = dict(r.metrics)
-            if r.per_class is not None:
-                metrics[PER_CLASS_KEY] = json.dumps(r.per_class)
-            if r.restored_history:
-                metrics[HISTORY_KEY] = json.dumps(r.restored_history)
             ckpt = ray.train.Checkpoint.from_directory(str(r.checkpoint)) if r.checkpoint is not None else None
-            ray.train.report(metrics, checkpoint=ckpt)
+            ray.train.report(epoch_metrics(r), checkpoint=ckpt)
 
         try:
             fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=ray.train.torch.get_device())

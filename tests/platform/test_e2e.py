@@ -57,10 +57,15 @@ def test_smoke_sweep_tracks_every_trial(tmp_path: Path) -> None:
     assert (out / "trials.csv").is_file() and "Best trial" in (out / "summary.md").read_text()
 
 
-def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path) -> None:
+LAUNCHERS = ["in_trial", "ray_train"]  # training inside the Tune trial, or in a Ray Train TorchTrainer
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
     proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--set", "tune.searcher=grid",
-                "--set", "tune.scheduler=fifo", "--set", "search={optim.lr: {grid: [0.05, 1.0e+30]}}")
+                "--set", "tune.scheduler=fifo", "--set", "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
+                "--set", f"resources.launcher={launcher}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, runs = runs_of(out, "smoke")
     by_lr = {r.data.params["optim.lr"]: r for r in children(runs)}
@@ -90,17 +95,19 @@ def kill_ray_session_of(driver_pid: int) -> None:
                 pass
 
 
-def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
     args = ["ablations/smoke.yaml", "--out", str(out), "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
             "--set", "tune.max_concurrent=1", "--set", "optim.epochs=25",
-            "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}"]
+            "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}", "--set", f"resources.launcher={launcher}"]
     proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 400
     try:
         while time.time() < deadline:  # kill once the second trial has a checkpoint
-            trial_dirs = [d for d in (out / "train").glob("smoke-trial=*") if list(d.glob("checkpoint_*"))]
+            # Checkpoints live in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in the trial).
+            trial_dirs = {c.parent for c in out.glob("*/**/checkpoint_*")}
             if len(trial_dirs) >= 2:
                 break
             assert proc.poll() is None, "the sweep ended before it could be interrupted"

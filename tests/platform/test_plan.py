@@ -97,3 +97,31 @@ def test_relative_data_folders_become_absolute_for_ray_workers(tmp_path: Path, m
     assert absolute_data_paths(cfg).data.kwargs["root"] == str((tmp_path / "../data").resolve())
     same = from_dict(tiny_raw(data={"name": "cifar10_lt", "root": "/abs/data"}))
     assert absolute_data_paths(same) == same
+
+
+@pytest.mark.parametrize(
+    "resources, in_trial, request_",
+    [
+        ({}, True, {"CPU": 1.0}),  # auto, one worker: trains inside the trial, which holds the CPUs
+        ({"cpus_per_worker": 2, "gpus_per_worker": 0.5}, True, {"CPU": 2.0, "GPU": 0.5}),
+        ({"launcher": "ray_train"}, False, {"memory": 256.0 * 2**20}),  # the TorchTrainer's workers hold the CPUs
+        ({"num_workers": 2}, False, {"memory": 256.0 * 2**20}),  # auto with DDP: Ray Train
+    ],
+)
+def test_launcher_decides_where_a_trial_trains_and_what_it_requests(
+    tmp_path: Path, resources: dict, in_trial: bool, request_: dict
+) -> None:
+    from platform.trainables import train_driver_fn, train_in_trial_fn
+    from platform.tune import make_trainable
+
+    plan = make_plan(write(tmp_path, tiny_raw(**SWEEP, resources=resources)), {}, out=str(tmp_path / "o"))
+    assert plan.spec.resources.runs_in_trial is in_trial
+    trainable = make_trainable(plan)
+    assert trainable._resources.required_resources == request_
+    assert trainable.__name__ == (train_in_trial_fn if in_trial else train_driver_fn).__name__
+
+
+def test_in_trial_launcher_with_several_workers_is_rejected(tmp_path: Path) -> None:
+    raw = tiny_raw(**SWEEP, resources={"launcher": "in_trial", "num_workers": 2})
+    with pytest.raises(ConfigError, match="resources.launcher: in_trial trains in one process"):
+        make_plan(write(tmp_path, raw), {})

@@ -1,0 +1,61 @@
+"""The Tune trainable for one-worker trials: ``elm.train.fit`` inside the Tune trial's own process.
+
+A one-worker ``TorchTrainer`` gains nothing from Ray Train (no DDP) but costs a controller actor and a worker
+actor per trial, each a fresh interpreter importing torch: about 10 s of start-up on a 2-core machine (see
+``benchmarks/README.md``). Here the trial reports with ``ray.tune.report`` and checkpoints into Tune's own trial
+folder; a trial restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash) continues from
+``ray.tune.get_checkpoint()``. The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import ray
+import ray.tune
+import torch
+
+from elm.config import from_dict, with_overrides
+from elm.train import EpochReport, NonFiniteLossError, fit
+from platform.trainables.driver import NONFINITE_FILE, resolve_trial_overrides
+from platform.trainables.worker import NONFINITE_KEY, epoch_metrics
+
+
+def trial_device() -> torch.device:
+    """The GPU Ray assigned to this trial (it sets CUDA_VISIBLE_DEVICES), else the CPU."""
+    return torch.device("cuda", 0) if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+
+
+def train_in_trial_fn(
+    trial_config: dict[str, Any],
+    *,
+    base: dict[str, Any],
+    variants: Mapping[str, Mapping[str, Any]],
+    cpus: float,
+    storage_path: str,
+) -> None:
+    """Run one trial in this process. ``base`` is the experiment config; ``trial_config`` holds Tune's sample."""
+    cfg = with_overrides(from_dict(base), resolve_trial_overrides(trial_config, variants))
+    failure_file = Path(storage_path) / f"{cfg.name}-trial={ray.tune.get_context().get_trial_id()}" / NONFINITE_FILE
+    if failure_file.is_file():  # a retry of a diverged trial would diverge again: fail at once, with the reason
+        raise NonFiniteLossError(failure_file.read_text())
+    if not cfg.train.num_threads:
+        torch.set_num_threads(max(1, int(cpus)))  # the CPUs this trial holds, not every core of the node
+    with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
+        resume = None
+        checkpoint = ray.tune.get_checkpoint()
+        if checkpoint is not None:
+            resume = Path(checkpoint.to_directory(str(Path(tmp) / "restored")))
+
+        def report(r: EpochReport) -> None:
+            ckpt = ray.tune.Checkpoint.from_directory(str(r.checkpoint)) if r.checkpoint is not None else None
+            ray.tune.report(epoch_metrics(r), checkpoint=ckpt)
+
+        try:
+            fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=trial_device())
+        except NonFiniteLossError as e:
+            failure_file.parent.mkdir(parents=True, exist_ok=True)
+            failure_file.write_text(str(e))
+            ray.tune.report({NONFINITE_KEY: str(e)})
+            raise
