@@ -2,7 +2,7 @@
 
     python -m benchmarks.search_efficiency --data-root ../shared/data [--seeds 0 1 2] [--out runs/search_eff]
 
-The problem is ``benchmarks/configs/search_efficiency.yaml`` (real CIFAR-10-LT, a one-hidden-layer MLP, the ELM
+The problem is ``ablations/cifar10_mlp_search.yaml`` (real CIFAR-10-LT, a one-hidden-layer MLP, the ELM
 loss, 10 epochs). Each search runs as a user runs it, ``python -m platform.tune`` in a subprocess:
 
   grid       ``--grid-points`` values per axis: tau in [0, 2], margin in [0, 0.5], lambda log-spaced in [0.01, 1]
@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
 
-CONFIG = "benchmarks/configs/search_efficiency.yaml"
+CONFIG = "ablations/cifar10_mlp_search.yaml"
 METRIC = "test/balanced_acc"
 TOLERANCE = 0.005  # 0.5 points of balanced accuracy
 
