@@ -1,13 +1,16 @@
 """Peak resident memory of the elm trainer (ResNet-32, CIFAR-10-LT-sized data) and of the Tune smoke sweep.
 
-    python -m benchmarks.memory [--data-root ../shared/data] [--steps 5] [--no-tune]
+    python -m benchmarks.memory [--data-root ../shared/data] [--steps 5] [--no-tune] [--launcher in_trial]
+                                [--set key=value ...]
 
 trainer      a fresh interpreter runs ``elm.train.fit`` (the throughput benchmark's config: ResNet-32, batch 128,
              2 epochs of ``--steps`` steps, fp32 and bf16) and prints its own ``getrusage(RUSAGE_SELF).ru_maxrss``.
 tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the driver's peak RSS from ``os.wait4`` (its own, or of a
              reaped child if larger),
-             and the peak of the summed RSS of its whole process tree (GCS, raylet, Tune and Train workers),
-             sampled from /proc every 0.2 s (Linux only; short peaks between samples are missed).
+             the peak of the summed RSS of its whole process tree (GCS, raylet, Tune and Train workers),
+             and the peak RSS of each kind of process in it (by its title: ``ray::ImplicitFunc`` is a Tune trial,
+             ``ray::RayTrainWorker`` a Train worker, ...), sampled from /proc every 0.2 s (Linux only; short
+             peaks between samples are missed). ``--set`` passes overrides to the sweep (e.g. a real dataset).
 """
 from __future__ import annotations
 
@@ -34,8 +37,23 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
 """
 
 
-def process_tree_rss_kib(root: int) -> int:
-    """Summed VmRSS (KiB) of ``root`` and all its descendants, from /proc."""
+def process_title(pid: int) -> str:
+    """A process's kind: Ray's title (``ray::ImplicitFunc``, ``ray::RayTrainWorker``...) or its program name."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    first = argv[0].decode(errors="replace")
+    if first.startswith("ray::"):
+        return first.split()[0].split(".")[0]
+    if "python" in Path(first).name and len(argv) > 2:
+        mod = argv[2].decode(errors="replace") if argv[1] == b"-m" else Path(argv[1].decode(errors="replace")).name
+        return f"python {mod}"
+    return Path(first).name
+
+
+def process_tree_rss_kib(root: int, per_kind: dict[str, int] | None = None) -> int:
+    """Summed VmRSS (KiB) of ``root`` and all its descendants, from /proc; ``per_kind`` gets each kind's max."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -53,22 +71,27 @@ def process_tree_rss_kib(root: int) -> int:
     while stack:
         p = stack.pop()
         total += rss.get(p, 0)
+        if per_kind is not None and p in rss:
+            kind = process_title(p)
+            per_kind[kind] = max(per_kind.get(kind, 0), rss[p])
         stack.extend(children.get(p, []))
     return total
 
 
-def tune_peaks(config: str) -> tuple[int, int]:
-    """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB) of one smoke sweep."""
+def tune_peaks(config: str, extra: list[str]) -> tuple[int, int, dict[str, int]]:
+    """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB, peak KiB per process kind) of a sweep."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o")],
-                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tree_peak = 0
+        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o"),
+                                 *extra], cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tree_peak, per_kind = 0, {}
         while True:
-            pid, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
-                proc.returncode = _status  # reaped here; keep Popen from waiting again
-                return usage.ru_maxrss, tree_peak
-            tree_peak = max(tree_peak, process_tree_rss_kib(proc.pid))
+                proc.returncode = status  # reaped here; keep Popen from waiting again
+                if status != 0:
+                    raise RuntimeError(f"platform.tune exited with status {status}")
+                return usage.ru_maxrss, tree_peak, per_kind
+            tree_peak = max(tree_peak, process_tree_rss_kib(proc.pid, per_kind))
             time.sleep(SAMPLE_SECONDS)
 
 
@@ -78,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--config", default="ablations/smoke.yaml")
     parser.add_argument("--no-tune", action="store_true")
+    parser.add_argument("--launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
+                        help="resources.launcher of the sweep")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     print_header("peak resident memory (MiB, lower is better)")
     rows = []
@@ -86,9 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                              cwd=REPO_ROOT, capture_output=True, text=True, check=True)
         rows.append([f"elm trainer, ResNet-32 {precision}", f"{int(out.stdout.split()[-1]) / 1024:.0f}"])
     if not args.no_tune:
-        driver, tree = tune_peaks(args.config)
-        rows.append(["tune driver (wait4 ru_maxrss)", f"{driver / 1024:.0f}"])
+        extra = ["--set", f"resources.launcher={args.launcher}"] + [a for o in args.overrides for a in ("--set", o)]
+        driver, tree, per_kind = tune_peaks(args.config, extra)
+        rows.append([f"tune driver (wait4 ru_maxrss), launcher {args.launcher}", f"{driver / 1024:.0f}"])
         rows.append(["tune process tree (driver + Ray + workers), sampled", f"{tree / 1024:.0f}"])
+        for kind, kib in sorted(per_kind.items(), key=lambda kv: -kv[1])[:8]:
+            rows.append([f"  largest single process: {kind}", f"{kib / 1024:.0f}"])
     print_table(["process", "peak RSS MiB"], rows)
     print(f"load    : {load_average()} at end")
     return 0
