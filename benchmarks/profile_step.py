@@ -3,11 +3,10 @@
     python -m benchmarks.profile_step [--steps 20] [--warmup 5] [--precisions fp32 bf16] [--compile]
 
 For each precision, ``torch.profiler`` records ``--steps`` steps of benchmark (c)'s bare loop (the same data path,
-model, optimiser and precision settings as ``benchmarks.throughput``) and prints the self-CPU time per op
-category: convolution forward and backward (the only ops that count as FLOPs), batch norm, ReLU/add, the
-optimiser update, dtype/layout copies (autocast, channels_last), the loss, and the rest. Convolution time against
-the FLOP count of ``benchmarks.flops`` gives the rate the conv kernels themselves reach; the other categories are
-the time the FLOP count does not see. With ``--compile``, it also times the step with the model wrapped in
+model, optimiser and precision settings as ``benchmarks.throughput``) and prints the time of each phase (data,
+forward, backward, optimizer step) and, inside forward and backward, of the convolutions (which carry > 99 % of
+the FLOPs). Convolution time against the FLOP count of ``benchmarks.flops`` gives the rate the conv kernels
+themselves reach; the rest of forward + backward is the time the FLOP count does not see. With ``--compile``, it also times the step with the model wrapped in
 ``torch.compile`` (inductor, which fuses BN/ReLU/add around the oneDNN convolutions).
 """
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 
 import torch
 
@@ -26,28 +24,36 @@ from elm.data import load_data
 
 TRAIN_GFLOP_PER_IMAGE = 0.4131  # benchmarks.flops: 3 x 0.1377 GFLOP forward (68.86 M MACs)
 
-# Op-name fragments -> category, first match wins (aten op names as torch.profiler reports them).
-CATEGORIES = (
-    ("conv backward", ("convolution_backward", "mkldnn_convolution_backward")),
-    ("conv forward", ("convolution", "conv2d", "mkldnn_convolution")),
-    ("batch norm", ("batch_norm",)),
-    ("optimizer (SGD)", ("_foreach_", "sgd")),
-    ("relu / residual add", ("relu", "threshold", "aten::add")),
-    ("dtype / layout copies", ("copy_", "aten::to", "_to_copy", "clone", "contiguous")),
-    ("loss", ("cross_entropy", "log_softmax", "nll_loss")),
-    ("data (crop/flip/normalise)", ("randperm", "index", "flip", "where", "sub", "div", "pad")),
-)
+PHASES = ("data", "forward", "backward", "optimizer step")
+CONV_FORWARD = ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution", "aten::conv2d")
+CONV_BACKWARD = ("aten::convolution_backward", "aten::mkldnn_convolution_backward")
 
 
-def category(name: str) -> str:
-    for cat, parts in CATEGORIES:
-        if any(p in name for p in parts):
-            return cat
-    return "other"
+def profiled_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batches: object, precision: str) -> None:
+    """Benchmark (c)'s step (``benchmarks.throughput.train_step``), its phases labelled for the profiler."""
+    import torch.nn.functional as F
+    from torch.profiler import record_function
+
+    bf16 = precision == "bf16"
+    with record_function("data"):
+        x, y = next(batches)
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+    with record_function("forward"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x).logits
+        loss = F.cross_entropy(logits.float(), y)
+    with record_function("backward"):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+    with record_function("optimizer step"):
+        opt.step()
 
 
 def profile(precision: str, warmup: int, steps: int, data: object) -> tuple[dict[str, float], float]:
-    """Self-CPU seconds per category over ``steps`` steps, and the wall seconds of those steps."""
+    """Seconds per phase (inclusive) and in convolutions (forward, backward: the ops' own time) over ``steps``
+    steps, and the wall seconds of those steps. Times are on the calling thread, so OpenMP work inside an op counts
+    once, as wall time."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     model = build_model(precision)
@@ -59,12 +65,14 @@ def profile(precision: str, warmup: int, steps: int, data: object) -> tuple[dict
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
         for _ in range(steps):
-            train_step(model, opt, *next(batches), precision)
+            profiled_step(model, opt, batches, precision)
         wall = time.perf_counter() - t0
-    per_cat: dict[str, float] = defaultdict(float)
-    for evt in prof.key_averages():
-        per_cat[category(evt.key)] += evt.self_cpu_time_total / 1e6
-    return dict(per_cat), wall
+    events = {e.key: e for e in prof.key_averages()}
+    out = {p: events[p].cpu_time_total / 1e6 for p in PHASES if p in events}
+    # Self time of every conv op layer (inclusive time of aten::conv2d would also hold autocast's weight casts).
+    out["conv forward"] = sum(events[k].self_cpu_time_total / 1e6 for k in CONV_FORWARD if k in events)
+    out["conv backward"] = sum(events[k].self_cpu_time_total / 1e6 for k in CONV_BACKWARD if k in events)
+    return out, wall
 
 
 def compiled_rate(precision: str, warmup: int, steps: int, data: object) -> tuple[float, float]:
@@ -95,22 +103,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) against eager")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print_header("ResNet-32 training step profile (batch 128, self-CPU time per op category)", args.threads)
+    print_header("ResNet-32 training step profile (batch 128): time per phase and in convolutions", args.threads)
     spec = data_spec(args.data_root)
     data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
     for precision in args.precisions:
-        per_cat, wall = profile(precision, args.warmup, args.steps, data)
-        total = sum(per_cat.values())
-        conv = per_cat.get("conv forward", 0.0) + per_cat.get("conv backward", 0.0)
+        t, wall = profile(precision, args.warmup, args.steps, data)
         images = args.steps * 128
-        rows = [[k, f"{v / args.steps * 1e3:.1f}", f"{100 * v / total:.1f} %"]
-                for k, v in sorted(per_cat.items(), key=lambda kv: -kv[1])]
-        print(f"## {precision}: {images / wall:.1f} images/s under the profiler; {args.threads} threads, "
-              f"self-CPU time summed over threads ({total / wall:.2f} x wall)")
-        print_table(["category", "ms per step (all threads)", "share"], rows)
-        conv_rate = TRAIN_GFLOP_PER_IMAGE * images / (conv / args.threads)
-        print(f"convolutions alone: {conv_rate:.0f} GFLOP/s per {args.threads} threads (their FLOPs / their "
-              f"time per thread); everything else is {100 * (1 - conv / total):.0f} % of the step\n", flush=True)
+        ms = {k: 1e3 * v / args.steps for k, v in t.items()}
+        conv = t["conv forward"] + t["conv backward"]
+        rows = [[p, f"{ms.get(p, 0.0):.1f}", f"{100 * t.get(p, 0.0) / wall:.1f} %"] for p in PHASES]
+        rows += [["  of forward + backward: convolutions", f"{1e3 * conv / args.steps:.1f}",
+                  f"{100 * conv / wall:.1f} %"],
+                 ["  of forward + backward: everything else (BN, ReLU, add, pooling, FC, loss, autograd)",
+                  f"{ms.get('forward', 0) + ms.get('backward', 0) - 1e3 * conv / args.steps:.1f}",
+                  f"{100 * (t.get('forward', 0) + t.get('backward', 0) - conv) / wall:.1f} %"]]
+        print(f"## {precision}: {images / wall:.1f} images/s under the profiler, {args.threads} threads")
+        print_table(["phase", "ms per step", "share of wall"], rows)
+        print(f"convolutions alone run at {TRAIN_GFLOP_PER_IMAGE * images / conv:.0f} GFLOP/s (their FLOPs over their "
+              f"time); the whole step at {TRAIN_GFLOP_PER_IMAGE * images / wall:.0f} GFLOP/s\n", flush=True)
     if args.compile:
         rows = []
         for precision in args.precisions:

@@ -37,7 +37,7 @@ TIMEOUT_SECONDS = 600
 IMPORTS = """
 import time; t = time.perf_counter()
 import torch, elm.train, elm.data, platform.tune, ray, ray.tune, ray.train.torch, optuna, mlflow
-import platform.trainables, platform.tracking, platform.runtime
+import platform.trainables.driver, platform.trainables.in_trial, platform.tracking, platform.runtime
 print(time.perf_counter() - t)
 """
 RAY_START = """

@@ -492,7 +492,10 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
         blocks += [Heading("Variant hyperparameters taken from sweeps"), Bullets([
             f"`{v}`: {', '.join(f'{k} = {_fmt_value(x)}' for k, x in src.get('values', {}).items())} from trial "
             f"`{src.get('trial_id')}` of `{src.get('sweep')}` ({src.get('metric')} = {_fmt_value(src.get('value'))}, "
-            "its last reported value)" for v, src in variant_sources.items()])]
+            "its last reported value)"
+            + (" — chosen on the test split, so this variant's test numbers are optimistic"
+               if src.get("chosen_on_test_split") else "")
+            for v, src in variant_sources.items()])]
     if not len(trials):
         blocks.append(Para("No finished trials."))
     elif runs.is_ablation:

@@ -11,8 +11,8 @@ SMOKE_TEST_PER_CLASS = 20
 
 
 def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The same experiment at toy size: 2 epochs, a tiny data subset, 2 trials of one 1-CPU worker each, ablations
-    cut to 2 variants x 1 seed."""
+    """The same experiment at toy size: 2 epochs, a tiny data subset, 2 trials of one 1-CPU worker each (through
+    the launcher the full run would use), ablations cut to 2 variants x 1 seed."""
     raw = cfg.to_dict()
     overrides: dict[str, Any] = {
         "optim.epochs": 2,
@@ -32,8 +32,14 @@ def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
         overrides["data.val_per_class"] = 5
     raw.setdefault("tune", {})
     raw.setdefault("resources", {})
-    # one CPU worker, whatever GPUs or cores the full experiment asks for
-    overrides.update({"resources.num_workers": 1, "resources.cpus_per_worker": 1, "resources.gpus_per_worker": 0})
+    # One CPU worker, whatever GPUs or cores the full experiment asks for; but the same launcher as the full run
+    # would use (a multi-worker experiment smoke-tests its Ray Train TorchTrainer path, with one worker).
+    resources = raw["resources"] or {}
+    launcher = resources.get("launcher", "auto")
+    if launcher == "auto":
+        launcher = "in_trial" if int(resources.get("num_workers", 1)) == 1 else "ray_train"
+    overrides.update({"resources.num_workers": 1, "resources.cpus_per_worker": 1, "resources.gpus_per_worker": 0,
+                      "resources.launcher": launcher})
     if "ablation" in raw:
         variants = raw["ablation"].get("variants", {})
         raw["ablation"]["variants"] = dict(list(variants.items())[:2])

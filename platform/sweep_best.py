@@ -10,15 +10,20 @@ An ablation variant may say where its searched values come from instead of fixin
 
 ``from_sweep`` is a sweep folder written by ``python -m platform.tune`` (its ``config.yaml`` and ``trials.csv``),
 or a mapping ``{path, keys, metric, mode}``. The best trial is the one with the best *last reported* value of the
-sweep's own ``tune.metric`` (or ``metric``/``mode`` given here), as Tune ranks trials; ``keys`` picks which of its
-sampled keys to take (default: all of them). The variant's own keys apply first (a ``loss:`` block replaces the
+sweep's own ``tune.metric`` (or ``metric`` and ``mode`` given here), as Tune ranks trials, among the trials that
+trained longest: a trial ASHA stopped after a few epochs never competes with complete ones. ``keys`` picks which
+of its sampled keys to take (default: all of them). Choose on a validation metric (``train.eval_split: val`` in
+the sweep): a sweep ranked on ``test/...`` makes the tuned variants' test numbers optimistic, and the ablation says
+so in a warning and in ``variant_sources.yaml``. The variant's own keys apply first (a ``loss:`` block replaces the
 base loss), then the sweep's values. Resolution happens in ``make_plan``, before Ray starts, so the experiment's
 ``config.yaml``, MLflow and every trial see plain values; ``<out>/variant_sources.yaml`` records where each came
 from.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,6 +33,12 @@ import yaml
 from elm.config import ConfigError
 
 FROM_SWEEP = "from_sweep"
+
+
+class SelectedOnTestWarning(UserWarning):
+    """A variant's hyperparameters were chosen on the test split it is then evaluated on."""
+
+
 CONFIG_PREFIX = "config/"
 NOT_SAMPLED = ("variant", "seed")  # grid axes of an ablation, never hyperparameters to carry over
 SOURCES_FILE = "variant_sources.yaml"
@@ -37,20 +48,30 @@ SOURCES_FILE = "variant_sources.yaml"
 class BestTrial:
     """The winner of a finished sweep and its sampled values (dotted keys)."""
 
-    sweep: str
+    sweep: str  # absolute path
     trial_id: str
     metric: str
     mode: str
     value: float
+    epochs: int | None  # the trial's last reported training_iteration
     params: dict[str, Any]
+    trials_csv_mtime: str  # ISO time of the trials.csv read: a later re-run of the sweep changes the answer
 
     def as_record(self, keys: list[str]) -> dict[str, Any]:
         return {"sweep": self.sweep, "trial_id": self.trial_id, "metric": self.metric, "mode": self.mode,
-                "value": self.value, "values": {k: self.params[k] for k in keys}}
+                "value": self.value, "epochs": self.epochs, "chosen_on_test_split": self.metric.startswith("test/"),
+                "trials_csv_modified": self.trials_csv_mtime, "values": {k: self.params[k] for k in keys}}
 
 
 def _python(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
+    """A plain Python value from a trials.csv cell: numpy scalars unwrapped, list/dict text parsed back."""
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, str) and v[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(v)
+        except yaml.YAMLError:
+            return v
+    return v
 
 
 def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | None = None) -> BestTrial:
@@ -67,6 +88,8 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
         raise ConfigError(f"no sweep folder at {d.resolve()}")
     if not csv.is_file():
         raise ConfigError(f"{d} has no trials.csv: the sweep did not finish; run it again with --resume")
+    if mode is not None and metric is None:
+        raise ConfigError("give metric together with mode (mode alone would flip the sweep's own metric)")
     tune_block = {}
     if cfg_file.is_file():
         tune_block = (yaml.safe_load(cfg_file.read_text()) or {}).get("tune") or {}
@@ -74,18 +97,23 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
     mode = mode or tune_block.get("mode", "max")
     if mode not in ("max", "min"):
         raise ConfigError(f"mode must be max or min, got {mode!r}")
-    df = pd.read_csv(csv)
+    df = pd.read_csv(csv, dtype={"trial_id": str})
     if metric not in df.columns:
         raise ConfigError(f"{csv} has no column {metric!r}; it has {sorted(c for c in df.columns if '/' in c)[:8]}...")
     values = pd.to_numeric(df[metric], errors="coerce")
     values = values[np.isfinite(values)]
+    if "training_iteration" in df.columns and not values.empty:  # only the trials that trained longest compete
+        iters = pd.to_numeric(df.loc[values.index, "training_iteration"], errors="coerce")
+        values = values[iters == iters.max()]
     if values.empty:
         raise ConfigError(f"no trial of {d} reported a finite {metric}")
     row = df.loc[values.idxmax() if mode == "max" else values.idxmin()]
     params = {c[len(CONFIG_PREFIX):]: _python(row[c]) for c in df.columns
               if c.startswith(CONFIG_PREFIX) and c[len(CONFIG_PREFIX):] not in NOT_SAMPLED and pd.notna(row[c])}
-    return BestTrial(sweep=str(d), trial_id=str(row.get("trial_id", "")), metric=metric, mode=mode,
-                     value=float(row[metric]), params=params)
+    epochs = int(row["training_iteration"]) if "training_iteration" in df.columns else None
+    mtime = datetime.fromtimestamp(csv.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
+    return BestTrial(sweep=str(d.resolve()), trial_id=str(row.get("trial_id", "")), metric=metric, mode=mode,
+                     value=float(row[metric]), epochs=epochs, params=params, trials_csv_mtime=mtime)
 
 
 def resolve_variant(name: str, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -111,11 +139,15 @@ def resolve_variant(name: str, overrides: Mapping[str, Any]) -> tuple[dict[str, 
         keys = sorted(best.params)
     elif not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ConfigError(f"{where}.keys must be a list of dotted keys, e.g. [loss.tau]")
+    if not keys:
+        raise ConfigError(f"{where}: no keys to take (keys is empty, or the sweep searched nothing)")
     missing = [k for k in keys if k not in best.params]
     if missing:
         raise ConfigError(f"{where}: the sweep did not search {missing}; it searched {sorted(best.params)}")
-    if not keys:
-        raise ConfigError(f"{where}: the sweep has no searched keys to take")
+    if best.metric.startswith("test/"):
+        warnings.warn(f"{where}: {best.sweep} ranked its trials on {best.metric}; the ablation's test numbers for "
+                      f"variant {name!r} are then optimistic (rank on a val/ metric: train.eval_split: val)",
+                      SelectedOnTestWarning, stacklevel=2)
     out.update({k: best.params[k] for k in keys})
     return out, best.as_record(list(keys))
 

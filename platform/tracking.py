@@ -24,8 +24,7 @@ from elm.config import from_dict, with_overrides
 from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
-from platform.trainables.driver import VARIANT_KEY, resolve_trial_overrides
-from platform.trainables.worker import HISTORY_KEY, PER_CLASS_KEY
+from platform.trainables.common import HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial_overrides
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000

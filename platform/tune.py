@@ -59,6 +59,7 @@ def make_plan(
     """
     cfg = load_config(config)
     if smoke_run:
+        parse_platform(cfg)  # the full run's blocks must be valid too, not only their smoked version
         cfg = smoke(cfg)
     cfg = absolute_data_paths(with_overrides(cfg, overrides))  # --set wins over --smoke
     spec = parse_platform(cfg)
@@ -150,7 +151,8 @@ def make_scheduler(plan: Plan) -> Any:
 def make_trainable(plan: Plan) -> Any:
     from ray import tune
 
-    from platform.trainables import train_driver_fn, train_in_trial_fn
+    from platform.trainables.driver import train_driver_fn
+    from platform.trainables.in_trial import train_in_trial_fn
 
     r = plan.spec.resources
     storage_path = str(plan.out / TRAIN_DIR)
@@ -217,6 +219,7 @@ def build_tuner(plan: Plan, *, resume: bool) -> Any:
             name=plan.sweep_name,
             storage_path=str(plan.out / RAY_DIR),
             callbacks=[make_tracker(plan)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # in-trial checkpoints: the last two per trial
             # Ray Train restarts dead workers of a TorchTrainer trial itself; an in-trial trial is restarted by Tune.
             failure_config=tune.FailureConfig(
                 max_failures=t.max_failures if plan.spec.resources.runs_in_trial else 0, fail_fast=False),
@@ -228,7 +231,7 @@ def summarize(results: Any, plan: Plan) -> str:
     """Write ``trials.csv`` (every trial, pandas) and ``summary.md``; return the summary text."""
     import pandas as pd
 
-    from platform.trainables.worker import HISTORY_KEY, PER_CLASS_KEY
+    from platform.trainables.common import HISTORY_KEY, PER_CLASS_KEY
 
     t = plan.spec.tune
     df: pd.DataFrame = results.get_dataframe()
@@ -263,23 +266,62 @@ def _has_tabulate() -> bool:
     return True
 
 
+LAUNCHER_FILE = "launcher.txt"  # the launcher a sweep started with; --resume must use the same trainable
+
+
+def resumed_plan(plan: Plan) -> Plan:
+    """The plan of the sweep in ``plan.out`` as it was started: its saved ``config.yaml`` (``from_sweep`` values
+    already resolved there), ``variant_sources.yaml`` and launcher, whatever the YAML or ``--set`` say now.
+
+    Resuming with anything else would train the remaining trials differently from the finished ones, and Tune
+    refuses a trainable other than the one it pickled.
+    """
+    import yaml
+
+    from elm.config import from_dict
+    from platform.sweep_best import SOURCES_FILE
+
+    saved = plan.out / "config.yaml"
+    if not saved.is_file():
+        return plan  # nothing saved: build_tuner explains that there is no sweep to resume
+    cfg = from_dict(yaml.safe_load(saved.read_text()))
+    if cfg.to_dict() != plan.cfg.to_dict():
+        print(f"note: --resume continues with the config the sweep started with ({saved}); "
+              "changes made since in the YAML or with --set are ignored", flush=True)
+    launcher_file = plan.out / LAUNCHER_FILE
+    launcher = launcher_file.read_text().strip() if launcher_file.is_file() else "ray_train"  # older sweeps
+    resources = {**dict(cfg.platform.get("resources") or {}), "launcher": launcher}
+    cfg = replace(cfg, platform={**cfg.platform, "resources": resources})
+    sources_file = plan.out / SOURCES_FILE
+    sources = yaml.safe_load(sources_file.read_text()) if sources_file.is_file() else {}
+    return Plan(cfg=cfg, spec=parse_platform(cfg), space=parse_search(cfg.platform.get("search")), out=plan.out,
+                variant_sources=sources or {})
+
+
+def record_start(plan: Plan) -> None:
+    """Save what ``--resume`` needs to continue this sweep unchanged (only when a new sweep starts)."""
+    import yaml
+
+    from platform.sweep_best import SOURCES_FILE
+
+    (plan.out / "config.yaml").write_text(plan.cfg.to_yaml())
+    (plan.out / LAUNCHER_FILE).write_text("in_trial\n" if plan.spec.resources.runs_in_trial else "ray_train\n")
+    if plan.variant_sources:
+        (plan.out / SOURCES_FILE).write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
+    for name, src in plan.variant_sources.items():
+        print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
+              f"({src['metric']} = {src['value']:.4f})", flush=True)
+
+
 def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     """Start (or join) Ray, run the sweep, write the summary; returns Tune's ResultGrid."""
     import ray
 
     from platform.runtime import runtime_env
 
+    if resume:
+        plan = resumed_plan(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
-    (plan.out / "config.yaml").write_text(plan.cfg.to_yaml())
-    if plan.variant_sources:
-        import yaml
-
-        from platform.sweep_best import SOURCES_FILE
-
-        (plan.out / SOURCES_FILE).write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
-        for name, src in plan.variant_sources.items():
-            print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
-                  f"({src['metric']} = {src['value']:.4f})", flush=True)
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a diverged trial's last
     # report; Tune must accept results without it (ASHA and the searchers skip such results).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -287,7 +329,10 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     ray.init(address=address or "local", runtime_env=runtime_env(ship_code=address is not None),
              log_to_driver=True, ignore_reinit_error=True)
     try:
-        results = build_tuner(plan, resume=resume).fit()
+        tuner = build_tuner(plan, resume=resume)  # refuses an existing sweep (fresh) or a missing one (--resume)
+        if not resume:
+            record_start(plan)
+        results = tuner.fit()
         print(summarize(results, plan), flush=True)
         return results
     finally:

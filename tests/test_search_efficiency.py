@@ -45,7 +45,7 @@ def test_read_reports_takes_every_epoch_line_of_every_trial(tmp_path: Path) -> N
         d = tmp_path / "ray" / "sweep" / trial
         d.mkdir(parents=True)
         lines = [json.dumps({"timestamp": ts, "training_iteration": it, **({} if v is None else
-                                                                           {"test/balanced_acc": v})})
+                                                                           {"val/balanced_acc": v})})
                  for ts, it, v in rows]
         (d / "result.json").write_text("\n".join(lines) + "\n")
     got = sorted(read_reports(tmp_path), key=lambda r: (r.trial, r.order))

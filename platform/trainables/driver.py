@@ -17,23 +17,8 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from elm.config import from_dict, with_overrides
 from elm.train import NonFiniteLossError
 from platform.spec import ResourcesSpec
+from platform.trainables.common import NONFINITE_FILE, resolve_trial_overrides
 from platform.trainables.worker import train_fn_per_worker
-
-VARIANT_KEY = "variant"
-NONFINITE_FILE = "nonfinite_loss.txt"  # written by a worker whose loss diverged
-
-
-def resolve_trial_overrides(
-    trial_config: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
-    """Dotted overrides for one trial: its variant's overrides, then its sampled keys (which win)."""
-    out: dict[str, Any] = {}
-    variant = trial_config.get(VARIANT_KEY)
-    if variant is not None:
-        out.update(variants[variant])
-    out.update({k: v for k, v in trial_config.items() if k != VARIANT_KEY})
-    return out
-
 
 def train_driver_fn(
     trial_config: dict[str, Any],

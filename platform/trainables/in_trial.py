@@ -8,6 +8,7 @@ folder; a trial restarted by Tune (``tune.max_failures``, or ``--resume`` after 
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,13 +19,26 @@ import torch
 
 from elm.config import from_dict, with_overrides
 from elm.train import EpochReport, NonFiniteLossError, fit
-from platform.trainables.driver import NONFINITE_FILE, resolve_trial_overrides
-from platform.trainables.worker import NONFINITE_KEY, epoch_metrics
+from platform.trainables.common import NONFINITE_FILE, NONFINITE_KEY, epoch_metrics, resolve_trial_overrides
 
 
-def trial_device() -> torch.device:
-    """The GPU Ray assigned to this trial (it sets CUDA_VISIBLE_DEVICES), else the CPU."""
-    return torch.device("cuda", 0) if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+def trial_device(gpu_ids: list[Any] | None = None) -> torch.device:
+    """The GPU Ray assigned to this trial, else the CPU.
+
+    Ray narrows CUDA_VISIBLE_DEVICES to the trial's GPUs, so the first visible one is ``cuda:0``, unless
+    ``RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES`` leaves every GPU visible (then it is the assigned id).
+
+    Raises:
+        RuntimeError: the trial holds a GPU but this torch cannot use CUDA (it would silently train on the CPU).
+    """
+    ids = ray.get_gpu_ids() if gpu_ids is None else gpu_ids
+    if not ids:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"this trial holds GPU(s) {ids} but torch.cuda.is_available() is False "
+                           f"(torch {torch.__version__}): install a CUDA build of torch on the workers")
+    noset = os.environ.get("RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "") not in ("", "0")
+    return torch.device("cuda", int(ids[0]) if noset else 0)
 
 
 def train_in_trial_fn(

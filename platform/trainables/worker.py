@@ -6,7 +6,6 @@ reported checkpoint from ``ray.train.get_checkpoint()`` and continues from that 
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,7 @@ import ray.train.torch
 
 from elm.config import from_dict
 from elm.train import EpochReport, NonFiniteLossError, fit
-
-# Key under which a worker reports a non-finite loss; the driver turns it into the trial's error.
-NONFINITE_KEY = "error/nonfinite_loss"
-PER_CLASS_KEY = "per_class_json"
-HISTORY_KEY = "restored_history_json"  # epochs before a resumed checkpoint, for the tracker to backfill
-
-
-def epoch_metrics(r: EpochReport) -> dict[str, Any]:
-    """What a trial reports to Tune for one epoch: the metrics, plus JSON of the per-class table and of the
-    epochs a resumed checkpoint already held (the MLflow tracker unpacks both)."""
-    metrics: dict[str, Any] = dict(r.metrics)
-    if r.per_class is not None:
-        metrics[PER_CLASS_KEY] = json.dumps(r.per_class)
-    if r.restored_history:
-        metrics[HISTORY_KEY] = json.dumps(r.restored_history)
-    return metrics
+from platform.trainables.common import NONFINITE_KEY, epoch_metrics
 
 
 def train_fn_per_worker(loop_config: dict[str, Any]) -> None:

@@ -69,7 +69,15 @@ def test_smoke_shrinks_any_experiment_without_touching_the_file() -> None:
     gpu = from_dict(tiny_raw(**SWEEP, resources={"num_workers": 4, "cpus_per_worker": 8, "gpus_per_worker": 1}))
     res = parse_platform(smoke(gpu)).resources
     assert (res.num_workers, res.cpus_per_worker, res.gpus_per_worker) == (1, 1, 0)
+    assert res.launcher == "ray_train" and not res.runs_in_trial  # the full run's TorchTrainer path, one worker
+    assert parse_platform(small).resources.launcher == "in_trial"
     assert small.loss == cfg.loss and small.model == cfg.model
+
+
+def test_smoke_still_rejects_what_the_full_run_would(tmp_path: Path) -> None:
+    raw = tiny_raw(**SWEEP, resources={"launcher": "in_trial", "num_workers": 4})
+    with pytest.raises(ConfigError, match="in_trial trains in one process"):
+        make_plan(write(tmp_path, raw), {}, smoke_run=True)
 
 
 def test_ablation_is_a_variant_by_seed_grid(tmp_path: Path) -> None:
@@ -111,7 +119,8 @@ def test_relative_data_folders_become_absolute_for_ray_workers(tmp_path: Path, m
 def test_launcher_decides_where_a_trial_trains_and_what_it_requests(
     tmp_path: Path, resources: dict, in_trial: bool, request_: dict
 ) -> None:
-    from platform.trainables import train_driver_fn, train_in_trial_fn
+    from platform.trainables.driver import train_driver_fn
+    from platform.trainables.in_trial import train_in_trial_fn
     from platform.tune import make_trainable
 
     plan = make_plan(write(tmp_path, tiny_raw(**SWEEP, resources=resources)), {}, out=str(tmp_path / "o"))

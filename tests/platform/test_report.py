@@ -283,7 +283,8 @@ def test_report_names_the_sweep_trial_each_from_sweep_variant_came_from(store: P
     sources = store / "variant_sources.yaml"  # the store is shared by this module's tests: remove it after
     sources.write_text(yaml.safe_dump({"elm": {
         "sweep": "experiments/search", "trial_id": "abc12", "metric": "test/balanced_acc", "mode": "max",
-        "value": 0.4712, "values": {"loss.tau": 1.25, "loss.lam": 0.2}}}, sort_keys=False))
+        "value": 0.4712, "chosen_on_test_split": True, "values": {"loss.tau": 1.25, "loss.lam": 0.2}}},
+        sort_keys=False))
     try:
         assert rep.main([str(store), "--out", str(tmp_path)]) == 0
     finally:
@@ -291,4 +292,5 @@ def test_report_names_the_sweep_trial_each_from_sweep_variant_came_from(store: P
     md = (tmp_path / "report.md").read_text()
     assert "## Variant hyperparameters taken from sweeps" in md
     assert "`elm`: loss.tau = 1.25, loss.lam = 0.2 from trial `abc12` of `experiments/search` " \
-           "(test/balanced_acc = 0.4712, its last reported value)" in md
+           "(test/balanced_acc = 0.4712, its last reported value) — chosen on the test split, so this variant's " \
+           "test numbers are optimistic" in md
