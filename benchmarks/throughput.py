@@ -267,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
                      ratio(r["a"], r["c"]), ratio(r["a"], r["d"]), ratio(r["b"], r["c"]), ratio(r["b"], r["d"])])
     print_table(["precision", "(a) platform", "(b) elm", "(c) bare", "(d) torchvision", "a/c", "a/d", "b/c", "b/d"],
                 rows)
+    if "bf16" in results and "fp32" in results:
+        # Each as it is used: the platform's default is bf16 + channels_last; LDAM-DRW-style repos train in fp32.
+        a, b, d = results["bf16"]["a"], results["bf16"]["b"], results["fp32"]["d"]
+        print(f"as used by default (platform/elm bf16 + channels_last vs the torchvision pipeline in fp32): "
+              f"a/d = {ratio(a, d)}, b/d = {ratio(b, d)}")
     print(f"load    : {load_average()} at end")
     return 0
 
