@@ -228,8 +228,9 @@ def fit(
             x, y = _to_device(x, y, device, cfg.train.channels_last)
             with _autocast(device, cfg.train.bf16):
                 out = train_model(x)
+            # Losses with several parts (ELM) expose them for logging and weight them in ``combine``.
             terms = loss_fn.terms(out, y) if hasattr(loss_fn, "terms") else {}
-            loss = sum(terms.values()) if terms else loss_fn(out, y)
+            loss = loss_fn.combine(terms) if terms else loss_fn(out, y)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "

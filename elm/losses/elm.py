@@ -46,8 +46,9 @@ EMBEDDING_SOURCES = ("projections", "embeddings")
 class ElmLoss(nn.Module):
     """logit_adjusted_loss(f, y, counts, tau) + lam * supcon_margin_loss(z, y, margins, temperature).
 
-    ``terms(output, targets)`` returns both parts (unweighted) for logging; ``forward`` returns
-    ``terms["logit"] + lam * terms["embedding"]``.
+    ``terms(output, targets)`` returns both parts (unweighted) for logging; ``combine(terms)`` weights them,
+    ``terms["logit"] + lam * terms["embedding"]``, and ``forward`` is ``combine(terms(...))``. A trainer that logs
+    the terms must train on ``combine`` of them, never on their plain sum.
     """
 
     uses_embeddings: ClassVar[bool] = True
@@ -94,6 +95,9 @@ class ElmLoss(nn.Module):
             ),
         }
 
-    def forward(self, output: ModelOutput, targets: Tensor) -> Tensor:
-        parts = self.terms(output, targets)
+    def combine(self, parts: dict[str, Tensor]) -> Tensor:
+        """The training loss from the parts of ``terms``: logit + lam * embedding."""
         return parts["logit"] + self.lam * parts["embedding"]
+
+    def forward(self, output: ModelOutput, targets: Tensor) -> Tensor:
+        return self.combine(self.terms(output, targets))

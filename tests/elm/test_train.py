@@ -85,3 +85,23 @@ def test_cli_runs_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (out / "per_class.json").is_file() and (out / "config.yaml").is_file()
     assert main([str(path), "--set", "loss.tau=-3", "--out", str(out)]) == 2
     assert "loss.tau=-3" in capsys.readouterr().err
+
+
+def test_fit_trains_on_the_weighted_elm_loss_lam_times_the_embedding_term() -> None:
+    """lam = 0 must train exactly like the LA loss; a larger lam must change the trajectory (regression: the
+    trainer once summed the unweighted terms, so every lam trained as lam = 1)."""
+    def run(loss: dict) -> list[EpochReport]:
+        reports: list[EpochReport] = []
+        fit(from_dict(set_keys(tiny_raw(loss=loss), {"optim.epochs": 2})), reports.append)
+        return reports
+
+    la = run({"name": "logit_adjusted", "tau": 1.0})
+    lam0 = run({"name": "elm", "tau": 1.0, "lam": 0.0})
+    assert lam0[-1].metrics["train/loss"] == pytest.approx(la[-1].metrics["train/loss"], rel=1e-6)
+    assert lam0[-1].metrics["test/logit_margin/mean"] == pytest.approx(la[-1].metrics["test/logit_margin/mean"],
+                                                                       rel=1e-5)
+    small, big = run({"name": "elm", "tau": 1.0, "lam": 0.01}), run({"name": "elm", "tau": 1.0, "lam": 1.0})
+    for r in (small[0], big[0]):  # epoch 1's reported loss is the lam-weighted sum of its reported parts
+        m, lam = r.metrics, (0.01 if r is small[0] else 1.0)
+        assert m["train/loss"] == pytest.approx(m["train/loss_logit"] + lam * m["train/loss_embedding"], rel=1e-5)
+    assert small[-1].metrics["train/loss_logit"] != pytest.approx(big[-1].metrics["train/loss_logit"], rel=1e-3)
