@@ -166,7 +166,8 @@ def fit(
         cfg: a validated config.
         report: called with an ``EpochReport`` after every epoch (on every rank).
         run_dir: where checkpoints go (``run_dir/checkpoints/epoch_NNNN``); None keeps no checkpoints.
-        resume_from: a checkpoint folder, or ``run_dir`` itself to resume from its newest checkpoint.
+        resume_from: a checkpoint folder, or ``run_dir`` itself to resume from its newest checkpoint. Resuming from
+            the final epoch trains nothing and reports that epoch again (without its per-class table).
         device: defaults to the current CUDA device if any, else CPU.
         experiment: a prebuilt data/model/loss (benchmarks reuse one); built from ``cfg`` when None.
     Raises:
@@ -211,6 +212,12 @@ def fit(
     if cfg.train.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
     final: dict[str, float] = {}
+    if start_epoch >= cfg.optim.epochs and history:
+        # Resumed from the last epoch's checkpoint (a restarted trial whose run had already ended): report that
+        # epoch again so the caller gets the final result; the epochs before it come as restored history.
+        report(EpochReport(epoch=start_epoch, metrics=history[-1], checkpoint=None, per_class=None,
+                           restored_history=history[:-1] or None))
+        return dict(history[-1])
     model.train()
     for epoch in range(start_epoch, cfg.optim.epochs):
         t0 = time.perf_counter()

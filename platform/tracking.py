@@ -91,11 +91,13 @@ class MlflowTracker(tune.Callback):
         self.variant_sources = dict(variant_sources or {})
         self.parent_id: str | None = None
         self.trial_runs: dict[str, str] = {}
+        self.last_step: dict[str, int] = {}  # run id -> last epoch logged (a restarted trial replays epochs)
         self._client: MlflowClient | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_client"] = None
+        state["trial_runs"], state["last_step"] = {}, {}  # looked up again in MLflow after a restore
         return state
 
     @property
@@ -152,8 +154,18 @@ class MlflowTracker(tune.Callback):
             for i in range(0, len(params), 100):
                 self.client.log_batch(run_id, params=params[i : i + 100])
             self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
+        else:  # a restarted driver or trial: the epochs already in MLflow are not logged again
+            self.last_step[run_id] = self._last_logged_step(run_id)
         self.trial_runs[trial.trial_id] = run_id
         return run_id
+
+    def _last_logged_step(self, run_id: str) -> int:
+        """The last epoch a run has metrics for (every report logs train/loss; any metric will do otherwise)."""
+        keys = list(self.client.get_run(run_id).data.metrics)
+        if not keys:
+            return 0
+        probe = "train/loss" if "train/loss" in keys else keys[0]
+        return max((m.step for m in self.client.get_metric_history(run_id, probe)), default=0)
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self.trial_run(trial)
@@ -167,6 +179,9 @@ class MlflowTracker(tune.Callback):
         metrics = [Metric(k, v, now, int(e["epoch"])) for e in epochs for k, v in numeric_metrics(e).items()]
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics += [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
+        done = self.last_step.get(run_id, 0)
+        metrics = [m for m in metrics if m.step > done]  # replayed epochs are the same epochs: never twice
+        self.last_step[run_id] = max(done, step)
         for i in range(0, len(metrics), 500):
             self.client.log_batch(run_id, metrics=metrics[i : i + 500])
         if result.get(PER_CLASS_KEY):

@@ -2,9 +2,11 @@
 
 A one-worker ``TorchTrainer`` gains nothing from Ray Train (no DDP) but costs a controller actor and a worker
 actor per trial, each a fresh interpreter importing torch: about 10 s of start-up on a 2-core machine (see
-``benchmarks/README.md``). Here the trial reports with ``ray.tune.report`` and checkpoints into Tune's own trial
-folder; a trial restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash) continues from
-``ray.tune.get_checkpoint()``. The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
+``benchmarks/README.md``). Here the trial reports with ``ray.tune.report``; its checkpoints live in
+``<out>/train/<name>-trial=<id>/`` (the newest ``train.keep_checkpoints``) and are also handed to Tune. A trial
+restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash) continues from the newest checkpoint
+there, else from ``ray.tune.get_checkpoint()``. The trial holds the CPUs/GPUs itself
+(``platform.tune.make_trainable``).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import ray.tune
 import torch
 
 from elm.config import from_dict, with_overrides
+from elm.checkpoint import latest_checkpoint
 from elm.train import EpochReport, NonFiniteLossError, fit
 from platform.trainables.common import NONFINITE_FILE, NONFINITE_KEY, epoch_metrics, resolve_trial_overrides
 
@@ -51,15 +54,18 @@ def train_in_trial_fn(
 ) -> None:
     """Run one trial in this process. ``base`` is the experiment config; ``trial_config`` holds Tune's sample."""
     cfg = with_overrides(from_dict(base), resolve_trial_overrides(trial_config, variants))
-    failure_file = Path(storage_path) / f"{cfg.name}-trial={ray.tune.get_context().get_trial_id()}" / NONFINITE_FILE
+    # The trial's own folder, as the Ray Train path has: its checkpoints survive whatever Tune's experiment
+    # snapshot remembers, so a trial Tune restarts from an older state (driver killed) resumes from the newest.
+    run_dir = Path(storage_path) / f"{cfg.name}-trial={ray.tune.get_context().get_trial_id()}"
+    failure_file = run_dir / NONFINITE_FILE
     if failure_file.is_file():  # a retry of a diverged trial would diverge again: fail at once, with the reason
         raise NonFiniteLossError(failure_file.read_text())
     if not cfg.train.num_threads:
         torch.set_num_threads(max(1, int(cpus)))  # the CPUs this trial holds, not every core of the node
     with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
-        resume = None
+        resume: Path | None = run_dir if latest_checkpoint(run_dir / "checkpoints") is not None else None
         checkpoint = ray.tune.get_checkpoint()
-        if checkpoint is not None:
+        if resume is None and checkpoint is not None:  # e.g. restarted on another node: Tune's synced copy
             resume = Path(checkpoint.to_directory(str(Path(tmp) / "restored")))
 
         def report(r: EpochReport) -> None:
@@ -67,7 +73,7 @@ def train_in_trial_fn(
             ray.tune.report(epoch_metrics(r), checkpoint=ckpt)
 
         try:
-            fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=trial_device())
+            fit(cfg, report, run_dir=run_dir, resume_from=resume, device=trial_device())
         except NonFiniteLossError as e:
             failure_file.parent.mkdir(parents=True, exist_ok=True)
             failure_file.write_text(str(e))

@@ -105,3 +105,13 @@ def test_fit_trains_on_the_weighted_elm_loss_lam_times_the_embedding_term() -> N
         m, lam = r.metrics, (0.01 if r is small[0] else 1.0)
         assert m["train/loss"] == pytest.approx(m["train/loss_logit"] + lam * m["train/loss_embedding"], rel=1e-5)
     assert small[-1].metrics["train/loss_logit"] != pytest.approx(big[-1].metrics["train/loss_logit"], rel=1e-3)
+
+
+def test_resuming_a_finished_run_trains_nothing_and_reports_its_last_epoch_again(tmp_path: Path) -> None:
+    cfg = from_dict(set_keys(tiny_raw(), {"optim.epochs": 2}))
+    first: list[EpochReport] = []
+    final = fit(cfg, first.append, run_dir=tmp_path)
+    again: list[EpochReport] = []
+    assert fit(cfg, again.append, run_dir=tmp_path, resume_from=tmp_path) == final
+    assert [r.epoch for r in again] == [2] and again[0].metrics == first[-1].metrics
+    assert [h["epoch"] for h in again[0].restored_history] == [1.0] and again[0].checkpoint is None

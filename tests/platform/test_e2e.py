@@ -130,9 +130,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_
     assert all(r.info.status == "FINISHED" for r in kids)
     for run in kids:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
-        assert set(steps) == set(range(1, 26))
-        if run.data.tags["elm.trial_id"] in finished_before:
-            assert sorted(steps) == list(range(1, 26))  # a finished trial was not run again
+        assert sorted(steps) == list(range(1, 26))  # every epoch logged once, also those a restarted trial replays
 
 
 def test_ray_workers_import_this_platform_package() -> None:
