@@ -410,6 +410,14 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
     return blocks, stats
 
 
+def _tail_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
+    """The accuracy column of the tail: Few if any trial has it, else Medium (CIFAR-10-LT has no Few class)."""
+    for group, name in (("acc_few", "Few"), ("acc_medium", "Medium")):
+        if prefix + group in trials and trials[prefix + group].notna().any():
+            return prefix + group, name
+    return None, "Few"
+
+
 def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -> list[Block]:
     """Best trials, the head-vs-tail Pareto front and the best trial's per-class plots of a search sweep."""
     trials = runs.trials
@@ -419,12 +427,14 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
     if metric not in trials:
         return [Para(f"No trial reports `{metric}`.")]
     ranked = trials.sort_values(metric, ascending=(mode == "min"))
+    tail, tail_name = _tail_group(trials, prefix)
     blocks += [Heading(f"Best trials by `{metric}` ({mode})"),
                Para("Selected on the metric the sweep optimised; when that is a test metric the best value is an "
                     "optimistic estimate of held-out performance."),
-               table(["trial", "epoch", metric, "Many (%)", "Few (%)", *[c[len(CONFIG_PREFIX):] for c in varying]],
+               table(["trial", "epoch", metric, "Many (%)", f"{tail_name} (%)",
+                      *[c[len(CONFIG_PREFIX):] for c in varying]],
                      [[str(t["trial_id"]), _fmt_int(t["epoch"]), f"{t[metric]:.4f}",
-                       _pct(t.get(prefix + "acc_many")), _pct(t.get(prefix + "acc_few")),
+                       _pct(t.get(prefix + "acc_many")), _pct(t.get(tail)) if tail else "—",
                        *[_fmt_value(t[c]) for c in varying]]
                       for _, t in ranked.head(TOP_TRIALS).iterrows()])]
     paper = rt.PAPER_RESULTS.get(runs.dataset)
@@ -432,18 +442,24 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
         blocks.append(Para(f"{rt.PAPER_SOURCE}, `{runs.dataset}`, balanced accuracy (%): "
                            + ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) + "."))
 
-    many, few = prefix + "acc_many", prefix + "acc_few"
-    if many in trials and few in trials:
-        xs, ys = trials[many].tolist(), trials[few].tolist()
-        labels = [str(t) for t in trials["trial_id"]]
+    many = prefix + "acc_many"
+    if many in trials and tail is not None:
+        # Only trials that trained longest compete: one ASHA stopped at epoch 1 is not a point on the same front.
+        full = trials[trials["epoch"] == trials["epoch"].max()] if trials["epoch"].notna().any() else trials
+        full = full[full[many].notna() & full[tail].notna()]
+        xs, ys = full[many].tolist(), full[tail].tolist()
+        labels = [str(t) for t in full["trial_id"]]
         front = rt.pareto_front(xs, ys)
         fig = rp.pareto_scatter([100 * v for v in xs], [100 * v for v in ys], front, labels,
-                                "Many-class accuracy (%)", "Few-class accuracy (%)")
+                                "Many-class accuracy (%)", f"{tail_name}-class accuracy (%)")
         blocks += [Heading("Head vs tail: Pareto front"),
-                   Image(_save(fig, out, "head_vs_tail_pareto.png"), "Many vs Few accuracy of every trial"),
-                   table(["trial", "Many (%)", "Few (%)", metric, *[c[len(CONFIG_PREFIX):] for c in varying]],
-                         [[labels[i], _pct(xs[i]), _pct(ys[i]), f"{trials.iloc[i][metric]:.4f}",
-                           *[_fmt_value(trials.iloc[i][c]) for c in varying]] for i in front])]
+                   Para(f"The {len(full)} trials that reached the last epoch ({_fmt_int(trials['epoch'].max())}); "
+                        f"tail = the {tail_name} group"
+                        + (" (no class has fewer than 20 training images)." if tail_name == "Medium" else ".")),
+                   Image(_save(fig, out, "head_vs_tail_pareto.png"), f"Many vs {tail_name} accuracy of every trial"),
+                   table(["trial", "Many (%)", f"{tail_name} (%)", metric, *[c[len(CONFIG_PREFIX):] for c in varying]],
+                         [[labels[i], _pct(xs[i]), _pct(ys[i]), f"{full.iloc[i][metric]:.4f}",
+                           *[_fmt_value(full.iloc[i][c]) for c in varying]] for i in front])]
     best = ranked.iloc[0]
     rows = runs.per_class.get(str(best["run_id"]))
     if rows:

@@ -294,3 +294,20 @@ def test_report_names_the_sweep_trial_each_from_sweep_variant_came_from(store: P
     assert "`elm`: loss.tau = 1.25, loss.lam = 0.2 from trial `abc12` of `experiments/search` " \
            "(test/balanced_acc = 0.4712, its last reported value) — chosen on the test split, so this variant's " \
            "test numbers are optimistic" in md
+
+
+def test_sweep_without_a_few_group_puts_medium_on_the_tail_axis_and_drops_stopped_trials(tmp_path: Path) -> None:
+    exp = tmp_path / "sweep"
+    exp.mkdir()
+    (exp / "config.yaml").write_text("name: sweep\nseed: 0\ndata: {name: cifar10_lt}\nloss: {name: elm}\n")
+    pd.DataFrame({
+        "trial_id": ["a", "b", "c"], "epoch": [10, 10, 1],
+        "val/balanced_acc": [0.30, 0.32, 0.20], "val/acc_many": [0.5, 0.4, 0.9], "val/acc_medium": [0.1, 0.2, 0.9],
+        "config/loss.tau": [0.5, 1.5, 1.0],
+    }).to_csv(exp / "trials.csv", index=False)
+    assert rep.main([str(exp), "--split", "val"]) == 0
+    md = (exp / "report" / "report.md").read_text()
+    front = md[md.index("Pareto front"):]
+    assert "tail = the Medium group" in front and "| trial | Many (%) | Medium (%) |" in front
+    assert "| a | 50.00 | 10.00 |" in front and "| b | 40.00 | 20.00 |" in front
+    assert "| c |" not in front  # stopped after 1 of 10 epochs: would dominate both, but is not comparable
