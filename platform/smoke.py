@@ -35,11 +35,9 @@ def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
     # One CPU worker, whatever GPUs or cores the full experiment asks for; but the same launcher as the full run
     # would use (a multi-worker experiment smoke-tests its Ray Train TorchTrainer path, with one worker).
     resources = raw["resources"] or {}
-    launcher = resources.get("launcher", "auto")
-    if launcher == "auto":
-        launcher = "in_trial" if int(resources.get("num_workers", 1)) == 1 else "ray_train"
-    overrides.update({"resources.num_workers": 1, "resources.cpus_per_worker": 1, "resources.gpus_per_worker": 0,
-                      "resources.launcher": launcher})
+    overrides.update({"resources.num_workers": 1, "resources.cpus_per_worker": 1, "resources.gpus_per_worker": 0})
+    if resources.get("launcher", "auto") == "auto" and int(resources.get("num_workers", 1)) > 1:
+        overrides["resources.launcher"] = "ray_train"  # what auto means for the full run, not for one worker
     if "ablation" in raw:
         variants = raw["ablation"].get("variants", {})
         raw["ablation"]["variants"] = dict(list(variants.items())[:2])

@@ -140,8 +140,8 @@ def test_ray_workers_import_this_platform_package() -> None:
         "ray.init(num_cpus=1, runtime_env=runtime_env())\n"
         "@ray.remote\n"
         "def where():\n"
-        "    import platform, platform.trainables\n"
-        "    return platform.__file__, platform.system(), platform.trainables.train_fn_per_worker.__module__\n"
+        "    import platform, platform.trainables.worker\n"
+        "    return platform.__file__, platform.system(), platform.trainables.worker.train_fn_per_worker.__module__\n"
         "print(ray.get(where.remote()))\n"
         "ray.shutdown()\n"
     )

@@ -70,8 +70,13 @@ def test_smoke_shrinks_any_experiment_without_touching_the_file() -> None:
     res = parse_platform(smoke(gpu)).resources
     assert (res.num_workers, res.cpus_per_worker, res.gpus_per_worker) == (1, 1, 0)
     assert res.launcher == "ray_train" and not res.runs_in_trial  # the full run's TorchTrainer path, one worker
-    assert parse_platform(small).resources.launcher == "in_trial"
+    assert parse_platform(small).resources.launcher == "auto" and parse_platform(small).resources.runs_in_trial
     assert small.loss == cfg.loss and small.model == cfg.model
+
+
+def test_smoke_then_more_workers_on_the_command_line_uses_ray_train(tmp_path: Path) -> None:
+    plan = make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"resources.num_workers": 2}, smoke_run=True)
+    assert plan.spec.resources.num_workers == 2 and not plan.spec.resources.runs_in_trial
 
 
 def test_smoke_still_rejects_what_the_full_run_would(tmp_path: Path) -> None:
