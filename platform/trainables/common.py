@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from elm.config import ExperimentConfig, from_dict, with_overrides
 from elm.train import EpochReport
 
 VARIANT_KEY = "variant"
@@ -27,6 +28,16 @@ def resolve_trial_overrides(
         out.update(variants[variant])
     out.update({k: v for k, v in trial_config.items() if k != VARIANT_KEY})
     return out
+
+
+def resolve_trial(
+    trial_config: Mapping[str, Any], base: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
+    trial_id: str,
+) -> tuple[ExperimentConfig, str]:
+    """One trial's validated config, and the name of its own folder under ``<out>/train/`` (``<name>-trial=<id>``,
+    the same for both launchers, so a restarted trial finds its checkpoints and its non-finite-loss file)."""
+    cfg = with_overrides(from_dict(dict(base)), resolve_trial_overrides(trial_config, variants))
+    return cfg, f"{cfg.name}-trial={trial_id}"
 
 
 def epoch_metrics(r: EpochReport) -> dict[str, Any]:

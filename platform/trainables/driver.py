@@ -14,10 +14,9 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from elm.config import from_dict, with_overrides
 from elm.train import NonFiniteLossError
 from platform.spec import ResourcesSpec
-from platform.trainables.common import NONFINITE_FILE, resolve_trial_overrides
+from platform.trainables.common import NONFINITE_FILE, resolve_trial
 from platform.trainables.worker import train_fn_per_worker
 
 def train_driver_fn(
@@ -30,11 +29,9 @@ def train_driver_fn(
     max_failures: int,
 ) -> None:
     """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample."""
-    cfg = with_overrides(from_dict(base), resolve_trial_overrides(trial_config, variants))
-    trial_id = ray.tune.get_context().get_trial_id()
+    cfg, run_name = resolve_trial(trial_config, base, variants, ray.tune.get_context().get_trial_id())
     use_gpu = resources.gpus_per_worker > 0
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
-    run_name = f"{cfg.name}-trial={trial_id}"
     failure_file = Path(storage_path) / run_name / NONFINITE_FILE
     trainer = TorchTrainer(
         train_fn_per_worker,

@@ -19,10 +19,9 @@ import ray
 import ray.tune
 import torch
 
-from elm.config import from_dict, with_overrides
 from elm.checkpoint import latest_checkpoint
 from elm.train import EpochReport, NonFiniteLossError, fit
-from platform.trainables.common import NONFINITE_FILE, NONFINITE_KEY, epoch_metrics, resolve_trial_overrides
+from platform.trainables.common import NONFINITE_FILE, NONFINITE_KEY, epoch_metrics, resolve_trial
 
 
 def trial_device(gpu_ids: list[Any] | None = None) -> torch.device:
@@ -53,10 +52,10 @@ def train_in_trial_fn(
     storage_path: str,
 ) -> None:
     """Run one trial in this process. ``base`` is the experiment config; ``trial_config`` holds Tune's sample."""
-    cfg = with_overrides(from_dict(base), resolve_trial_overrides(trial_config, variants))
+    cfg, run_name = resolve_trial(trial_config, base, variants, ray.tune.get_context().get_trial_id())
     # The trial's own folder, as the Ray Train path has: its checkpoints survive whatever Tune's experiment
     # snapshot remembers, so a trial Tune restarts from an older state (driver killed) resumes from the newest.
-    run_dir = Path(storage_path) / f"{cfg.name}-trial={ray.tune.get_context().get_trial_id()}"
+    run_dir = Path(storage_path) / run_name
     failure_file = run_dir / NONFINITE_FILE
     if failure_file.is_file():  # a retry of a diverged trial would diverge again: fail at once, with the reason
         raise NonFiniteLossError(failure_file.read_text())
