@@ -8,6 +8,9 @@ trainer      a fresh interpreter runs ``elm.train.fit`` (the throughput benchmar
 tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the driver's peak RSS from ``os.wait4`` (its own, or of a
              reaped child if larger),
              the peak of the summed RSS of its whole process tree (GCS, raylet, Tune and Train workers),
+             the peak of its summed PSS (``/proc/<pid>/smaps_rollup``: shared pages such as torch's libraries
+             are split between the processes mapping them, so this sum is what the tree really occupies; the RSS
+             sum counts each shared page once per process),
              and the peak RSS of each kind of process in it (by its title: ``ray::ImplicitFunc`` is a Tune trial,
              ``ray::RayTrainWorker`` a Train worker, ...), sampled from /proc every 0.2 s (Linux only; short
              peaks between samples are missed). ``--set`` passes overrides to the sweep (e.g. a real dataset).
@@ -43,17 +46,48 @@ def process_title(pid: int) -> str:
         argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return "?"
+    argv = [a for a in argv if a]
+    if not argv:
+        return "?"
+    if len(argv) == 1 and b" " in argv[0]:  # a process that rewrote its title into one string
+        argv = argv[0].split()
     first = argv[0].decode(errors="replace")
     if first.startswith("ray::"):
         return first.split()[0].split(".")[0]
-    if "python" in Path(first).name and len(argv) > 2:
-        mod = argv[2].decode(errors="replace") if argv[1] == b"-m" else Path(argv[1].decode(errors="replace")).name
-        return f"python {mod}"
+    if "python" in Path(first).name:
+        return f"python {python_target([a.decode(errors='replace') for a in argv[1:]])}"
     return Path(first).name
 
 
-def process_tree_rss_kib(root: int, per_kind: dict[str, int] | None = None) -> int:
-    """Summed VmRSS (KiB) of ``root`` and all its descendants, from /proc; ``per_kind`` gets each kind's max."""
+def python_target(args: list[str]) -> str:
+    """What a python command line runs: ``-m module``'s module, ``-c``, or the script's file name (flags skipped)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "-m" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("-c"):
+            return "-c"
+        if not arg.startswith("-"):
+            return Path(arg).name
+        i += 2 if arg in ("-X", "-W") else 1  # these two take a separate value
+    return "(interactive)"
+
+
+def pss_kib(pid: int) -> int:
+    """A process's proportional set size (KiB): its private pages plus its share of each shared page; 0 if gone."""
+    try:
+        for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def process_tree_kib(root: int, per_kind: dict[str, int] | None = None) -> tuple[int, int]:
+    """(summed RSS, summed PSS) in KiB of ``root`` and all its descendants, from /proc; ``per_kind`` gets each
+    kind's max RSS."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -67,31 +101,34 @@ def process_tree_rss_kib(root: int, per_kind: dict[str, int] | None = None) -> i
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(pid)
-    total, stack = 0, [root]
+    total, pss, stack = 0, 0, [root]
     while stack:
         p = stack.pop()
         total += rss.get(p, 0)
+        pss += pss_kib(p)
         if per_kind is not None and p in rss:
             kind = process_title(p)
             per_kind[kind] = max(per_kind.get(kind, 0), rss[p])
         stack.extend(children.get(p, []))
-    return total
+    return total, pss
 
 
-def tune_peaks(config: str, extra: list[str]) -> tuple[int, int, dict[str, int]]:
-    """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB, peak KiB per process kind) of a sweep."""
+def tune_peaks(config: str, extra: list[str]) -> tuple[int, int, int, dict[str, int]]:
+    """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB, peak summed process-tree PSS KiB,
+    peak RSS KiB per process kind) of a sweep."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         proc = subprocess.Popen([sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o"),
                                  *extra], cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tree_peak, per_kind = 0, {}
+        tree_peak, pss_peak, per_kind = 0, 0, {}
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 proc.returncode = status  # reaped here; keep Popen from waiting again
                 if status != 0:
                     raise RuntimeError(f"platform.tune exited with status {status}")
-                return usage.ru_maxrss, tree_peak, per_kind
-            tree_peak = max(tree_peak, process_tree_rss_kib(proc.pid, per_kind))
+                return usage.ru_maxrss, tree_peak, pss_peak, per_kind
+            tree_rss, tree_pss = process_tree_kib(proc.pid, per_kind)
+            tree_peak, pss_peak = max(tree_peak, tree_rss), max(pss_peak, tree_pss)
             time.sleep(SAMPLE_SECONDS)
 
 
@@ -113,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([f"elm trainer, ResNet-32 {precision}", f"{int(out.stdout.split()[-1]) / 1024:.0f}"])
     if not args.no_tune:
         extra = ["--set", f"resources.launcher={args.launcher}"] + [a for o in args.overrides for a in ("--set", o)]
-        driver, tree, per_kind = tune_peaks(args.config, extra)
+        driver, tree, tree_pss, per_kind = tune_peaks(args.config, extra)
         rows.append([f"tune driver (wait4 ru_maxrss), launcher {args.launcher}", f"{driver / 1024:.0f}"])
-        rows.append(["tune process tree (driver + Ray + workers), sampled", f"{tree / 1024:.0f}"])
+        rows.append(["tune process tree (driver + Ray + workers), summed RSS", f"{tree / 1024:.0f}"])
+        rows.append(["tune process tree, summed PSS (shared pages split)", f"{tree_pss / 1024:.0f}"])
         for kind, kib in sorted(per_kind.items(), key=lambda kv: -kv[1])[:8]:
             rows.append([f"  largest single process: {kind}", f"{kib / 1024:.0f}"])
     print_table(["process", "peak RSS MiB"], rows)
