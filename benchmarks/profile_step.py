@@ -75,9 +75,10 @@ def profile(precision: str, warmup: int, steps: int, data: object) -> tuple[dict
     return out, wall
 
 
-def compiled_rate(precision: str, warmup: int, steps: int, data: object) -> tuple[float, float]:
-    """(images/s eager, images/s with torch.compile(model)) on the same batches."""
-    rates = []
+def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds: int = 3) -> tuple[float, float]:
+    """(images/s eager, images/s with torch.compile(model)), each the median of ``rounds`` timed blocks of
+    ``steps`` steps. The two models' blocks alternate, so a change in machine load hits both alike."""
+    runs = []
     for use_compile in (False, True):
         model = build_model(precision)
         model.train()
@@ -86,11 +87,16 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object) -> tupl
         batches = bare_batches(data.train, data.mean, data.std)
         for _ in range(warmup + (3 if use_compile else 0)):  # compile happens in the first calls
             train_step(run, opt, *next(batches), precision)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            train_step(run, opt, *next(batches), precision)
-        rates.append(steps * 128 / (time.perf_counter() - t0))
-    return rates[0], rates[1]
+        runs.append((run, opt, batches))
+    rates: list[list[float]] = [[], []]
+    for _ in range(rounds):
+        for i, (run, opt, batches) in enumerate(runs):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                train_step(run, opt, *next(batches), precision)
+            rates[i].append(steps * 128 / (time.perf_counter() - t0))
+    eager, comp = (sorted(r)[len(r) // 2] for r in rates)
+    return eager, comp
 
 
 def main(argv: list[str] | None = None) -> int:

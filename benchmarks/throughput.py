@@ -71,8 +71,9 @@ def data_spec(data_root: str | None) -> dict[str, Any]:
             "imbalance_ratio": IMBALANCE, "n_test_per_class": EVAL_PER_CLASS}
 
 
-def make_config(data: dict[str, Any], precision: str, steps: int, threads: int) -> ExperimentConfig:
-    """A 2-epoch ResNet-32 + CE config capped at ``steps`` steps per epoch, constant lr, no evaluation in between."""
+def make_config(data: dict[str, Any], precision: str, steps: int, threads: int, compile: bool = False) -> ExperimentConfig:
+    """A 2-epoch ResNet-32 + CE config capped at ``steps`` steps per epoch, constant lr, no evaluation in between
+    (``compile``: ``train.compile``, so epoch 1, the warm-up, also holds the compilation)."""
     bf16 = precision == "bf16"
     return from_dict({
         "name": f"throughput_{precision}",
@@ -83,7 +84,7 @@ def make_config(data: dict[str, Any], precision: str, steps: int, threads: int) 
         "optim": {"lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "epochs": 2,
                   "batch_size": BATCH_SIZE, "schedule": "constant", "warmup_epochs": 0, "milestones": []},
         "train": {"eval_every": 1000, "bf16": bf16, "channels_last": bf16, "max_steps_per_epoch": steps,
-                  "num_threads": threads, "posthoc_taus": [1.0], "eval_batch_size": 1000},
+                  "num_threads": threads, "posthoc_taus": [1.0], "eval_batch_size": 1000, "compile": compile},
     })
 
 
@@ -144,12 +145,13 @@ def bare_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float, 
             yield normalise(images, mean, std), split.labels[idx]
 
 
-def run_bare(data: LongTailData, precision: str, warmup: int, steps: int) -> float:
+def run_bare(data: LongTailData, precision: str, warmup: int, steps: int, compile: bool = False) -> float:
     model = build_model(precision)
     model.train()
     opt = sgd(model)
+    run = torch.compile(model) if compile else model
     return timed(bare_batches(data.train, data.mean, data.std),
-                 lambda x, y: train_step(model, opt, x, y, precision), warmup, steps)
+                 lambda x, y: train_step(run, opt, x, y, precision), warmup + (3 if compile else 0), steps)
 
 
 class PilCifar(torch.utils.data.Dataset):
@@ -195,9 +197,10 @@ def run_torchvision(data: LongTailData, precision: str, warmup: int, steps: int,
                  lambda x, y: train_step(model, opt, x, y, precision), warmup, steps)
 
 
-def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int, launcher: str = "auto") -> float:
+def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int, launcher: str = "auto",
+                 compile: bool = False) -> float:
     """(a): one Tune trial of ``python -m platform.tune`` (subprocess, so Ray is fully torn down afterwards)."""
-    raw = make_config(data, precision, steps, threads).to_dict()
+    raw = make_config(data, precision, steps, threads, compile).to_dict()
     raw["tune"] = {"searcher": "grid", "metric": "train/loss", "mode": "min", "scheduler": "fifo"}
     raw["resources"] = {"num_workers": 1, "cpus_per_worker": threads, "launcher": launcher}
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
@@ -232,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-platform", action="store_true", help="also time (a), a Ray Tune trial (~30 s)")
     parser.add_argument("--platform-launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
                         help="resources.launcher of (a)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model of (a), (b) (train.compile) and (c); (d) stays eager")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print_header("training throughput, ResNet-32, batch 128, images/s (higher is better)", args.threads)
@@ -247,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     rows, results = [], {}
     for precision in args.precisions:
         r: dict[str, float | None] = {"a": None}
-        r["b"] = run_elm(data, make_config(spec, precision, args.steps, args.threads))
+        r["b"] = run_elm(data, make_config(spec, precision, args.steps, args.threads, args.compile))
         print(f"  {precision} (b) elm         {r['b']:8.1f} img/s   load {load_average()}", flush=True)
-        r["c"] = run_bare(data, precision, args.warmup, args.steps)
+        r["c"] = run_bare(data, precision, args.warmup, args.steps, args.compile)
         print(f"  {precision} (c) bare        {r['c']:8.1f} img/s   load {load_average()}", flush=True)
         r["d"] = run_torchvision(data, precision, args.warmup, args.steps, args.loader_workers)
         print(f"  {precision} (d) torchvision {r['d']:8.1f} img/s   load {load_average()}", flush=True)
@@ -257,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.with_platform:
         torch.set_num_threads(args.threads)
         for precision in args.precisions:
-            results[precision]["a"] = run_platform(spec, precision, args.steps, args.threads, args.platform_launcher)
+            results[precision]["a"] = run_platform(spec, precision, args.steps, args.threads, args.platform_launcher,
+                                                   args.compile)
             print(f"  {precision} (a) platform    {results[precision]['a']:8.1f} img/s   load {load_average()}",
                   flush=True)
     print()

@@ -207,6 +207,9 @@ def fit(
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    # With train.compile, full batches go through the compiled module; a smaller last batch uses the eager one
+    # (same parameters), which avoids a recompile for a second shape.
+    compiled_model: nn.Module = torch.compile(train_model) if cfg.train.compile else train_model
     per_rank_batch = max(1, cfg.optim.batch_size // world)
     steps_per_epoch = math.ceil(math.ceil(len(data.train) / world) / per_rank_batch)
     if cfg.train.max_steps_per_epoch:
@@ -234,7 +237,7 @@ def fit(
                 group["lr"] = cfg.optim.lr * lr_factor(global_step, steps_per_epoch, cfg.optim)
             x, y = _to_device(x, y, device, cfg.train.channels_last)
             with _autocast(device, cfg.train.bf16):
-                out = train_model(x)
+                out = (compiled_model if len(y) == per_rank_batch else train_model)(x)
             # Losses with several parts (ELM) expose them for logging and weight them in ``combine``.
             terms = loss_fn.terms(out, y) if hasattr(loss_fn, "terms") else {}
             loss = loss_fn.combine(terms) if terms else loss_fn(out, y)
