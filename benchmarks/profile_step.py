@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -75,16 +76,27 @@ def profile(precision: str, warmup: int, steps: int, data: object) -> tuple[dict
     return out, wall
 
 
-def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds: int = 3) -> tuple[float, float]:
-    """(images/s eager, images/s with torch.compile(model)), each the median of ``rounds`` timed blocks of
-    ``steps`` steps. The two models' blocks alternate, so a change in machine load hits both alike."""
-    runs = []
+def cache_dir() -> str:
+    """Where inductor keeps compiled kernels (shared by every process of the user on this machine)."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
+
+    return inductor_cache_dir()
+
+
+def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds: int = 3) -> tuple[float, float, float]:
+    """(images/s eager, images/s with torch.compile(model), seconds of the first compiled step), the rates each the
+    median of ``rounds`` timed blocks of ``steps`` steps. The two models' blocks alternate, so a change in machine
+    load hits both alike. The first step's time is mostly compilation (less with a warm inductor cache)."""
+    runs, first_step = [], 0.0
     for use_compile in (False, True):
         model = build_model(precision)
         model.train()
         opt = sgd(model)
         run = torch.compile(model) if use_compile else model
         batches = bare_batches(data.train, data.mean, data.std)
+        t0 = time.perf_counter()
+        train_step(run, opt, *next(batches), precision)
+        first_step = time.perf_counter() - t0
         for _ in range(warmup + (3 if use_compile else 0)):  # compile happens in the first calls
             train_step(run, opt, *next(batches), precision)
         runs.append((run, opt, batches))
@@ -96,7 +108,7 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
                 train_step(run, opt, *next(batches), precision)
             rates[i].append(steps * 128 / (time.perf_counter() - t0))
     eager, comp = (sorted(r)[len(r) // 2] for r in rates)
-    return eager, comp
+    return eager, comp, first_step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) against eager")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    cache_existed = Path(cache_dir()).is_dir() and any(Path(cache_dir()).iterdir())
     print_header("ResNet-32 training step profile (batch 128): time per phase and in convolutions", args.threads)
     spec = data_spec(args.data_root)
     data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
@@ -130,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile:
         rows = []
         for precision in args.precisions:
-            eager, comp = compiled_rate(precision, args.warmup, args.steps, data)
-            rows.append([precision, f"{eager:.1f}", f"{comp:.1f}", f"{comp / eager:.2f}"])
-        print_table(["precision", "eager images/s", "torch.compile images/s", "ratio"], rows)
+            eager, comp, first = compiled_rate(precision, args.warmup, args.steps, data)
+            rows.append([precision, f"{eager:.1f}", f"{comp:.1f}", f"{comp / eager:.2f}", f"{first:.1f}"])
+        print(f"inductor cache: {cache_dir()} ({'existed' if cache_existed else 'empty'} before this run; "
+              f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)")
+        print_table(["precision", "eager images/s", "torch.compile images/s", "ratio", "first compiled step s"], rows)
     print(f"load    : {load_average()} at end")
     return 0
 
