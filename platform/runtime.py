@@ -8,6 +8,7 @@ clusters), or ships the checkout as ``working_dir`` and puts that first (remote 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,30 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIP_EXCLUDES = [".venv", ".git", "runs", "experiments", "mlruns", "docs/results", "**/__pycache__"]
 
 
-def runtime_env(ship_code: bool = False) -> dict[str, Any]:
+def runtime_env(ship_code: bool = False, api_server: str | None = None) -> dict[str, Any]:
     """The job-level Ray runtime environment.
 
     Args:
         ship_code: upload the checkout as ``working_dir`` (for ``--address`` clusters whose nodes lack it).
+        api_server: the private local cluster's dashboard URL, given to every worker as
+            ``RAY_API_SERVER_ADDRESS``. Ray Train's placement-group cleaner queries the state API from a worker
+            without an address; with a second Ray instance on the machine that lookup fails ("Found multiple active
+            Ray instances"), the cleaner thread dies, the finished trial's placement group is never released and
+            the next trial waits for CPUs for ever. Naming the cluster avoids the lookup.
     """
     existing = os.environ.get("PYTHONPATH", "")
     if ship_code:
         # Ray starts workers inside the unpacked working_dir; "." resolves there.
-        return {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES, "env_vars": {"PYTHONPATH": "."}}
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p)
-    return {"env_vars": {"PYTHONPATH": path}}
+        env: dict[str, Any] = {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES, "env_vars": {"PYTHONPATH": "."}}
+    else:
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p)}}
+    if api_server:
+        env["env_vars"]["RAY_API_SERVER_ADDRESS"] = api_server
+    return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (the OS's choice), for a private cluster's dashboard."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

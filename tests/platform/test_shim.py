@@ -55,3 +55,17 @@ def test_runtime_env_puts_the_repo_root_first_for_ray_workers() -> None:
     assert runtime_env()["env_vars"]["PYTHONPATH"].split(":")[0] == str(REPO_ROOT) == str(root)
     shipped = runtime_env(ship_code=True)
     assert shipped["working_dir"] == str(REPO_ROOT) and ".venv" in shipped["excludes"]
+
+
+def test_a_private_cluster_names_its_dashboard_to_every_worker() -> None:
+    import socket
+
+    from platform.runtime import free_port, runtime_env
+
+    env = runtime_env(api_server="http://127.0.0.1:1234")
+    assert env["env_vars"]["RAY_API_SERVER_ADDRESS"] == "http://127.0.0.1:1234"
+    assert env["env_vars"]["PYTHONPATH"].split(":")[0] == str(REPO_ROOT)
+    assert "RAY_API_SERVER_ADDRESS" not in runtime_env()["env_vars"]
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))  # free: binding it succeeds
