@@ -41,8 +41,8 @@ import platform.trainables.driver, platform.trainables.in_trial, platform.tracki
 print(time.perf_counter() - t)
 """
 RAY_START = """
-import ray, time; from platform.runtime import runtime_env
-t = time.perf_counter(); ray.init(runtime_env=runtime_env(), log_to_driver=False); print(time.perf_counter() - t)
+import ray, time; from platform.runtime import ray_init_kwargs
+t = time.perf_counter(); ray.init(**ray_init_kwargs(None), log_to_driver=False); print(time.perf_counter() - t)
 ray.shutdown()
 """
 DATA_MODEL_EPOCH = """

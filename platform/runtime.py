@@ -39,7 +39,21 @@ def runtime_env(ship_code: bool = False, api_server: str | None = None) -> dict[
     return env
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+LOCALHOST = "127.0.0.1"
+
+
+def ray_init_kwargs(address: str | None) -> dict[str, Any]:
+    """``ray.init``'s arguments for a sweep: join ``address`` and ship the checkout to it, or (None) start a private
+    local cluster ("local": never join one found on the machine) whose dashboard port is chosen here and named to
+    every worker (``runtime_env``'s ``api_server``), so nothing in them looks for "the" cluster."""
+    if address is not None:
+        return {"address": address, "runtime_env": runtime_env(ship_code=True)}
+    port = free_port(LOCALHOST)
+    return {"address": "local", "runtime_env": runtime_env(api_server=f"http://{LOCALHOST}:{port}"),
+            "dashboard_host": LOCALHOST, "dashboard_port": port}
+
+
+def free_port(host: str = LOCALHOST) -> int:
     """A TCP port nothing listens on now (the OS's choice), for a private cluster's dashboard."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

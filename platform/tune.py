@@ -317,7 +317,7 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     """Start (or join) Ray, run the sweep, write the summary; returns Tune's ResultGrid."""
     import ray
 
-    from platform.runtime import free_port, runtime_env
+    from platform.runtime import ray_init_kwargs
 
     if resume:
         plan = resumed_plan(plan)
@@ -325,16 +325,7 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None) -> Any:
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a diverged trial's last
     # report; Tune must accept results without it (ASHA and the searchers skip such results).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    # Without an address, always start a private local cluster ("local"), never join one found on the machine,
-    # and tell its workers where its dashboard is, so nothing in them looks for "the" cluster (runtime_env).
-    if address is None:
-        host = "127.0.0.1"
-        port = free_port(host)
-        ray.init(address="local", runtime_env=runtime_env(api_server=f"http://{host}:{port}"),
-                 dashboard_host=host, dashboard_port=port, log_to_driver=True, ignore_reinit_error=True)
-    else:
-        ray.init(address=address, runtime_env=runtime_env(ship_code=True), log_to_driver=True,
-                 ignore_reinit_error=True)
+    ray.init(**ray_init_kwargs(address), log_to_driver=True, ignore_reinit_error=True)
     try:
         tuner = build_tuner(plan, resume=resume)  # refuses an existing sweep (fresh) or a missing one (--resume)
         if not resume:

@@ -60,12 +60,20 @@ def test_runtime_env_puts_the_repo_root_first_for_ray_workers() -> None:
 def test_a_private_cluster_names_its_dashboard_to_every_worker() -> None:
     import socket
 
-    from platform.runtime import free_port, runtime_env
+    from platform.runtime import free_port, ray_init_kwargs, runtime_env
 
     env = runtime_env(api_server="http://127.0.0.1:1234")
     assert env["env_vars"]["RAY_API_SERVER_ADDRESS"] == "http://127.0.0.1:1234"
     assert env["env_vars"]["PYTHONPATH"].split(":")[0] == str(REPO_ROOT)
     assert "RAY_API_SERVER_ADDRESS" not in runtime_env()["env_vars"]
+    local = ray_init_kwargs(None)
+    assert local["address"] == "local"
+    assert local["runtime_env"]["env_vars"]["RAY_API_SERVER_ADDRESS"] == \
+        f"http://{local['dashboard_host']}:{local['dashboard_port']}"
+    remote = ray_init_kwargs("10.0.0.1:6379")
+    assert remote["address"] == "10.0.0.1:6379" and "dashboard_port" not in remote
+    assert remote["runtime_env"]["working_dir"] == str(REPO_ROOT)
+    assert "RAY_API_SERVER_ADDRESS" not in remote["runtime_env"]["env_vars"]  # a joined cluster has its own
     port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", port))  # free: binding it succeeds
