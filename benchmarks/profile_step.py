@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import load_average, print_header, print_table
-from benchmarks.throughput import build_model, bare_batches, data_spec, sgd, train_step
+from benchmarks.throughput import COMPILE_WARMUP_STEPS, build_model, bare_batches, data_spec, sgd, train_step
 import elm.models  # noqa: F401  (fills the MODELS registry)
 from elm.data import load_data
 
@@ -87,7 +87,7 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
     """(images/s eager, images/s with torch.compile(model), seconds of the first compiled step), the rates each the
     median of ``rounds`` timed blocks of ``steps`` steps. The two models' blocks alternate, so a change in machine
     load hits both alike. The first step's time is mostly compilation (less with a warm inductor cache)."""
-    runs, first_step = [], 0.0
+    runs, first_step = [], {}
     for use_compile in (False, True):
         model = build_model(precision)
         model.train()
@@ -96,8 +96,8 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
         batches = bare_batches(data.train, data.mean, data.std)
         t0 = time.perf_counter()
         train_step(run, opt, *next(batches), precision)
-        first_step = time.perf_counter() - t0
-        for _ in range(warmup + (3 if use_compile else 0)):  # compile happens in the first calls
+        first_step[use_compile] = time.perf_counter() - t0
+        for _ in range(warmup + (COMPILE_WARMUP_STEPS if use_compile else 0)):
             train_step(run, opt, *next(batches), precision)
         runs.append((run, opt, batches))
     rates: list[list[float]] = [[], []]
@@ -108,7 +108,7 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
                 train_step(run, opt, *next(batches), precision)
             rates[i].append(steps * 128 / (time.perf_counter() - t0))
     eager, comp = (sorted(r)[len(r) // 2] for r in rates)
-    return eager, comp, first_step
+    return eager, comp, first_step[True]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) against eager")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cache_existed = Path(cache_dir()).is_dir() and any(Path(cache_dir()).iterdir())
+    inductor_cache = Path(cache_dir())
+    cache_existed = inductor_cache.is_dir() and any(inductor_cache.iterdir())
     print_header("ResNet-32 training step profile (batch 128): time per phase and in convolutions", args.threads)
     spec = data_spec(args.data_root)
     data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for precision in args.precisions:
             eager, comp, first = compiled_rate(precision, args.warmup, args.steps, data)
             rows.append([precision, f"{eager:.1f}", f"{comp:.1f}", f"{comp / eager:.2f}", f"{first:.1f}"])
-        print(f"inductor cache: {cache_dir()} ({'existed' if cache_existed else 'empty'} before this run; "
+        print(f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
               f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)")
         print_table(["precision", "eager images/s", "torch.compile images/s", "ratio", "first compiled step s"], rows)
     print(f"load    : {load_average()} at end")

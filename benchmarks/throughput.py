@@ -145,13 +145,16 @@ def bare_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float, 
             yield normalise(images, mean, std), split.labels[idx]
 
 
+COMPILE_WARMUP_STEPS = 3  # extra untimed steps for a torch.compile'd model: compilation happens in its first calls
+
+
 def run_bare(data: LongTailData, precision: str, warmup: int, steps: int, compile: bool = False) -> float:
     model = build_model(precision)
     model.train()
     opt = sgd(model)
     run = torch.compile(model) if compile else model
     return timed(bare_batches(data.train, data.mean, data.std),
-                 lambda x, y: train_step(run, opt, x, y, precision), warmup + (3 if compile else 0), steps)
+                 lambda x, y: train_step(run, opt, x, y, precision), warmup + (COMPILE_WARMUP_STEPS if compile else 0), steps)
 
 
 class PilCifar(torch.utils.data.Dataset):
