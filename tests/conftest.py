@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -28,3 +29,13 @@ def tiny_raw(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def tiny_config_raw() -> dict[str, Any]:
     return tiny_raw()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test: beside other jobs on 2 cores, two OpenMP threads slow small steps ~100x
+    (benchmarks/README.md, Findings), and one thread makes float reductions reproducible."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

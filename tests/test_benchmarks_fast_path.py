@@ -12,7 +12,6 @@ thread: under CPU contention two OpenMP threads slow these small steps 100x.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
 
 import pytest
 import torch
@@ -23,16 +22,10 @@ import elm.models  # noqa: F401  (registration)
 from benchmarks.flops import forward_macs_per_image, resnet_training_flops_per_image
 from elm.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 BATCH, CLASSES = 8, 10
 GRAD_STRICT_RTOL, GRAD_LOOSE_RTOL = 1e-4, 5e-2
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module", params=[0, 2], ids=["seed0", "seed2"])

@@ -22,19 +22,17 @@ from elm.registry import MODELS
 from elm.train import EpochReport, build_experiment, fit
 from tests.conftest import tiny_raw
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 LOSS_RTOL = 1e-5
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def fresh_dynamo() -> Iterator[None]:
+    """Each test compiles from scratch and leaves no compiled graphs behind."""
     torch._dynamo.reset()
     yield
     torch._dynamo.reset()
-    torch.set_num_threads(before)
 
 
 def loss_and_grads(model: nn.Module, run: Callable[[Tensor], Any], x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:

@@ -252,16 +252,22 @@ def test_report_from_mlflow_store(store: Path, tmp_path: Path) -> None:
     assert (row["mean"], row["n"]) == (pytest.approx(0.53), 2)
 
 
-def test_report_from_trials_csv_of_a_sweep(tmp_path: Path) -> None:
-    """No MLflow store: Ray's trials.csv; a search sweep gets its best trials and head-vs-tail Pareto front."""
-    exp = tmp_path / "sweep"
+def sweep_folder(root: Path, trials: dict[str, list[object]]) -> Path:
+    """A finished CIFAR-10-LT ELM sweep as Ray leaves it without MLflow: config.yaml and trials.csv only."""
+    exp = root / "sweep"
     exp.mkdir()
     (exp / "config.yaml").write_text("name: sweep\nseed: 0\ndata: {name: cifar10_lt}\nloss: {name: elm}\n")
-    pd.DataFrame({
+    pd.DataFrame(trials).to_csv(exp / "trials.csv", index=False)
+    return exp
+
+
+def test_report_from_trials_csv_of_a_sweep(tmp_path: Path) -> None:
+    """No MLflow store: Ray's trials.csv; a search sweep gets its best trials and head-vs-tail Pareto front."""
+    exp = sweep_folder(tmp_path, {
         "trial_id": ["a", "b", "c"], "epoch": [200, 200, 40],
         "test/balanced_acc": [0.70, 0.75, 0.60], "test/acc_many": [0.9, 0.8, 0.7], "test/acc_few": [0.4, 0.6, 0.5],
         "config/loss.tau": [0.5, 1.5, 1.0],
-    }).to_csv(exp / "trials.csv", index=False)
+    })
     assert rep.main([str(exp)]) == 0
     md = (exp / "report" / "report.md").read_text()
     assert "search sweep; 3 finished trials" in md and "final evaluated epochs [40, 200]" in md
@@ -297,14 +303,11 @@ def test_report_names_the_sweep_trial_each_from_sweep_variant_came_from(store: P
 
 
 def test_sweep_without_a_few_group_puts_medium_on_the_tail_axis_and_drops_stopped_trials(tmp_path: Path) -> None:
-    exp = tmp_path / "sweep"
-    exp.mkdir()
-    (exp / "config.yaml").write_text("name: sweep\nseed: 0\ndata: {name: cifar10_lt}\nloss: {name: elm}\n")
-    pd.DataFrame({
+    exp = sweep_folder(tmp_path, {
         "trial_id": ["a", "b", "c"], "epoch": [10, 10, 1],
         "val/balanced_acc": [0.30, 0.32, 0.20], "val/acc_many": [0.5, 0.4, 0.9], "val/acc_medium": [0.1, 0.2, 0.9],
         "config/loss.tau": [0.5, 1.5, 1.0],
-    }).to_csv(exp / "trials.csv", index=False)
+    })
     assert rep.main([str(exp), "--split", "val"]) == 0
     md = (exp / "report" / "report.md").read_text()
     front = md[md.index("Pareto front"):]
