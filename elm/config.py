@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,11 @@ from elm.registry import DATASETS, LOSSES, MODELS, Choice, Interval, Registry, c
 
 # Top-level blocks that belong to the platform (Ray Tune, MLflow); elm keeps them verbatim and never reads them.
 PLATFORM_BLOCKS = ("search", "tune", "resources", "tracking", "ablation")
+# Every top-level mapping a config may hold; ``set_keys`` creates a missing one (``--set tracking.uri=...``).
+BLOCKS = ("data", "model", "loss", "optim", "train", *PLATFORM_BLOCKS)
+# ``name`` becomes folder names, Ray run names and MLflow filter strings: no quotes, spaces or slashes.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+NAME_MAX_CHARS = 100
 # Data-derived values the trainer passes to factories; a config may not set them.
 SUPPLIED = {
     "data": (),
@@ -30,6 +36,41 @@ SUPPLIED = {
 
 class ConfigError(ValueError):
     """A config that cannot run: the message names the offending key."""
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.1's float pattern (PyYAML's) requires a '.' and a signed exponent, so ``1e-3`` and ``5E+2`` load as strings;
+# this one also takes the exponent forms of YAML 1.2 / Python (``1e-3``, ``5E+2``, ``.5e-1``, ``-2e5``). Plain
+# integers (``10``) do not match and stay ints; ``e5`` or ``1e`` stay strings.
+_FLOAT_PATTERN = re.compile(
+    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads scientific notation (``lr: 1e-3``) as a float; used for files and ``--set``."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's float resolver, then ours
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _FLOAT_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT_PATTERN, list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with ``ConfigLoader`` (safe, plus ``1e-3`` as a float).
+
+    Raises:
+        yaml.YAMLError: the text is not valid YAML.
+    """
+    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506  (ConfigLoader is a SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -153,15 +194,14 @@ def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     _ensure_registered()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a config must be a mapping at the top level, got {type(raw).__name__}")
-    known = {"name", "seed", "data", "model", "loss", "optim", "train", *PLATFORM_BLOCKS}
+    known = {"name", "seed", *BLOCKS}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {unknown}; known: {sorted(known)}")
     for key in ("name", "seed", "data", "model", "loss"):
         if key not in raw:
             raise ConfigError(f"missing required key '{key}'")
-    if not isinstance(raw["name"], str) or not raw["name"]:
-        raise ConfigError(f"name must be a non-empty string, got {raw['name']!r}")
+    check_name(raw["name"])
     if not isinstance(raw["seed"], int) or isinstance(raw["seed"], bool) or raw["seed"] < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {raw['seed']!r}")
     optim = parse_section(OptimConfig, "optim", raw.get("optim"))
@@ -181,13 +221,32 @@ def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     )
 
 
+def check_name(name: Any) -> None:
+    """Check that an experiment name can name folders, Ray runs and MLflow runs (and sit in their filter strings).
+
+    Raises:
+        ConfigError: unless ``name`` matches ``NAME_PATTERN``: 1-100 letters, digits, '.', '_' or '-', starting
+            with a letter or digit.
+    """
+    why = "(it names folders and MLflow runs)"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"name must be a non-empty string, got {name!r}")
+    if NAME_PATTERN.fullmatch(name):
+        return
+    if not re.fullmatch(r"[A-Za-z0-9._-]*", name):
+        raise ConfigError(f"name '{name}' may only use letters, digits, '.', '_' and '-' {why}")
+    if len(name) > NAME_MAX_CHARS:
+        raise ConfigError(f"name '{name[:20]}...' has {len(name)} characters; at most {NAME_MAX_CHARS} {why}")
+    raise ConfigError(f"name '{name}' must start with a letter or digit {why}")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML file into a mapping, with errors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -205,18 +264,30 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 
 def set_keys(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a deep copy of ``raw`` with dotted keys set (``{"loss.tau": 0.5}``); the parents must exist.
+    """Return a deep copy of ``raw`` with dotted keys set (``{"loss.tau": 0.5}``).
 
-    Keys apply in order, so ``{"loss": {"name": "elm"}, "loss.tau": 0.5}`` replaces the block, then sets tau;
-    neither ``raw`` nor the override values are modified."""
+    A missing top-level block of ``BLOCKS`` is created (``{"tracking.uri": "..."}`` on a file without
+    ``tracking:``); below the top level the parents must exist. Keys apply in order, so
+    ``{"loss": {"name": "elm"}, "loss.tau": 0.5}`` replaces the block, then sets tau; neither ``raw`` nor the
+    override values are modified.
+
+    Raises:
+        ConfigError: a dotted key whose top-level block is unknown (listing the known ones), or whose parent is
+            missing or not a mapping.
+    """
     out = copy.deepcopy(dict(raw))
     for dotted, value in overrides.items():
         parts = dotted.split(".")
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             if part not in node or node[part] is None:
-                if i == 0 and part in ("optim", "train"):
+                if i == 0 and part in BLOCKS:
                     node[part] = {}
+                elif i == 0:
+                    raise ConfigError(
+                        f"cannot set '{dotted}': '{part}' is not in the config and not a known block; "
+                        f"known: {sorted(BLOCKS)}"
+                    )
                 else:
                     raise ConfigError(f"cannot set '{dotted}': '{'.'.join(parts[: i + 1])}' is not in the config")
             node = node[part]
@@ -239,7 +310,7 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = load_yaml(value)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {e}") from None
     return out
