@@ -8,21 +8,36 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from elm.config import ConfigError
 from elm.data import cifar_lt, imagenet_lt, synthetic_lt  # noqa: F401  (registration side effects)
 from elm.data.base import FileSplit, LongTailData, TensorSplit
-from elm.data.errors import ChecksumMismatchWarning, DatasetNotFoundError
+from elm.data.errors import ChecksumMismatchWarning, DatasetCorruptError, DatasetNotFoundError
 from elm.data.loaders import iterate_batches, num_batches
 from elm.data.longtail import balanced_holdout, longtail_counts, longtail_indices
 from elm.registry import DATASETS
 
 
 def load_data(name: str, kwargs: Mapping[str, Any]) -> LongTailData:
-    """Build the registered dataset ``name`` from config ``kwargs`` (checked against its signature first)."""
-    return DATASETS.build(name, kwargs)
+    """Build the registered dataset ``name`` from config ``kwargs`` (checked against its signature first).
+
+    Raises:
+        ConfigError: a class has no training image (factories name the responsible key first; this is the net
+            for any other cause), since its log prior would be -inf.
+        DatasetNotFoundError, DatasetCorruptError: files missing, or present but unreadable; the message names them.
+    """
+    data = DATASETS.build(name, kwargs)
+    empty = (data.class_counts < 1).nonzero().flatten().tolist()
+    if empty:
+        raise ConfigError(
+            f"data.name={name}: class {empty[0]} has no training images ({len(empty)} of {data.num_classes} "
+            f"classes empty); every class needs at least one"
+        )
+    return data
 
 
 __all__ = [
     "ChecksumMismatchWarning",
+    "DatasetCorruptError",
     "DatasetNotFoundError",
     "FileSplit",
     "LongTailData",

@@ -7,7 +7,8 @@ The class count comes from the meta file's label names, never from the variant's
 
 Files present but with non-official md5s (e.g. a JPEG re-encode) load with one ``ChecksumMismatchWarning``.
 Missing files are downloaded only if ``download=True``; otherwise (or if that fails) ``DatasetNotFoundError``
-says which files to put where. Pickles are trusted input here, as in torchvision.
+says which files to put where; a present but truncated or corrupt file raises ``DatasetCorruptError`` naming it.
+Pickles are trusted input here, as in torchvision.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from elm.data.checksum import mismatched_files
 from elm.data.download import DEFAULT_TIMEOUT_S, DownloadError, fetch_and_extract
-from elm.data.errors import ChecksumMismatchWarning, DatasetNotFoundError
+from elm.data.errors import ChecksumMismatchWarning, DatasetCorruptError, DatasetNotFoundError
 
 CHANNELS = 3
 SIDE = 32
@@ -111,23 +112,60 @@ class CifarArrays:
     class_names: tuple[str, ...]
 
 
-def _unpickle(path: Path) -> dict[str, Any]:
-    """Load a CIFAR pickle, normalising bytes keys (python-2 pickles) to str."""
-    with open(path, "rb") as f:
-        raw = pickle.load(f, encoding="bytes")
+# What ``pickle.load`` raises on damaged bytes depends on where they break: a truncated file gives EOFError or
+# UnpicklingError, garbage any of these.
+_UNPICKLE_ERRORS = (
+    pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError,
+    OverflowError, MemoryError,
+)
+
+
+def _corrupt(layout: CifarLayout, path: Path, why: str) -> DatasetCorruptError:
+    return DatasetCorruptError(
+        f"{path} is corrupt or truncated ({why}); delete {path.parent}/ and download {layout.title} again "
+        f"({layout.url}, or set download=True)"
+    )
+
+
+def _unpickle(layout: CifarLayout, path: Path) -> dict[str, Any]:
+    """Load a CIFAR pickle, normalising bytes keys (python-2 pickles) to str.
+
+    Raises:
+        DatasetCorruptError: the file cannot be unpickled or does not hold a dict.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = pickle.load(f, encoding="bytes")
+    except _UNPICKLE_ERRORS as e:
+        raise _corrupt(layout, path, f"cannot unpickle it: {type(e).__name__}: {e}") from e
+    if not isinstance(raw, dict):
+        raise _corrupt(layout, path, f"it holds a {type(raw).__name__}, not a dict")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in raw.items()}
 
 
-def _read_batches(folder: Path, names: tuple[str, ...], label_key: str) -> tuple[Tensor, Tensor]:
-    """Concatenate pickled batches into (N, 3, 32, 32) uint8 images and (N,) int64 labels."""
+def _read_batches(layout: CifarLayout, folder: Path, names: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """Concatenate pickled batches into (N, 3, 32, 32) uint8 images and (N,) int64 labels.
+
+    Raises:
+        DatasetCorruptError: a file that cannot be unpickled, lacks ``data`` or the labels, or whose rows are not
+            (N, 3072) with N labels.
+    """
     images, labels = [], []
     for name in names:
-        entry = _unpickle(folder / name)
-        if "data" not in entry or label_key not in entry:
-            raise ValueError(f"{folder / name} lacks 'data' or '{label_key}': not a CIFAR batch file")
-        data = np.asarray(entry["data"], dtype=np.uint8)
+        path = folder / name
+        entry = _unpickle(layout, path)
+        if "data" not in entry or layout.label_key not in entry:
+            raise _corrupt(layout, path, f"it lacks 'data' or '{layout.label_key}': not a {layout.title} batch")
+        try:
+            data = np.asarray(entry["data"], dtype=np.uint8)
+            y = np.asarray(entry[layout.label_key], dtype=np.int64)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise _corrupt(layout, path, f"its arrays do not convert: {e}") from e
+        row = CHANNELS * SIDE * SIDE
+        if data.ndim != 2 or data.shape[1] != row or y.shape != (data.shape[0],):
+            raise _corrupt(layout, path, f"'data' is {data.shape} with {y.shape} labels, expected (N, {row}) and (N,)")
         images.append(data.reshape(-1, CHANNELS, SIDE, SIDE))
-        labels.append(np.asarray(entry[label_key], dtype=np.int64))
+        labels.append(y)
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
@@ -183,6 +221,7 @@ def load_cifar(
         timeout_s: network timeout per connect/read.
     Raises:
         DatasetNotFoundError: files missing and download disabled or failed.
+        DatasetCorruptError: a file is present but truncated or not a CIFAR pickle; the message names it.
         ValueError: unknown variant, or labels outside the meta file's classes.
     Warns:
         ChecksumMismatchWarning: once per call if any file's md5 differs from the official release.
@@ -194,12 +233,13 @@ def load_cifar(
     _ensure_files(layout, root, download, timeout_s)
     folder = root / layout.folder
     _warn_if_unofficial(layout, folder)
-    meta = _unpickle(folder / layout.meta_file)
-    if layout.names_key not in meta:
-        raise ValueError(f"{folder / layout.meta_file} lacks '{layout.names_key}': not a {layout.title} meta file")
-    names = tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in meta[layout.names_key])
-    train_x, train_y = _read_batches(folder, layout.train_files, layout.label_key)
-    test_x, test_y = _read_batches(folder, layout.test_files, layout.label_key)
+    meta_path = folder / layout.meta_file
+    meta = _unpickle(layout, meta_path)
+    if not isinstance(meta.get(layout.names_key), (list, tuple)):
+        raise _corrupt(layout, meta_path, f"it lacks a '{layout.names_key}' list: not a {layout.title} meta file")
+    names = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in meta[layout.names_key])
+    train_x, train_y = _read_batches(layout, folder, layout.train_files)
+    test_x, test_y = _read_batches(layout, folder, layout.test_files)
     for split, y in (("train", train_y), ("test", test_y)):
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(names)):
             raise ValueError(f"{layout.title} {split} labels fall outside the {len(names)} classes of the meta file")

@@ -1,4 +1,4 @@
-"""Errors and warnings raised while locating and verifying dataset files."""
+"""Errors and warnings raised while locating, reading and verifying dataset files."""
 from __future__ import annotations
 
 
@@ -6,6 +6,14 @@ class DatasetNotFoundError(FileNotFoundError):
     """The dataset files are not where the config says, and could not be (or were not allowed to be) downloaded.
 
     The message names the folder and files expected, so the user can place them by hand.
+    """
+
+
+class DatasetCorruptError(ValueError):
+    """A dataset file exists but cannot be read (truncated download, disk error, not the expected format).
+
+    The message names the file and says to delete it and download the dataset again; it is deterministic, so a
+    retry without that does not help.
     """
 
 

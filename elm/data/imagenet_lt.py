@@ -12,6 +12,7 @@ from typing import Annotated
 
 import torch
 
+from elm.config import ConfigError
 from elm.data.base import FileSplit, LongTailData
 from elm.data.errors import DatasetNotFoundError
 from elm.registry import DATASETS, Interval
@@ -56,7 +57,12 @@ def build_file_dataset(
     mean: tuple[float, ...],
     std: tuple[float, ...],
 ) -> LongTailData:
-    """LongTailData of FileSplits from split lists; ``val_file`` is used only if present."""
+    """LongTailData of FileSplits from split lists; ``val_file`` is used only if present.
+
+    Raises:
+        DatasetNotFoundError: a split list or the image root is missing.
+        ConfigError: a class (up to the largest label of any list) has no line in the training list.
+    """
     required = [split_dir / train_file, split_dir / test_file]
     missing = [str(p) for p in required if not p.is_file()]
     if not image_root.is_dir():
@@ -76,12 +82,20 @@ def build_file_dataset(
     test = split(test_file)
     val = split(val_file) if val_file is not None and (split_dir / val_file).is_file() else None
     num_classes = 1 + max(int(s.labels.max()) for s in (train, test, val) if s is not None and len(s))
+    class_counts = torch.bincount(train.labels, minlength=num_classes).to(torch.int64)
+    empty = (class_counts < 1).nonzero().flatten().tolist()
+    if empty:
+        raise ConfigError(
+            f"{title}: {split_dir / train_file} lists no training image of class {empty[0]} ({len(empty)} of "
+            f"{num_classes} classes empty; labels run to {num_classes - 1} in the split lists): "
+            f"check data.split_dir and data.root"
+        )
     return LongTailData(
         train=train,
         val=val,
         test=test,
         num_classes=num_classes,
-        class_counts=torch.bincount(train.labels, minlength=num_classes).to(torch.int64),
+        class_counts=class_counts,
         mean=mean,
         std=std,
         image_size=image_size,

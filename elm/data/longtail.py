@@ -6,7 +6,11 @@ Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin L
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+
+from elm.config import ConfigError
 
 
 def longtail_counts(n_max: int, num_classes: int, ratio: float, profile: str = "exp") -> list[int]:
@@ -41,6 +45,34 @@ def longtail_counts(n_max: int, num_classes: int, ratio: float, profile: str = "
         head = num_classes // 2
         return [int(img_max)] * head + [int(img_max * imb_factor)] * (num_classes - head)
     raise ValueError(f"profile={profile!r} is not allowed; choose one of ['exp', 'step']")
+
+
+def check_every_class_kept(
+    counts: Sequence[int], *, ratio: float, profile: str, n_max: int, val_per_class: int = 0
+) -> None:
+    """Reject long-tailed counts that leave a class without training images (its log prior would be -inf).
+
+    Every profile gives the last class ``int(n_max / ratio)`` images, so the bound is ``ratio <= n_max`` up to
+    float rounding (e.g. CIFAR-10, n_max 5000: ``imbalance_ratio=10000`` leaves class 9 empty).
+
+    Args:
+        counts: per-class counts from ``longtail_counts``.
+        ratio, profile, n_max: the arguments they came from, for the message.
+        val_per_class: images per class held out before ``n_max`` was taken, for the message.
+    Raises:
+        ConfigError: naming ``data.imbalance_ratio``, the first empty class and its count.
+    """
+    empty = [c for c, n in enumerate(counts) if n < 1]
+    if not empty:
+        return
+    c = empty[0]
+    pool = f"n_max={n_max} after data.val_per_class={val_per_class} held out" if val_per_class else f"n_max={n_max}"
+    lower = "lower data.imbalance_ratio or data.val_per_class" if val_per_class else "lower data.imbalance_ratio"
+    raise ConfigError(
+        f"data.imbalance_ratio={ratio:g} leaves class {c} with {counts[c]} training images ({len(empty)} of "
+        f"{len(counts)} classes empty; {profile} profile, {pool}): the rarest class gets int(n_max / ratio) "
+        f"images, so {lower}"
+    )
 
 
 def longtail_indices(labels: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
@@ -87,16 +119,23 @@ def balanced_holdout(labels: np.ndarray, per_class: int, seed: int) -> tuple[np.
     Returns:
         (rest, held): int64 indices into ``labels``; ``rest`` ascending (file order preserved), ``held`` grouped
         by ascending class, ``per_class`` each.
+    Raises:
+        ConfigError: naming ``data.val_per_class``, if it would take every image of some class.
     """
     labels = np.asarray(labels)
     if per_class < 0:
         raise ValueError(f"val_per_class={per_class} must be >= 0")
+    classes, pool_counts = np.unique(labels, return_counts=True)
+    if len(classes) and per_class >= pool_counts.min():
+        c, n = int(classes[pool_counts.argmin()]), int(pool_counts.min())
+        raise ConfigError(
+            f"data.val_per_class={per_class} takes all {n} images of class {c}, leaving none to train on; "
+            f"use data.val_per_class < {n}"
+        )
     rng = np.random.default_rng(seed)
     held = []
-    for c in np.unique(labels):
+    for c in classes:
         idx = np.where(labels == c)[0]
-        if per_class >= len(idx):
-            raise ValueError(f"val_per_class={per_class} leaves no training images of class {c} ({len(idx)} in pool)")
         held.append(rng.permutation(idx)[:per_class])
     held_idx = np.concatenate(held).astype(np.int64) if held else np.zeros(0, dtype=np.int64)
     mask = np.ones(len(labels), dtype=bool)
@@ -123,6 +162,9 @@ def longtail_train_val(
         val_per_class: validation images per class (0: no validation split).
     Returns:
         (train_idx, val_idx, counts): indices into ``labels`` and the per-class train counts.
+    Raises:
+        ConfigError: naming ``data.val_per_class`` or ``data.imbalance_ratio`` if a class would get no training
+            image.
     """
     labels = np.asarray(labels)
     if val_per_class > 0:
@@ -132,6 +174,7 @@ def longtail_train_val(
     pool_labels = labels[pool]
     n_max = int(np.bincount(pool_labels)[np.unique(pool_labels)].min())
     counts = longtail_counts(n_max, len(np.unique(pool_labels)), ratio, profile)
+    check_every_class_kept(counts, ratio=ratio, profile=profile, n_max=n_max, val_per_class=val_per_class)
     train_idx = pool[longtail_indices(pool_labels, counts, seed)]
     return train_idx, val_idx, counts
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from elm.data.base import LongTailData, TensorSplit
-from elm.data.longtail import longtail_counts
+from elm.data.longtail import check_every_class_kept, longtail_counts
 from elm.registry import DATASETS, Choice, Interval
 
 CHANNELS = 3
@@ -91,10 +91,11 @@ def synthetic_lt(
         n_test_per_class: balanced test images per class.
         val_per_class: balanced validation images per class (0: no validation split).
         seed: generator seed; the same seed gives the same tensors.
+    Raises:
+        ConfigError: naming ``data.imbalance_ratio`` if a class would get no training image.
     """
     counts = longtail_counts(n_max, num_classes, imbalance_ratio, profile)
-    if min(counts) < 1:
-        raise ValueError(f"data.imbalance_ratio={imbalance_ratio} leaves a class with no images at n_max={n_max}")
+    check_every_class_kept(counts, ratio=imbalance_ratio, profile=profile, n_max=n_max)
     generator = torch.Generator().manual_seed(seed)
     train = _split(counts, image_size, generator)
     test = _split([n_test_per_class] * num_classes, image_size, generator)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from elm.data import ChecksumMismatchWarning, DatasetNotFoundError, load_data
+from elm.config import ConfigError
+from elm.data import ChecksumMismatchWarning, DatasetCorruptError, DatasetNotFoundError, load_data
 from elm.data import cifar as cifar_module
 from elm.data import checksum as checksum_module
 from elm.data.longtail import longtail_counts
@@ -155,11 +156,11 @@ def test_official_checksums_give_no_warning_and_hash_once(tmp_path: Path, monkey
     monkeypatch.setattr(checksum_module, "md5_of_file", lambda p: calls.append(p) or real_md5(p))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_data("cifar10_lt", {"root": str(tmp_path)})
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 10.0})
         assert len(calls) == len(official)
         assert (folder / checksum_module.CACHE_FILE_NAME).is_file()
         checksum_module._PROCESS_CACHE.clear()  # a new process: the json next to the data answers
-        load_data("cifar10_lt", {"root": str(tmp_path)})
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 10.0})
     assert len(calls) == len(official)
 
 
@@ -167,8 +168,8 @@ def test_one_warning_per_load(tmp_path: Path) -> None:
     write_fake_cifar10(tmp_path)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        load_data("cifar10_lt", {"root": str(tmp_path)})
-        load_data("cifar10_lt", {"root": str(tmp_path)})
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 10.0})
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 10.0})
     assert [w.category for w in record] == [ChecksumMismatchWarning] * 2
 
 
@@ -254,3 +255,72 @@ def test_real_cifar10_lt() -> None:
     assert len(data.train) == 12406
     assert data.class_counts.tolist() == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
     assert len(data.test) == 10000 and data.num_classes == 10
+
+
+def truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+DAMAGES = {
+    "truncated to half": lambda p: truncate(p, 0.5),
+    "truncated to 10 bytes": lambda p: p.write_bytes(p.read_bytes()[:10]),
+    "last byte missing": lambda p: p.write_bytes(p.read_bytes()[:-1]),
+    "empty": lambda p: p.write_bytes(b""),
+    "random bytes": lambda p: p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()),
+    "an html error page": lambda p: p.write_bytes(b"<html><body>404 Not Found</body></html>\n"),
+    "a pickled list": lambda p: dump_any(p, [1, 2, 3]),
+}
+
+
+def dump_any(path: Path, obj: object) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize(
+    "variant, name",
+    [("cifar10", "data_batch_3"), ("cifar10", "test_batch"), ("cifar10", "batches.meta"),
+     ("cifar100", "train"), ("cifar100", "test"), ("cifar100", "meta")],
+)
+def test_a_corrupt_or_truncated_file_raises_one_error_naming_it(
+    tmp_path: Path, variant: str, name: str, damage: str
+) -> None:
+    (write_fake_cifar10 if variant == "cifar10" else write_fake_cifar100)(tmp_path)
+    path = tmp_path / cifar_module.LAYOUTS[variant].folder / name
+    DAMAGES[damage](path)
+    with pytest.raises(DatasetCorruptError) as info:
+        load_data(f"{variant}_lt", {"root": str(tmp_path), "imbalance_ratio": 2.0})
+    message = str(info.value)
+    assert str(path) in message and "corrupt or truncated" in message and "download" in message
+    assert "\n" not in message and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "entry, needle",
+    [
+        ({b"labels": [0]}, "lacks 'data' or 'labels'"),
+        ({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, "'data' is (2, 100)"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "with (1,) labels"),
+        ({b"data": "pixels", b"labels": [0]}, "do not convert"),
+    ],
+)
+def test_a_batch_of_the_wrong_shape_is_reported_as_corrupt(tmp_path: Path, entry: dict, needle: str) -> None:
+    write_fake_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    dump_any(path, entry)
+    with pytest.raises(DatasetCorruptError, match="corrupt or truncated") as info:
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 10.0})
+    assert str(path) in str(info.value) and needle in str(info.value)
+
+
+def test_longtail_counts_that_empty_a_class_fail_at_load_naming_the_key(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)  # 4 classes x 25: the rarest class gets int(25 / ratio) images
+    with pytest.raises(ConfigError, match=r"data\.imbalance_ratio=100 leaves class 3 with 0 training images"):
+        load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 100.0})
+    assert load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 25.0}).class_counts.min() >= 1
+    with pytest.raises(ConfigError, match=r"data\.val_per_class=25 takes all 25 images of class 0"):
+        load_data("cifar10_lt", {"root": str(tmp_path), "val_per_class": 25, "imbalance_ratio": 1.0})
+    with pytest.raises(ConfigError, match=r"n_max=5 after data\.val_per_class=20 held out"):  # 5 / 10 < 1
+        load_data("cifar10_lt", {"root": str(tmp_path), "val_per_class": 20, "imbalance_ratio": 10.0})

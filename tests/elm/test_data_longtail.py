@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from elm.config import ConfigError
 from elm.data.longtail import (
     balanced_holdout,
+    check_every_class_kept,
     first_per_class,
     longtail_counts,
     longtail_indices,
@@ -139,3 +141,38 @@ def test_first_per_class_matches_naive() -> None:
             seen[y] = seen.get(y, 0) + 1
     np.testing.assert_array_equal(first_per_class(labels, 7), expected)
     np.testing.assert_array_equal(first_per_class(labels, None), np.arange(200))
+
+
+def test_cifar10_at_ratio_10000_leaves_the_last_class_empty_and_is_rejected_naming_it() -> None:
+    """The issue's reproduction: ``--set data.imbalance_ratio=10000`` on CIFAR-10 (10 x 5000 images)."""
+    labels = shuffled_balanced_labels(10, 5000, seed=0)
+    reference = ldam_counts(5000.0, 10, "exp", 1 / 10000)
+    empty = [c for c, n in enumerate(reference) if n == 0]
+    assert empty == [9]
+    with pytest.raises(ConfigError) as info:
+        longtail_train_val(labels, 10000.0, "exp", seed=0, val_per_class=0)
+    message = str(info.value)
+    assert "data.imbalance_ratio=10000" in message and f"class {empty[0]} with 0 training images" in message
+    assert "n_max=5000" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("profile", ["exp", "step"])
+def test_every_ratio_that_keeps_each_class_passes_and_every_other_fails(profile: str) -> None:
+    for ratio in (1.0, 2.0, 7.5, 24.0, 25.0, 26.0, 100.0):
+        counts = longtail_counts(25, 4, ratio, profile)
+        if min(ldam_counts(25.0, 4, profile, 1 / ratio)) >= 1:
+            check_every_class_kept(counts, ratio=ratio, profile=profile, n_max=25)
+        else:
+            with pytest.raises(ConfigError, match=f"data.imbalance_ratio={ratio:g} leaves class"):
+                check_every_class_kept(counts, ratio=ratio, profile=profile, n_max=25)
+
+
+def test_a_holdout_that_takes_a_whole_class_names_val_per_class() -> None:
+    labels = np.concatenate([shuffled_balanced_labels(3, 10, seed=1), np.full(4, 3)])  # class 3 has only 4
+    with pytest.raises(ConfigError, match=r"data\.val_per_class=4 takes all 4 images of class 3.*< 4"):
+        longtail_train_val(labels, 1.0, "exp", seed=0, val_per_class=4)
+    first_empty = ldam_counts(1.0, 4, "exp", 1 / 5).index(0)  # n_max = 1 after the holdout
+    with pytest.raises(ConfigError, match=rf"imbalance_ratio=5 leaves class {first_empty} with 0.*val_per_class=3 held"):
+        longtail_train_val(labels, 5.0, "exp", seed=0, val_per_class=3)
+    _, val, counts = longtail_train_val(labels, 1.0, "exp", seed=0, val_per_class=3)
+    assert counts == [1, 1, 1, 1] and len(val) == 12

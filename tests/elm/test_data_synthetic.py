@@ -1,12 +1,14 @@
 """synthetic_lt: fast, deterministic, long-tailed, and learnable by a tiny model."""
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from elm.config import ConfigError
 from elm.data import iterate_batches, load_data, longtail_counts
 from elm.registry import DATASETS
 
@@ -43,3 +45,23 @@ def test_tiny_linear_model_learns_it() -> None:
 def test_factories_are_keyword_only(name: str) -> None:
     params = inspect.signature(DATASETS.get(name)).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+
+
+def test_a_ratio_that_empties_a_class_is_rejected_naming_the_key_class_and_count() -> None:
+    n_max, num_classes, ratio = 64, 5, 1000.0
+    reference = [int(n_max * (1 / ratio) ** (c / (num_classes - 1))) for c in range(num_classes)]  # LDAM-DRW's rule
+    first_empty = reference.index(0)
+    with pytest.raises(ConfigError, match=rf"data\.imbalance_ratio=1000 leaves class {first_empty} with 0 training"):
+        load_data("synthetic_lt", {"n_max": n_max, "num_classes": num_classes, "imbalance_ratio": ratio})
+    assert load_data("synthetic_lt", {"n_max": n_max, "imbalance_ratio": 60.0}).class_counts.min() == 1
+
+
+def test_load_data_rejects_any_dataset_with_an_empty_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The net behind the factories' own checks: whatever the cause, no class may have zero training images."""
+    import elm.data
+
+    good = load_data("synthetic_lt", {})
+    broken = dataclasses.replace(good, class_counts=torch.tensor([5, 3, 0, 2, 0]))
+    monkeypatch.setattr(elm.data.DATASETS, "build", lambda name, kwargs: broken)
+    with pytest.raises(ConfigError, match=r"data\.name=synthetic_lt: class 2 has no training images \(2 of 5"):
+        load_data("synthetic_lt", {})
