@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import sys
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from elm.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args
-from elm.data import iterate_batches, load_data
+from elm.data import DatasetCorruptError, iterate_batches, load_data
 from elm.data.base import LongTailData, TensorSplit
 from elm.metrics import classification_metrics, margin_statistics, posthoc_sweep
 from elm.registry import LOSSES, MODELS
@@ -159,6 +160,7 @@ def fit(
     resume_from: str | Path | None = None,
     device: torch.device | None = None,
     experiment: Experiment | None = None,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Train ``cfg`` and return the metrics of the final evaluation.
 
@@ -170,6 +172,8 @@ def fit(
             the final epoch trains nothing and reports that epoch again (without its per-class table).
         device: defaults to the current CUDA device if any, else CPU.
         experiment: a prebuilt data/model/loss (benchmarks reuse one); built from ``cfg`` when None.
+        progress: show a tqdm bar with ETA over each epoch's steps on stderr (rank 0; the CLI turns it on; Ray
+            trials and tests leave it off).
     Raises:
         NonFiniteLossError: if the loss becomes NaN/Inf (the last checkpoint stays on disk).
     """
@@ -229,6 +233,8 @@ def fit(
             data.train, batch_size=per_rank_batch, train=True, mean=data.mean, std=data.std,
             image_size=data.image_size, seed=cfg.seed, epoch=epoch, rank=rank, world_size=world,
         )
+        if progress and rank == 0:
+            batches = _with_progress(batches, steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}")
         for step, (x, y) in enumerate(batches):
             if step >= steps_per_epoch:
                 break
@@ -284,6 +290,23 @@ def fit(
     return final
 
 
+def _with_progress(batches: Iterator[tuple[Tensor, Tensor]], steps: int, desc: str) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield the first ``steps`` of ``batches`` while a tqdm bar (steps done, rate, ETA) counts them on stderr.
+
+    The bar clears itself when the epoch's steps are done, before the epoch's summary line is printed. Batches
+    depend only on (seed, epoch), so not drawing the ones past ``steps`` changes nothing.
+    """
+    from tqdm import tqdm  # only the CLI shows progress; trials never import it
+
+    # Redrawn every 0.1 s on a terminal; into a log file (not a terminal) every 30 s, so logs stay short.
+    every_s = 0.1 if sys.stderr.isatty() else 30.0
+    with tqdm(total=steps, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True,
+              mininterval=every_s) as bar:
+        for batch in itertools.islice(batches, steps):
+            yield batch
+            bar.update()
+
+
 def _print_report(r: EpochReport) -> None:
     m = r.metrics
     keys = [k for k in ("train/loss", "train/images_per_sec") if k in m]
@@ -293,11 +316,20 @@ def _print_report(r: EpochReport) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m elm.train CONFIG [--set k=v ...] [--out DIR] [--resume] [--no-progress]``.
+
+    Returns:
+        0 on success; 2 for a config that does not validate or an unusable ``--out``; 1 for an error found while
+        loading data or training (a class without images, missing or corrupt data files, a non-finite loss).
+        Each error is one ``error: ...`` line on stderr.
+    """
     parser = argparse.ArgumentParser(prog="python -m elm.train", description="Train one config without Ray.")
     parser.add_argument("config", help="experiment YAML")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=None, help="run folder (default runs/<name>-seed<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="a progress bar with ETA over each epoch's steps on stderr (default: on)")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, parse_set_args(args.overrides))
@@ -305,9 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/{cfg.name}-seed{cfg.seed}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(cfg.to_yaml())
-    log = (out / "metrics.jsonl").open("a")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(cfg.to_yaml())
+        log = (out / "metrics.jsonl").open("a")
+    except OSError as e:
+        print(f"error: --out {out}: cannot write the run folder there ({e.strerror or e})", file=sys.stderr)
+        return 2
 
     def report(r: EpochReport) -> None:
         _print_report(r)
@@ -316,10 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         if r.per_class is not None:
             (out / "per_class.json").write_text(json.dumps(r.per_class, indent=1))
 
+    error = None
     try:
-        final = fit(cfg, report, run_dir=out, resume_from=out if args.resume else None)
-    except (ConfigError, NonFiniteLossError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        final = fit(cfg, report, run_dir=out, resume_from=out if args.resume else None, progress=args.progress)
+    except (ConfigError, NonFiniteLossError, FileNotFoundError, DatasetCorruptError) as e:
+        error = f"error: {e}"  # printed once the traceback is gone, which closes (clears) an open progress bar
+    finally:
+        log.close()
+    if error is not None:
+        print(error, file=sys.stderr)
         return 1
     (out / "final.json").write_text(json.dumps(final, indent=1))
     print(f"final metrics in {out / 'final.json'}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ import torch
 import yaml
 
 from elm.config import ConfigError, from_dict, set_keys
+from elm.data import longtail_counts
 from elm.train import EpochReport, NonFiniteLossError, build_experiment, fit, main
 from tests.conftest import tiny_raw
+from tests.elm.test_data_cifar import write_fake_cifar10
 
 
 def test_fit_learns_and_reports_every_epoch() -> None:
@@ -115,3 +118,75 @@ def test_resuming_a_finished_run_trains_nothing_and_reports_its_last_epoch_again
     assert fit(cfg, again.append, run_dir=tmp_path, resume_from=tmp_path) == final
     assert [r.epoch for r in again] == [2] and again[0].metrics == first[-1].metrics
     assert [h["epoch"] for h in again[0].restored_history] == [1.0] and again[0].checkpoint is None
+
+
+def write_config(tmp_path: Path, **overrides: object) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(tiny_raw(**overrides)))
+    return path
+
+
+def test_cli_shows_a_progress_bar_with_eta_over_each_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path)
+    steps = math.ceil(sum(longtail_counts(64, 5, 10.0)) / 32)  # tiny_raw: n_max 64, 5 classes, ratio 10, batch 32
+    assert main([str(path), "--set", "optim.epochs=2", "--out", str(tmp_path / "run"), "--progress"]) == 0
+    captured = capsys.readouterr()
+    for epoch in (1, 2):
+        assert re.search(rf"epoch {epoch}/2: +\d+%\|.*\| 0/{steps} \[00:00<\?", captured.err)  # tqdm: n/total [elapsed<ETA
+    assert "step/s" in captured.err and "epoch   2" in captured.out
+    assert main([str(path), "--set", "optim.epochs=1", "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_shows_no_progress_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    fit(from_dict(set_keys(tiny_raw(), {"optim.epochs": 1})), lambda r: None)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_trains_exactly_as_without_it() -> None:
+    """The bar draws only the epoch's steps (also under a max_steps_per_epoch cap): nothing else may change."""
+    cfg = from_dict(set_keys(tiny_raw(), {"optim.epochs": 2, "train.max_steps_per_epoch": 2}))
+    plain, shown = [], []
+    fit(cfg, plain.append)
+    fit(cfg, shown.append, progress=True)
+    assert [r.metrics["train/loss"] for r in shown] == [r.metrics["train/loss"] for r in plain]
+
+
+def test_cli_reports_a_corrupt_cifar_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_fake_cifar10(tmp_path / "data")
+    batch = tmp_path / "data" / "cifar-10-batches-py" / "data_batch_4"
+    batch.write_bytes(batch.read_bytes()[:1000])
+    path = write_config(tmp_path, data={"name": "cifar10_lt", "root": str(tmp_path / "data"), "imbalance_ratio": 2})
+    assert main([str(path), "--out", str(tmp_path / "run")]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(batch) in lines[0]
+    assert "corrupt or truncated" in lines[0] and "epoch" not in captured.out
+
+
+def test_cli_rejects_a_ratio_that_empties_a_class_before_any_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    assert main([str(path), "--set", "data.imbalance_ratio=1e3", "--out", str(tmp_path / "run")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: data.imbalance_ratio=1000 leaves class") and "epoch" not in captured.out
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_cli_rejects_an_out_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path)
+    (tmp_path / "taken").write_text("")
+    assert main([str(path), "--out", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path / 'taken'}: cannot write the run folder")
+
+
+def test_cli_accepts_scientific_notation_and_rejects_a_bad_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    out = tmp_path / "run"
+    assert main([str(path), "--set", "optim.lr=5e-2", "--set", "optim.epochs=1", "--out", str(out)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["optim"]["lr"] == 0.05
+    assert main([str(path), "--set", "name=tail's sweep", "--out", str(out)]) == 2
+    assert "name 'tail's sweep' may only use letters" in capsys.readouterr().err
