@@ -10,13 +10,14 @@ from typing import Annotated, Any, Mapping
 
 from elm.config import ConfigError, ExperimentConfig, parse_section
 from elm.registry import Choice, Interval
+from platform.searchers import SEARCHERS
 
 
 @dataclass(frozen=True)
 class TuneSpec:
     """How trials are searched and scheduled."""
 
-    searcher: Annotated[str, Choice("optuna", "random", "grid")] = "optuna"
+    searcher: Annotated[str, Choice(*SEARCHERS)] = "optuna"
     metric: str = "test/balanced_acc"
     mode: Annotated[str, Choice("max", "min")] = "max"
     num_samples: Annotated[int, Interval(ge=1)] = 16

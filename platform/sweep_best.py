@@ -9,9 +9,9 @@ An ablation variant may say where its searched values come from instead of fixin
         la:  {loss: {name: logit_adjusted}, from_sweep: {path: experiments/cifar100_elm_search, keys: [loss.tau]}}
 
 ``from_sweep`` is a sweep folder written by ``python -m platform.tune`` (its ``config.yaml`` and ``trials.csv``),
-or a mapping ``{path, keys, metric, mode}``. The best trial is the one with the best *last reported* value of the
-sweep's own ``tune.metric`` (or ``metric`` and ``mode`` given here), as Tune ranks trials, among the trials that
-trained longest: a trial ASHA stopped after a few epochs never competes with complete ones. ``keys`` picks which
+or a mapping ``{path, keys, metric, mode}``. The best trial is ``platform.best``'s: among the trials that reached
+the last epoch, the best last evaluated value of the sweep's own ``tune.metric`` (or ``metric`` and ``mode`` given
+here); a trial ASHA stopped after a few epochs, or a failed one, never competes with complete ones. ``keys`` picks which
 of its sampled keys to take (default: all of them). Choose on a validation metric (``train.eval_split: val`` in
 the sweep): a sweep ranked on ``test/...`` makes the tuned variants' test numbers optimistic, and the ablation says
 so in a warning and in ``variant_sources.yaml``. The variant's own keys apply first (a ``loss:`` block replaces the
@@ -27,10 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import yaml
 
 from elm.config import ConfigError
+from platform.best import best_index, describe_no_best
 
 FROM_SWEEP = "from_sweep"
 
@@ -90,9 +90,8 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
         raise ConfigError(f"{d} has no trials.csv: the sweep did not finish; run it again with --resume")
     if mode is not None and metric is None:
         raise ConfigError("give metric together with mode (mode alone would flip the sweep's own metric)")
-    tune_block = {}
-    if cfg_file.is_file():
-        tune_block = (yaml.safe_load(cfg_file.read_text()) or {}).get("tune") or {}
+    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
+    tune_block = cfg.get("tune") or {}
     metric = metric or tune_block.get("metric", "test/balanced_acc")
     mode = mode or tune_block.get("mode", "max")
     if mode not in ("max", "min"):
@@ -100,17 +99,21 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
     df = pd.read_csv(csv, dtype={"trial_id": str})
     if metric not in df.columns:
         raise ConfigError(f"{csv} has no column {metric!r}; it has {sorted(c for c in df.columns if '/' in c)[:8]}...")
-    values = pd.to_numeric(df[metric], errors="coerce")
-    values = values[np.isfinite(values)]
-    if "training_iteration" in df.columns and not values.empty:  # only the trials that trained longest compete
-        iters = pd.to_numeric(df.loc[values.index, "training_iteration"], errors="coerce")
-        values = values[iters == iters.max()]
-    if values.empty:
-        raise ConfigError(f"no trial of {d} reported a finite {metric}")
-    row = df.loc[values.idxmax() if mode == "max" else values.idxmin()]
+    if "status" in df.columns:  # trials.csv of platform.tune: a failed trial never competes
+        df = df[df["status"] != "failed"]
+    # The epochs each trial reached: ``epochs`` (platform.tune), else Ray's own columns (older sweep folders).
+    epoch_col = next((c for c in ("epochs", "epoch", "training_iteration") if c in df.columns), None)
+    if epoch_col is None:
+        df, epoch_col = df.assign(epochs=0), "epochs"
+    reached = pd.to_numeric(df[epoch_col], errors="coerce")
+    schedule = (cfg.get("optim") or {}).get("epochs") or (int(reached.max()) if reached.notna().any() else 0)
+    idx = best_index(df, metric, mode, int(schedule), epoch_col=epoch_col)
+    if idx is None:
+        raise ConfigError(f"no trial of {d} is a candidate: {describe_no_best(df, metric, int(schedule), epoch_col)}")
+    row = df.loc[idx]
     params = {c[len(CONFIG_PREFIX):]: _python(row[c]) for c in df.columns
               if c.startswith(CONFIG_PREFIX) and c[len(CONFIG_PREFIX):] not in NOT_SAMPLED and pd.notna(row[c])}
-    epochs = int(row["training_iteration"]) if "training_iteration" in df.columns else None
+    epochs = int(row[epoch_col]) if pd.notna(row[epoch_col]) else None
     mtime = datetime.fromtimestamp(csv.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
     return BestTrial(sweep=str(d.resolve()), trial_id=str(row.get("trial_id", "")), metric=metric, mode=mode,
                      value=float(row[metric]), epochs=epochs, params=params, trials_csv_mtime=mtime)

@@ -1,9 +1,12 @@
-"""MLflow tracking of a sweep: the only module that imports mlflow.
+"""MLflow tracking of a sweep, driver side (``platform.report`` reads what this writes).
 
 A Ray Tune callback on the driver: one parent run per sweep and one child run per trial, named
 ``<name>-trial=<trial id>``. Children carry the resolved config as params, per-epoch metrics (step = epoch), the
 margin statistics as metrics and as a per-class JSON artifact, plots, and tags (variant, trial id, seed, git
-commit). Runs are found again by tags, so a resumed sweep or a retried trial continues its run, never duplicates it.
+commit, outcome). Runs are found again by the sweep's own id (``elm.sweep_id``, made when the sweep starts and kept
+in its folder) and the trial id, never by a name: a resumed sweep or a retried trial continues its run, and two
+sweeps of the same name in one store stay apart. When the sweep ends no run is left RUNNING, and the parent carries
+the best trial and its value.
 """
 from __future__ import annotations
 
@@ -20,11 +23,16 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from elm.config import from_dict, with_overrides
-from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT
+from elm.config import PLATFORM_BLOCKS, ConfigError
+from platform.mlflow_schema import (
+    PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME, TAG_ROLE, TAG_SEED, TAG_SWEEP,
+    TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key,
+)
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
-from platform.trainables.common import HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial_overrides
+from platform.trainables.common import (
+    HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial, resolve_trial_overrides, trial_run_name,
+)
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000
@@ -81,7 +89,11 @@ class MlflowTracker(tune.Callback):
         variants: Mapping[str, Mapping[str, Any]],
         artifact_location: str | None = None,
         variant_sources: Mapping[str, Any] | None = None,
+        sweep_id: str | None = None,
+        epochs: int | None = None,
     ) -> None:
+        self.sweep_id = sweep_id or sweep  # tests without a sweep folder may use the name
+        self.epochs = epochs  # the schedule's length: a trial that completes below it was stopped early
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.sweep = sweep
@@ -113,15 +125,15 @@ class MlflowTracker(tune.Callback):
         return self.client.create_experiment(self.experiment, artifact_location=self.artifact_location)
 
     def _find_run(self, exp_id: str, tags: Mapping[str, str]) -> str | None:
-        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        flt = " and ".join(f"tags.`{k}` = {quote(v)}" for k, v in tags.items())
         runs = self.client.search_runs([exp_id], filter_string=flt, max_results=1)
         return runs[0].info.run_id if runs else None
 
     def setup(self, **info: Any) -> None:
         exp_id = self.experiment_id()
-        tags = {TAG_SWEEP: self.sweep, TAG_ROLE: "parent"}
-        self.parent_id = self._find_run(exp_id, tags)
+        self.parent_id = self._find_run(exp_id, {TAG_SWEEP_ID: self.sweep_id, TAG_ROLE: "parent"})
         if self.parent_id is None:
+            tags = {TAG_SWEEP: self.sweep, TAG_SWEEP_ID: self.sweep_id, TAG_ROLE: "parent"}
             run = self.client.create_run(exp_id, run_name=self.sweep, tags={**tags, **git_info()})
             self.parent_id = run.info.run_id
             self.client.log_text(self.parent_id, yaml_dump(self.base), "config.yaml")
@@ -137,23 +149,32 @@ class MlflowTracker(tune.Callback):
         if self.parent_id is None:
             self.setup()
         exp_id = self.experiment_id()
-        tags = {TAG_SWEEP: self.sweep, TAG_TRIAL: trial.trial_id}
-        run_id = self._find_run(exp_id, tags)
+        run_id = self._find_run(exp_id, {TAG_SWEEP_ID: self.sweep_id, TAG_TRIAL: trial.trial_id})
         if run_id is None:
-            cfg = with_overrides(from_dict(self.base), resolve_trial_overrides(trial.config, self.variants))
             variant = str(trial.config.get(VARIANT_KEY, SEARCH_VARIANT))
+            try:
+                cfg = resolve_trial(trial.config, self.base, self.variants)
+                raw, invalid = cfg.to_dict(), ""
+            except ConfigError as e:  # the trial fails with this reason; its run still records what it was given
+                raw = {**self.base, **resolve_trial_overrides(trial.config, self.variants)}
+                invalid = str(e)
+            tags = {TAG_SWEEP: self.sweep, TAG_SWEEP_ID: self.sweep_id, TAG_TRIAL: trial.trial_id}
             run = self.client.create_run(
                 exp_id,
-                run_name=f"{cfg.name}-trial={trial.trial_id}",
+                run_name=trial_run_name(self.base, trial.trial_id),
                 tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", TAG_VARIANT: variant,
-                      "seed": str(cfg.seed), "loss": cfg.loss.name, **git_info(), **versions()},
+                      TAG_SEED: str(raw.get("seed")), TAG_LOSS: str((raw.get("loss") or {}).get("name", "")),
+                      **git_info(), **versions()},
             )
             run_id = run.info.run_id
-            params = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(cfg.to_dict()).items()
-                      if k.split(".")[0] not in ("search", "tune", "resources", "tracking", "ablation")]
+            params = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(raw).items()
+                      if k.split(".")[0] not in PLATFORM_BLOCKS]
             for i in range(0, len(params), 100):
                 self.client.log_batch(run_id, params=params[i : i + 100])
-            self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
+            if invalid:
+                self.client.set_tag(run_id, TAG_ERROR, invalid[:5000])
+            else:
+                self.client.log_text(run_id, cfg.to_yaml(), "config.yaml")
         else:  # a restarted driver or trial: the epochs already in MLflow are not logged again
             self.last_step[run_id] = self._last_logged_step(run_id)
         self.trial_runs[trial.trial_id] = run_id
@@ -193,28 +214,79 @@ class MlflowTracker(tune.Callback):
                 plt.close(fig)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.client.set_terminated(self.trial_run(trial), status="FINISHED")
+        run_id = self.trial_run(trial)
+        self.client.set_tag(run_id, TAG_OUTCOME, trial_outcome(trial, self.epochs))
+        self.client.set_terminated(run_id, status="FINISHED")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self.trial_run(trial)
-        message = trial_error_message(trial)
-        self.client.set_tag(run_id, "error", message[:5000])
+        self.client.set_tag(run_id, TAG_ERROR, trial_error_message(trial)[:5000])
+        self.client.set_tag(run_id, TAG_OUTCOME, "failed")
         self.client.set_terminated(run_id, status="FAILED")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        """No run stays RUNNING: trials Tune did not end (the sweep stopped early) are closed as KILLED."""
+        for trial in trials:
+            run_id = self.trial_runs.get(trial.trial_id)
+            if run_id is not None and self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.set_terminated(run_id, status="KILLED")
         if self.parent_id is not None:
             failed = any(t.status == "ERROR" for t in trials)
+            self.client.set_tag(self.parent_id, "elm.trials_failed", str(sum(t.status == "ERROR" for t in trials)))
             self.client.set_terminated(self.parent_id, status="FAILED" if failed else "FINISHED")
+
+    def record_best(self, metric: str, trial_id: str | None, value: float | None) -> None:
+        """Put the sweep's best trial and value on the parent run (``platform.best`` decides which is best)."""
+        if self.parent_id is None:
+            self.setup()
+        assert self.parent_id is not None
+        self.client.set_tag(self.parent_id, TAG_BEST_TRIAL, trial_id or "none")
+        if trial_id is not None and value is not None and math.isfinite(value):
+            self.client.log_metric(self.parent_id, best_metric_key(metric), float(value))
+
+    def close_parent(self, status: str) -> None:
+        """End the parent run (e.g. FAILED when the sweep itself crashed)."""
+        if self.parent_id is not None:
+            self.client.set_terminated(self.parent_id, status=status)
+
+
+def trial_outcome(trial: Any, epochs: int | None) -> str:
+    """``finished`` (reached the last epoch), ``stopped_early`` (ended before it without error) or ``failed``."""
+    if getattr(trial, "status", "") == "ERROR":
+        return "failed"
+    last = getattr(trial, "last_result", None) or {}
+    reached = last.get("epoch")
+    if epochs is not None and reached is not None and float(reached) < epochs:
+        return "stopped_early"
+    return "finished"
+
+
+def quote(value: str) -> str:
+    """``value`` as a string literal for an MLflow filter string (which has no escape for a quote character).
+
+    Raises:
+        ValueError: ``value`` holds both kinds of quote.
+    """
+    value = str(value)
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"cannot search MLflow for {value!r}: it holds both ' and \"")
 
 
 def trial_error_message(trial: Any) -> str:
-    """The last line of a failed trial's error (the reason, not the whole traceback)."""
+    """A failed trial's reason on one line: what ``platform.failures`` recorded, else the error's last line."""
     path = getattr(trial, "error_file", None) or ""
     try:
         text = Path(path).read_text() if path else ""
     except OSError:
         text = ""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    marker = "TrialFailedError: "
+    for line in reversed(lines):
+        if marker in line:
+            return line.split(marker, 1)[1]
     return lines[-1] if lines else "trial failed (no error file)"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from elm.config import ConfigError, ExperimentConfig, with_overrides
+from platform.searchers import SEARCHERS
 
 SPACES_DIR = Path(__file__).resolve().parent
 KINDS = {"uniform": 2, "loguniform": 2, "quniform": 3, "randint": 2, "choice": None, "grid": None}
@@ -31,12 +32,14 @@ class Dimension:
     args: tuple[Any, ...]
 
     def candidates(self) -> list[Any]:
-        """Values that must all be valid for the config: the bounds, or every listed value."""
+        """Values that must all be valid for the config, of the type Tune samples: the bounds (floats for the
+        continuous kinds, even when written as ints: ``quniform: [32, 256, 16]`` samples 48.0), or every listed
+        value."""
         if self.kind in ("choice", "grid"):
             return list(self.args)
         if self.kind == "randint":  # upper bound exclusive, as in Tune
-            return [self.args[0], self.args[1] - 1]
-        return [self.args[0], self.args[1]]
+            return [int(self.args[0]), int(self.args[1]) - 1]
+        return [float(self.args[0]), float(self.args[1])]
 
 
 def named_spaces() -> list[str]:
@@ -88,10 +91,12 @@ def parse_search(raw: Mapping[str, Any] | None) -> dict[str, Dimension]:
 def validate_space(space: Mapping[str, Dimension], cfg: ExperimentConfig, searcher: str) -> None:
     """Every key must exist in ``cfg`` and every bound/value must give a valid config; grids need 'grid'."""
     for dim in space.values():
-        if dim.kind == "grid" and searcher == "optuna":
-            raise ConfigError(f"search.{dim.key} is a grid axis, which Optuna cannot take: use tune.searcher: grid")
-        if dim.kind != "grid" and searcher == "grid":
-            raise ConfigError(f"search.{dim.key} is '{dim.kind}', but tune.searcher 'grid' takes only grid axes")
+        takes = SEARCHERS[searcher].grid_axes
+        if dim.kind == "grid" and takes == "no":
+            raise ConfigError(f"search.{dim.key} is a grid axis, which {searcher.capitalize()} cannot take: "
+                              f"use tune.searcher: grid")
+        if dim.kind != "grid" and takes == "only":
+            raise ConfigError(f"search.{dim.key} is '{dim.kind}', but tune.searcher '{searcher}' takes only grid axes")
         root = dim.key.split(".")[0]
         if root not in ("data", "model", "loss", "optim", "train", "seed"):
             raise ConfigError(f"search.{dim.key}: '{root}' is not a searchable config section")
@@ -99,7 +104,10 @@ def validate_space(space: Mapping[str, Dimension], cfg: ExperimentConfig, search
             try:
                 with_overrides(cfg, {dim.key: value})
             except ConfigError as e:
-                raise ConfigError(f"search.{dim.key}={value!r} does not give a valid config: {e}") from None
+                hint = ""
+                if isinstance(value, float) and dim.kind in ("uniform", "loguniform", "quniform"):
+                    hint = f" ('{dim.kind}' samples floats; for an integer key use randint or choice)"
+                raise ConfigError(f"search.{dim.key}={value!r} does not give a valid config: {e}{hint}") from None
 
 
 def to_tune(space: Mapping[str, Dimension]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from elm.train import NonFiniteLossError
+from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
+    record_failure
 from platform.spec import ResourcesSpec
-from platform.trainables.common import NONFINITE_FILE, resolve_trial
+from platform.trainables.common import resolve_trial, trial_run_name
 from platform.trainables.worker import train_fn_per_worker
+
 
 def train_driver_fn(
     trial_config: dict[str, Any],
@@ -28,11 +30,20 @@ def train_driver_fn(
     storage_path: str,
     max_failures: int,
 ) -> None:
-    """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample."""
-    cfg, run_name = resolve_trial(trial_config, base, variants, ray.tune.get_context().get_trial_id())
+    """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample.
+
+    Raises:
+        TrialFailedError: the trial failed deterministically (bad config, data error, diverged loss).
+    """
+    run_name = trial_run_name(base, ray.tune.get_context().get_trial_id())
+    failure_file = Path(storage_path) / run_name / FAILURE_FILE
+    raise_if_failed_before(failure_file)
+    try:
+        cfg = resolve_trial(trial_config, base, variants)
+    except DETERMINISTIC_ERRORS as e:
+        raise TrialFailedError(record_failure(e, failure_file, ray.tune.report)) from e
     use_gpu = resources.gpus_per_worker > 0
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
-    failure_file = Path(storage_path) / run_name / NONFINITE_FILE
     trainer = TorchTrainer(
         train_fn_per_worker,
         train_loop_config={"config": cfg.to_dict(), "failure_file": str(failure_file)},
@@ -48,5 +59,4 @@ def train_driver_fn(
         ),
     )
     trainer.fit()
-    if failure_file.is_file():
-        raise NonFiniteLossError(failure_file.read_text())
+    raise_if_failed_before(failure_file)  # a worker recorded a deterministic failure and ended cleanly

@@ -5,8 +5,8 @@ actor per trial, each a fresh interpreter importing torch: about 10 s of start-u
 ``benchmarks/README.md``). Here the trial reports with ``ray.tune.report``; its checkpoints live in
 ``<out>/train/<name>-trial=<id>/`` (the newest ``train.keep_checkpoints``) and are also handed to Tune. A trial
 restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash) continues from the newest checkpoint
-there, else from ``ray.tune.get_checkpoint()``. The trial holds the CPUs/GPUs itself
-(``platform.tune.make_trainable``).
+there, else from ``ray.tune.get_checkpoint()``. A deterministic failure is recorded and not retried
+(``platform.failures``). The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import ray
 import ray.tune
 import torch
 
-from elm.checkpoint import latest_checkpoint
-from elm.train import EpochReport, NonFiniteLossError, fit
-from platform.trainables.common import NONFINITE_FILE, NONFINITE_KEY, epoch_metrics, resolve_trial
+from elm.train import EpochReport, fit
+from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
+    record_failure
+from platform.trainables.common import report_epoch, resolve_trial, restored_from, trial_run_name
 
 
 def trial_device(gpu_ids: list[Any] | None = None) -> torch.device:
@@ -51,30 +52,24 @@ def train_in_trial_fn(
     cpus: float,
     storage_path: str,
 ) -> None:
-    """Run one trial in this process. ``base`` is the experiment config; ``trial_config`` holds Tune's sample."""
-    cfg, run_name = resolve_trial(trial_config, base, variants, ray.tune.get_context().get_trial_id())
-    # The trial's own folder, as the Ray Train path has: its checkpoints survive whatever Tune's experiment
-    # snapshot remembers, so a trial Tune restarts from an older state (driver killed) resumes from the newest.
-    run_dir = Path(storage_path) / run_name
-    failure_file = run_dir / NONFINITE_FILE
-    if failure_file.is_file():  # a retry of a diverged trial would diverge again: fail at once, with the reason
-        raise NonFiniteLossError(failure_file.read_text())
-    if not cfg.train.num_threads:
-        torch.set_num_threads(max(1, int(cpus)))  # the CPUs this trial holds, not every core of the node
-    with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
-        resume: Path | None = run_dir if latest_checkpoint(run_dir / "checkpoints") is not None else None
-        checkpoint = ray.tune.get_checkpoint()
-        if resume is None and checkpoint is not None:  # e.g. restarted on another node: Tune's synced copy
-            resume = Path(checkpoint.to_directory(str(Path(tmp) / "restored")))
+    """Run one trial in this process. ``base`` is the experiment config; ``trial_config`` holds Tune's sample.
 
-        def report(r: EpochReport) -> None:
-            ckpt = ray.tune.Checkpoint.from_directory(str(r.checkpoint)) if r.checkpoint is not None else None
-            ray.tune.report(epoch_metrics(r), checkpoint=ckpt)
+    Raises:
+        TrialFailedError: the trial failed deterministically (bad config, data error, diverged loss), now or before.
+    """
+    run_dir = Path(storage_path) / trial_run_name(base, ray.tune.get_context().get_trial_id())
+    failure_file = run_dir / FAILURE_FILE
+    raise_if_failed_before(failure_file)
+    try:
+        cfg = resolve_trial(trial_config, base, variants)
+        if not cfg.train.num_threads:
+            torch.set_num_threads(max(1, int(cpus)))  # the CPUs this trial holds, not every core of the node
+        with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
+            resume = restored_from(ray.tune.get_checkpoint(), run_dir, tmp)
 
-        try:
+            def report(r: EpochReport) -> None:
+                report_epoch(r, ray.tune.report, ray.tune.Checkpoint)
+
             fit(cfg, report, run_dir=run_dir, resume_from=resume, device=trial_device())
-        except NonFiniteLossError as e:
-            failure_file.parent.mkdir(parents=True, exist_ok=True)
-            failure_file.write_text(str(e))
-            ray.tune.report({NONFINITE_KEY: str(e)})
-            raise
+    except DETERMINISTIC_ERRORS as e:
+        raise TrialFailedError(record_failure(e, failure_file, ray.tune.report)) from e

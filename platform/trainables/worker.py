@@ -14,29 +14,26 @@ import ray.train
 import ray.train.torch
 
 from elm.config import from_dict
-from elm.train import EpochReport, NonFiniteLossError, fit
-from platform.trainables.common import NONFINITE_KEY, epoch_metrics
+from elm.train import EpochReport, fit
+from platform.failures import DETERMINISTIC_ERRORS, FAILURE_KEY, reason, record_failure
+from platform.trainables.common import report_epoch, restored_from
 
 
 def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
     """Train the resolved config in ``loop_config["config"]`` on this worker."""
-    cfg = from_dict(loop_config["config"])
-    with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
-        resume = None
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is not None:
-            resume = Path(checkpoint.to_directory(str(Path(tmp) / "restored")))
+    try:
+        cfg = from_dict(loop_config["config"])
+        with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
+            resume = restored_from(ray.train.get_checkpoint(), None, tmp)
 
-        def report(r: EpochReport) -> None:
-            ckpt = ray.train.Checkpoint.from_directory(str(r.checkpoint)) if r.checkpoint is not None else None
-            ray.train.report(epoch_metrics(r), checkpoint=ckpt)
+            def report(r: EpochReport) -> None:
+                report_epoch(r, ray.train.report, ray.train.Checkpoint)
 
-        try:
             fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=ray.train.torch.get_device())
-        except NonFiniteLossError as e:
-            # Retrying from a checkpoint would diverge again: leave the reason where the driver looks (the shared
-            # storage of this Train run), report it once, and end cleanly so Ray Train does not retry.
-            if ray.train.get_context().get_world_rank() == 0:
-                Path(loop_config["failure_file"]).parent.mkdir(parents=True, exist_ok=True)
-                Path(loop_config["failure_file"]).write_text(str(e))
-            ray.train.report({NONFINITE_KEY: str(e)})
+    except DETERMINISTIC_ERRORS as e:
+        # A retry from a checkpoint would fail again: rank 0 leaves the reason where the driver looks (this Train
+        # run's folder on the shared storage) and every rank ends cleanly, so Ray Train does not retry.
+        if ray.train.get_context().get_world_rank() == 0:
+            record_failure(e, Path(loop_config["failure_file"]), ray.train.report)
+        else:
+            ray.train.report({FAILURE_KEY: reason(e)})

@@ -116,3 +116,62 @@ def test_helpers() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert numeric_metrics({"test/x": 1, "test/y": float("nan"), "z": 2.0, "test/s": "str", "t/b": True}) == {
         "test/x": 1.0}
+
+
+def test_two_sweeps_of_the_same_name_in_one_store_stay_apart(store: str) -> None:
+    base = from_dict(tiny_raw(name="same")).to_dict()
+    for sweep_id in ("id-one", "id-two"):
+        t = MlflowTracker(tracking_uri=store, experiment="shared", sweep="same", sweep_id=sweep_id, base=base,
+                          variants={})
+        t.setup()
+        for k in range(2):
+            trial = FakeTrial(f"tr_{k}", {"loss.tau": 0.1 * k})  # Tune reuses short ids across sweeps
+            t.on_trial_start(0, [trial], trial)
+            t.on_trial_complete(0, [trial], trial)
+    c = MlflowClient(store)
+    runs = c.search_runs([c.get_experiment_by_name("shared").experiment_id])
+    by_sweep: dict[str, list[str]] = {}
+    for r in runs:
+        by_sweep.setdefault(r.data.tags["elm.sweep_id"], []).append(r.data.tags["elm.role"])
+    assert {k: sorted(v) for k, v in by_sweep.items()} == {"id-one": ["parent", "trial", "trial"],
+                                                           "id-two": ["parent", "trial", "trial"]}
+
+
+def test_a_trial_with_an_invalid_sampled_config_gets_a_run_with_the_reason_not_a_crash(store: str) -> None:
+    t = tracker(store, "s3")
+    t.setup()
+    trial = FakeTrial("bad_00001", {"optim.batch_size": 48.0})
+    t.on_trial_start(0, [trial], trial)
+    trial.status = "ERROR"
+    t.on_trial_error(0, [trial], trial)
+    c = MlflowClient(store)
+    run = c.get_run(t.trial_runs["bad_00001"])
+    assert run.info.status == "FAILED" and run.data.params["optim.batch_size"] == "48.0"
+    assert run.data.tags["elm.outcome"] == "failed"
+
+
+def test_the_end_of_a_sweep_leaves_no_run_running_and_records_the_best(store: str) -> None:
+    t = tracker(store, "s4")
+    t.setup()
+    done, cut = FakeTrial("a_1", {}, status="TERMINATED"), FakeTrial("a_2", {}, status="PENDING")
+    for trial in (done, cut):
+        t.on_trial_start(0, [done, cut], trial)
+    t.on_trial_complete(0, [done, cut], done)
+    t.on_experiment_end([done, cut])
+    t.record_best("test/balanced_acc", "a_1", 0.61)
+    c = MlflowClient(store)
+    assert c.get_run(t.trial_runs["a_2"]).info.status == "KILLED"
+    parent = c.get_run(t.parent_id)
+    assert parent.data.tags["elm.best_trial"] == "a_1" and parent.data.metrics["best/test/balanced_acc"] == 0.61
+
+
+def test_filter_strings_quote_any_single_kind_of_quote(store: str) -> None:
+    from platform.tracking import quote
+
+    c = MlflowClient(store)
+    exp = c.create_experiment("quotes")
+    for value in ("plain", "tail's", 'say "hi"'):
+        c.create_run(exp, tags={"t": value})
+        assert len(c.search_runs([exp], filter_string=f"tags.`t` = {quote(value)}")) == 1
+    with pytest.raises(ValueError, match="both"):
+        quote("it's \"x\"")

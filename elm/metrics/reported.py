@@ -1,0 +1,44 @@
+"""Which evaluation metrics a run reports, known before it trains.
+
+Group metrics exist only for groups that have classes (CIFAR-10-LT at rho 100 has no Few class, so there is no
+``val/acc_few``), so the names depend on the training class counts. They are found by running the same metric
+functions as ``elm.train.evaluate`` on a two-example-per-class batch: no name list to keep in step by hand
+(``tests/elm/test_reported_metrics.py`` checks them against a real evaluation).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from elm.metrics.evaluate import classification_metrics, posthoc_sweep
+from elm.metrics.margins import margin_statistics
+
+TRAINING_METRICS = ("train/loss", "train/lr", "train/epoch_seconds", "train/images_per_sec")
+LOSS_TERM_PREFIX = "train/loss_"  # losses with several terms (ELM) report train/loss_<term>
+
+
+def evaluation_metric_names(split: str, class_counts: Tensor, posthoc_taus: Sequence[float]) -> set[str]:
+    """The ``<split>/...`` keys an evaluation of a model trained on ``class_counts`` reports.
+
+    Args:
+        split: ``"val"`` or ``"test"``.
+        class_counts: (C,) training images per class.
+        posthoc_taus: ``train.posthoc_taus``.
+    """
+    num_classes = int(class_counts.numel())
+    g = torch.Generator().manual_seed(0)
+    targets = torch.arange(num_classes).repeat(2)  # (2C,): every class twice, so every group is present
+    logits = torch.randn(len(targets), num_classes, generator=g)
+    embeddings = torch.randn(len(targets), 4, generator=g)
+    names = {f"{split}/{k}" for k in classification_metrics(logits, targets, class_counts)}
+    for tau, m in posthoc_sweep(logits, targets, class_counts, posthoc_taus).items():
+        names |= {f"{split}/posthoc_tau{tau:g}/{k}" for k in m}
+    names |= {f"{split}/{k}" for k in margin_statistics(logits, embeddings, targets, class_counts).scalars}
+    return names
+
+
+def is_training_metric(name: str) -> bool:
+    """True for a ``train/`` metric every epoch reports (or a loss term's ``train/loss_<term>``)."""
+    return name in TRAINING_METRICS or name.startswith(LOSS_TERM_PREFIX)

@@ -1,0 +1,202 @@
+"""Plan a sweep before Ray starts: load, shrink, override and validate everything that can be known up front.
+
+No Ray import here. ``make_plan`` raises ``ConfigError`` (or ``DatasetNotFoundError``) naming the problem for: a
+bad config or platform block, a search space whose sampled values do not fit their keys, a ``tune.metric`` the
+trials will not report (checked against the metric names an evaluation of this dataset's class counts gives), an
+evaluation split the data lacks, long-tail counts that leave a class empty, missing or corrupt data, and an
+output folder that is a file or not writable. The resume protocol sits here too: ``record_start`` writes what
+``resumed_plan`` reads back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from elm.config import ConfigError, ExperimentConfig, from_dict, load_config, with_overrides
+from elm.data import load_data
+from elm.metrics.reported import evaluation_metric_names, is_training_metric
+from platform.layout import ExperimentDir, new_sweep_id
+from platform.search_spaces import Dimension, parse_search, validate_space
+from platform.smoke import smoke
+from platform.spec import PlatformSpec, parse_platform
+
+EXPERIMENTS_DIR = Path("experiments")
+LAUNCHERS = ("in_trial", "ray_train")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated sweep: nothing in it has touched Ray yet."""
+
+    cfg: ExperimentConfig
+    spec: PlatformSpec
+    space: dict[str, Dimension]
+    out: Path
+    variant_sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # variants taken from a sweep
+    sweep_id: str = ""  # the sweep's own id (MLflow tags); new for a new sweep, read back on --resume
+
+    @property
+    def sweep_name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def layout(self) -> ExperimentDir:
+        return ExperimentDir(self.out)
+
+    @property
+    def variants(self) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.spec.ablation.variants.items()} if self.spec.ablation else {}
+
+
+def make_plan(
+    config: str, overrides: dict[str, Any], *, smoke_run: bool = False, out: str | None = None,
+    check_data: bool = True, resume: bool = False,
+) -> Plan:
+    """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
+
+    With ``resume`` the sweep in the output folder continues as it started (``resumed_plan``): the YAML and
+    ``--set`` only name the folder. ``check_data=False`` skips loading the dataset (tests that validate configs of
+    data this machine lacks).
+
+    Raises:
+        ConfigError: naming the offending key, value or path; DatasetNotFoundError for missing data.
+    """
+    cfg = load_config(config)
+    if smoke_run:
+        parse_platform(cfg)  # the full run's blocks must be valid too, not only their smoked version
+        cfg = smoke(cfg)
+    cfg = absolute_data_paths(with_overrides(cfg, overrides))  # --set wins over --smoke
+    layout = ExperimentDir(Path(out or EXPERIMENTS_DIR / cfg.name).resolve())
+    if resume:
+        plan = resumed_plan(layout)
+        if check_data:
+            check_metric_and_data(plan.cfg, plan.spec)
+        return plan
+    spec = parse_platform(cfg)
+    sources: dict[str, dict[str, Any]] = {}
+    if spec.ablation is not None:
+        cfg, sources = _resolve_from_sweep(cfg)
+        spec = parse_platform(cfg)
+    space = parse_search(cfg.platform.get("search"))
+    validate_space(space, cfg, spec.tune.searcher)
+    if spec.ablation is not None:
+        if spec.tune.searcher != "grid":
+            raise ConfigError("an ablation runs a grid of variants x seeds: set tune.searcher: grid")
+        if spec.tune.scheduler != "fifo":
+            raise ConfigError("an ablation must not stop runs early: set tune.scheduler: fifo")
+        for name, variant in spec.ablation.variants.items():
+            try:
+                with_overrides(cfg, dict(variant))
+            except ConfigError as e:
+                raise ConfigError(f"ablation.variants.{name}: {e}") from None
+    if not space and spec.ablation is None and spec.tune.searcher != "grid":
+        raise ConfigError("nothing to search: add a search: block (or an ablation: block)")
+    if spec.tune.scheduler == "asha" and "train.eval_every" in space:
+        raise ConfigError("search.train.eval_every: ASHA compares trials at the same evaluated epochs; "
+                          "do not search the evaluation cadence")
+    check_metric_prefix(cfg, spec)
+    if check_data:
+        check_metric_and_data(cfg, spec)
+    layout.check_writable()
+    return Plan(cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id())
+
+
+def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
+    """``tune.metric`` must be a training metric or one of the evaluation split's (``train.eval_split``).
+
+    Raises:
+        ConfigError: naming the metric and the split.
+    """
+    metric, split = spec.tune.metric, cfg.train.eval_split
+    if is_training_metric(metric) or metric.startswith(f"{split}/"):
+        return
+    head, _, rest = metric.partition("/")
+    hint = f"; did you mean '{split}/{rest}'?" if rest else ""
+    raise ConfigError(f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split "
+                      f"(train.eval_split){hint}")
+
+
+def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
+    """Load the dataset (fails now, with the path to fix, if it is missing or corrupt) and check that it has the
+    evaluation split and that ``tune.metric`` is among the metrics an evaluation of its class counts reports.
+
+    Raises:
+        ConfigError: no validation split for ``train.eval_split: val``; a metric the trials will not report.
+    """
+    data = load_data(cfg.data.name, cfg.data.kwargs)
+    split = cfg.train.eval_split
+    if split == "val" and data.val is None:
+        raise ConfigError(f"train.eval_split: val, but dataset '{cfg.data.name}' has no validation split "
+                          f"(set data.val_per_class > 0 where the dataset takes it)")
+    metric = spec.tune.metric
+    if is_training_metric(metric):
+        return
+    names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
+    if metric not in names:
+        close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == metric.rsplit("/", 1)[-1].split("_")[0])
+        raise ConfigError(f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts give "
+                          f"no such metric); candidates: {close[:8] or sorted(names)[:8]}")
+
+
+def _resolve_from_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict[str, dict[str, Any]]]:
+    """``cfg`` with every ``ablation.variants.*.from_sweep`` replaced by that sweep's best values."""
+    from platform.sweep_best import resolve_variants
+
+    ablation = dict(cfg.platform["ablation"])
+    ablation["variants"], sources = resolve_variants(ablation["variants"])
+    return replace(cfg, platform={**cfg.platform, "ablation": ablation}), sources
+
+
+PATH_KEYS = ("root", "split_dir")  # data kwargs that name folders
+
+
+def absolute_data_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Relative data folders resolved against the launch directory: Ray workers run elsewhere."""
+    fixed = {f"data.{k}": str(Path(v).resolve()) for k, v in cfg.data.kwargs.items()
+             if k in PATH_KEYS and isinstance(v, str) and not Path(v).is_absolute()}
+    return with_overrides(cfg, fixed) if fixed else cfg
+
+
+def launcher_of(plan: Plan) -> str:
+    return "in_trial" if plan.spec.resources.runs_in_trial else "ray_train"
+
+
+def record_start(plan: Plan) -> None:
+    """Save what ``--resume`` needs to continue this sweep unchanged (only when a new sweep starts)."""
+    layout = plan.layout
+    layout.config.write_text(plan.cfg.to_yaml())
+    layout.launcher.write_text(launcher_of(plan) + "\n")
+    layout.sweep_id.write_text(plan.sweep_id + "\n")
+    if plan.variant_sources:
+        layout.sources.write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
+    for name, src in plan.variant_sources.items():
+        print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
+              f"({src['metric']} = {src['value']:.4f})", flush=True)
+
+
+def resumed_plan(layout: ExperimentDir) -> Plan:
+    """The plan of the sweep in ``layout`` as it was started (``record_start``): its saved config (``from_sweep``
+    values and data paths already resolved there), launcher, sweep id and variant sources, whatever the YAML or
+    ``--set`` say now. Resuming with anything else would train the remaining trials differently from the finished
+    ones, and Tune refuses a trainable other than the one it pickled.
+
+    Raises:
+        ConfigError: no sweep was started in ``layout``.
+    """
+    if not layout.config.is_file():
+        raise ConfigError(f"--resume: no sweep was started in {layout.root} (no {layout.config.name}); "
+                          f"run without --resume first, or pass the sweep's --out")
+    cfg = from_dict(yaml.safe_load(layout.config.read_text()))
+    launcher = layout.launcher.read_text().strip() if layout.launcher.is_file() else "ray_train"  # older sweeps
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f"--resume: {layout.launcher} names launcher {launcher!r}; expected one of {LAUNCHERS}")
+    resources = {**dict(cfg.platform.get("resources") or {}), "launcher": launcher}
+    cfg = replace(cfg, platform={**cfg.platform, "resources": resources})
+    sources = yaml.safe_load(layout.sources.read_text()) if layout.sources.is_file() else {}
+    print(f"--resume: continuing the sweep in {layout.root} with the config it started with ({layout.config})",
+          flush=True)
+    return Plan(cfg=cfg, spec=parse_platform(cfg), space=parse_search(cfg.platform.get("search")), out=layout.root,
+                variant_sources=sources or {}, sweep_id=layout.read_sweep_id(cfg.name))

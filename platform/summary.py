@@ -1,0 +1,184 @@
+"""The end-of-sweep summary: ``trials.csv`` (every trial, status and searched values first) and ``summary.md``.
+
+A trial's status is ``finished`` (reached the last epoch), ``stopped early`` (by the scheduler) or ``failed`` (with
+its one-line reason). Its value is the last evaluated value of the sweep's metric. The best trial comes from
+``platform.best`` (the one definition ``from_sweep`` and the report use too).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from platform.best import EPOCH, best_index, describe_no_best
+from platform.failures import FAILURE_KEY
+from platform.plan import Plan
+
+CONFIG_PREFIX = "config/"
+FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"
+DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH)  # JSON blobs; EPOCH is "epochs"
+EPOCHS = "epochs"  # the last epoch a trial reached (0 if it never finished one)
+TRIAL_COLUMNS = ("trial_id", "status", "epochs", "reason")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as the sweep left it.
+
+    Attributes:
+        last: its last reported result (Tune's ``Result.metrics``).
+        last_evaluated: its last reported value of the sweep's metric (NaN if it never evaluated).
+        epochs: the last epoch it completed (0 if none).
+        error: its error's one-line reason, or None.
+        ended: False if the sweep stopped before the trial ended (Ctrl-C, or a driver that died).
+    """
+
+    last: Mapping[str, Any]
+    last_evaluated: float
+    epochs: int
+    error: str | None
+    ended: bool = True
+
+
+def records_from_results(results: Iterable[Any], metric: str) -> list[TrialRecord]:
+    """``TrialRecord``s from a Tune ``ResultGrid``."""
+    # Tune's Trial objects say which trials ended; a Result does not (a private attribute: read defensively).
+    trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
+    ended = {t.trial_id: t.status in ("TERMINATED", "ERROR") for t in trials}
+    out = []
+    for r in results:
+        last = dict(r.metrics or {})
+        value, reached = last.get(metric), last.get(EPOCH)
+        history = r.metrics_dataframe  # every result of the trial (a failed trial's last one has no metrics)
+        if value is None and history is not None and metric in history:
+            evaluated = history[metric].dropna()
+            value = evaluated.iloc[-1] if len(evaluated) else None
+        if reached is None and history is not None and EPOCH in history:
+            reached = history[EPOCH].max()
+        error = None
+        if r.error is not None:
+            error = str(last.get(FAILURE_KEY) or "") or error_line(r.error)
+        out.append(TrialRecord(last, float(value) if value is not None else math.nan,
+                               int(reached) if reached is not None and not pd.isna(reached) else 0, error,
+                               ended.get(str(last.get("trial_id")), True)))
+    return out
+
+
+def error_line(error: BaseException) -> str:
+    """The last non-empty line of an error's text, prefixed with its type when the text does not name it."""
+    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return line if ":" in line else f"{type(error).__name__}: {line}".rstrip(": ")
+
+
+def trial_table(records: list[TrialRecord], plan: Plan) -> pd.DataFrame:
+    """One row per trial: id, status, epochs reached, reason, searched values (and variant, seed), the metric, then
+    every other reported column."""
+    metric, epochs = plan.spec.tune.metric, plan.cfg.optim.epochs
+    searched = [CONFIG_PREFIX + k for k in plan.space] + [CONFIG_PREFIX + k for k in ("variant", "seed")
+                                                          if plan.spec.ablation is not None]
+    rows = []
+    for rec in records:
+        last = rec.last
+        reached = rec.epochs
+        status = FAILED if rec.error else INTERRUPTED if not rec.ended else STOPPED if reached < epochs else FINISHED
+        config = last.get("config") or {}
+        row: dict[str, Any] = {"trial_id": str(last.get("trial_id", "")), "status": status, EPOCHS: reached,
+                               "reason": rec.error or ""}
+        row.update({c: config.get(c[len(CONFIG_PREFIX):]) for c in searched})
+        row[metric] = rec.last_evaluated
+        row.update({k: v for k, v in last.items() if k not in row and k not in DROPPED_COLUMNS})
+        row.update({CONFIG_PREFIX + k: v for k, v in config.items() if CONFIG_PREFIX + k not in row})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else [*TRIAL_COLUMNS, metric])
+
+
+def fmt(v: Any) -> str:
+    """A table cell: floats to 4 significant digits, NaN/None as a dash."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return out
+
+
+def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri: str) -> str:
+    """``summary.md``: counts, the best trial, every trial, per-variant means (ablations), and what to run next."""
+    t, epochs = plan.spec.tune, plan.cfg.optim.epochs
+    counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
+    tally = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in (FINISHED, STOPPED, FAILED, INTERRUPTED)
+                      if s != INTERRUPTED or counts.get(s, 0))
+    lines = [f"# {plan.sweep_name}: {len(df)} trials ({tally})", "",
+             f"Metric `{t.metric}` ({t.mode}); a trial's value is its last evaluated one. Schedule: {epochs} epochs.",
+             ""]
+    idx = best_index(df, t.metric, t.mode, epochs, epoch_col=EPOCHS)
+    lines += ["## Best trial", ""]
+    if idx is None:
+        lines += [f"None: {describe_no_best(df, t.metric, epochs, epoch_col=EPOCHS)}.", ""]
+    else:
+        best = df.loc[idx]
+        lines += [f"Trial `{best['trial_id']}`: {t.metric} = {best[t.metric]:.4f} at epoch {int(best['epochs'])} "
+                  f"(the best last evaluated value among the trials that reached epoch {epochs}).", ""]
+        lines += [f"- {c[len(CONFIG_PREFIX):]} = {fmt(best[c])}" for c in searched_columns(df, plan)]
+        lines.append("")
+    lines += ["## Trials", ""]
+    cols = searched_columns(df, plan)
+    header = ["trial", "status", "epochs", *[c[len(CONFIG_PREFIX):] for c in cols], t.metric, "reason"]
+    rows = [[str(r["trial_id"]) + (" **(best)**" if i == idx else ""), str(r["status"]), str(r["epochs"]),
+             *[fmt(r[c]) for c in cols], fmt(r[t.metric]), str(r["reason"])] for i, r in df.iterrows()]
+    lines += markdown_table(header, rows) + [""]
+    if plan.spec.ablation is not None and len(df):
+        lines += per_variant(df[df["status"] == FINISHED], plan)
+    lines += next_steps(plan, config_path=config_path, tracking_uri=tracking_uri,
+                        interrupted=bool(len(df)) and bool((df["status"] == INTERRUPTED).any()))
+    return "\n".join(lines) + "\n"
+
+
+def searched_columns(df: pd.DataFrame, plan: Plan) -> list[str]:
+    keys = [*(("variant", "seed") if plan.spec.ablation is not None else ()), *plan.space]
+    return [CONFIG_PREFIX + k for k in keys if CONFIG_PREFIX + k in df.columns]
+
+
+def per_variant(df: pd.DataFrame, plan: Plan) -> list[str]:
+    """Mean and std over seeds of each variant's finished trials, in percent."""
+    metric = plan.spec.tune.metric
+    split = metric.split("/")[0]
+    cols = [c for c in (metric, f"{split}/acc_many", f"{split}/acc_medium", f"{split}/acc_few",
+                        f"{split}/posthoc_tau1/balanced_acc") if c in df.columns and df[c].notna().any()]
+    if not cols or CONFIG_PREFIX + "variant" not in df:
+        return []
+    g = df.groupby(CONFIG_PREFIX + "variant")[cols]
+    mean, std, n = g.mean() * 100, g.std() * 100, g.size()
+    rows = [[str(v), str(int(n[v])), *[f"{mean.loc[v, c]:.2f} ± {fmt(std.loc[v, c])}" for c in cols]]
+            for v in mean.index]
+    return ["## Per variant (finished trials; mean ± std over seeds, %)", "",
+            *markdown_table(["variant", "seeds", *cols], rows), ""]
+
+
+def next_steps(plan: Plan, *, config_path: str, tracking_uri: str, interrupted: bool) -> list[str]:
+    ui = (f"`.venv/bin/mlflow ui --backend-store-uri {tracking_uri}`" if not tracking_uri.startswith("http")
+          else f"open {tracking_uri}")
+    lines = ["## Next", "", f"- Compare trials in MLflow: {ui}",
+             f"- Report: `.venv/bin/python -m platform.report {plan.out}`"]
+    if interrupted:
+        lines.append(f"- Continue the interrupted trials: `.venv/bin/python -m platform.tune {config_path} --resume "
+                     f"--out {plan.out}`")
+    return lines + [""]
+
+
+def write_summary(records: list[TrialRecord], plan: Plan, *, config_path: str, tracking_uri: str) -> tuple[
+        pd.DataFrame, str]:
+    """Write ``trials.csv`` and ``summary.md``; return the trial table and the summary text."""
+    df = trial_table(records, plan)
+    df.to_csv(plan.layout.trials_csv, index=False)
+    text = summary_text(df, plan, config_path=config_path, tracking_uri=tracking_uri)
+    plan.layout.summary.write_text(text)
+    return df, text

@@ -1,0 +1,96 @@
+"""What issue 10 asks to be caught before Ray starts: a metric the trials never report, a missing evaluation split,
+an unusable --out, --resume of nothing, and a resumed sweep that ignores the YAML's (relative) data root."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from elm.config import ConfigError, from_dict
+from elm.metrics.reported import evaluation_metric_names
+from elm.train import build_experiment, evaluate
+from platform.plan import record_start
+from platform.tune import main, make_plan
+from tests.conftest import tiny_raw
+
+SWEEP = {"search": {"spaces": ["elm_joint"]}}
+
+
+def write(tmp_path: Path, raw: dict, name: str = "exp.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_the_metric_names_known_up_front_are_exactly_what_an_evaluation_reports() -> None:
+    cfg = from_dict(tiny_raw())
+    exp = build_experiment(cfg)
+    metrics, _ = evaluate(exp.model, cfg, exp.data, "test", torch.device("cpu"))
+    assert set(metrics) == evaluation_metric_names("test", exp.data.class_counts, cfg.train.posthoc_taus)
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"train.eval_split": "val", "data.n_max": 64}, r"tune.metric 'test/balanced_acc' is never reported: trials "
+                                                    r"evaluate on the 'val' split .* did you mean 'val/balanced_acc'"),
+    ({"tune.metric": "test/acc_many"}, r"tune.metric 'test/acc_many' is never reported for 'synthetic_lt'"),
+    ({"tune.metric": "test/balanced_accuracy"}, "never reported"),
+])
+def test_a_metric_the_trials_never_report_is_refused(tmp_path: Path, overrides: dict, needle: str) -> None:
+    # synthetic_lt with n_max 64: no class has more than 100 images, so there is no Many group
+    with pytest.raises(ConfigError, match=needle):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), overrides, out=str(tmp_path / "o"))
+
+
+def test_training_metrics_and_existing_groups_are_accepted(tmp_path: Path) -> None:
+    for metric in ("train/loss", "test/acc_few", "test/posthoc_tau1/balanced_acc", "test/logit_margin/mean"):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric}, out=str(tmp_path / "o"))
+
+
+def test_val_split_without_validation_data_is_refused(tmp_path: Path) -> None:
+    raw = tiny_raw(**SWEEP, tune={"metric": "val/balanced_acc"}, train={"eval_split": "val"})
+    with pytest.raises(ConfigError, match="has no validation split"):
+        make_plan(write(tmp_path, raw), {}, out=str(tmp_path / "o"))
+
+
+def test_an_out_that_is_a_file_or_read_only_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"--out .*afile/sub: .*afile is an existing file"):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "afile" / "sub"))
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    if not __import__("os").access(ro, __import__("os").W_OK):  # root ignores permissions
+        with pytest.raises(ConfigError, match="is not writable"):
+            make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(ro / "x"))
+
+
+def test_planning_creates_no_folder(tmp_path: Path) -> None:
+    make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "new" / "deeper"))
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_without_a_started_sweep_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([write(tmp_path, tiny_raw(**SWEEP)), "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "--resume: no sweep was started in" in capsys.readouterr().err
+
+
+def test_resume_continues_with_the_saved_config_whatever_the_yaml_says_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    started = make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"loss.tau": 0.5}, out=str(out))
+    out.mkdir()
+    record_start(started)
+    # The README's form: the YAML now has a relative data root that does not exist from here; --resume must not
+    # care (the saved config's data is what the sweep trains on).
+    changed = tiny_raw(**SWEEP, data={"name": "cifar10_lt", "root": "data", "download": False})
+    monkeypatch.chdir(tmp_path)
+    plan = make_plan(write(tmp_path, changed, "exp.yaml"), {}, out=str(out), resume=True)
+    def without_resources(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "resources"}
+
+    assert without_resources(plan.cfg.to_dict()) == without_resources(started.cfg.to_dict())
+    assert plan.cfg.loss.kwargs["tau"] == 0.5
+    assert plan.sweep_id == started.sweep_id != ""
+    assert plan.spec.resources.launcher == "in_trial"
