@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from elm.config import ConfigError
+from elm.config import ConfigError, load_yaml
 from platform.best import best_index, describe_no_best
 
 FROM_SWEEP = "from_sweep"
@@ -68,7 +68,7 @@ def _python(v: Any) -> Any:
     v = v.item() if hasattr(v, "item") else v
     if isinstance(v, str) and v[:1] in ("[", "{"):
         try:
-            return yaml.safe_load(v)
+            return load_yaml(v)  # the config's own YAML rules (1e-3 is a float)
         except yaml.YAMLError:
             return v
     return v

@@ -98,3 +98,17 @@ def test_real_optuna_survives_epochs_without_evaluation_and_stores_early_stops_a
     assert by_id["full"].intermediate_values == {2: pytest.approx(0.2), 4: pytest.approx(0.4)}  # steps = epochs
     assert by_id["early"].state == TrialState.PRUNED and by_id["early"].user_attrs["epochs"] == 2
     assert by_id["failed"].state == TrialState.FAIL and by_id["failed"].user_attrs["epochs"] == 0
+
+
+def test_trials_left_running_by_an_interrupted_driver_are_closed_as_failed_at_sweep_end(tmp_path: Any) -> None:
+    from platform.searchers import close_stale_trials
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    done = study.ask()
+    study.tell(done, 0.5)
+    study.ask()  # asked by a driver that was then killed: nobody will tell it
+    assert close_stale_trials(url, "s") == 1
+    states = [t.state for t in optuna.load_study(study_name="s", storage=url).trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL]
+    assert close_stale_trials(url, "s") == 0
