@@ -116,6 +116,10 @@ class TrainConfig:
     num_threads: Annotated[int, Interval(ge=0)] = 0  # 0: leave torch's default
     deterministic: bool = False
     max_steps_per_epoch: Annotated[int, Interval(ge=0)] = 0  # 0: no cap (a cap is for smoke runs only)
+    # Augmented views of every training image per step. 0: automatic, 2 for losses that read embeddings (a
+    # contrastive term needs a positive for every anchor: the image's other view), 1 otherwise. Logit terms read
+    # view 0 only (elm.losses.elm), so views change what the embedding term sees, not the logit term's data.
+    views: Annotated[int, Interval(ge=0)] = 0
 
 
 @dataclass(frozen=True)

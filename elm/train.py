@@ -30,6 +30,8 @@ from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_arg
 from elm.data import DatasetCorruptError, iterate_batches, load_data
 from elm.data.base import LongTailData, TensorSplit
 from elm.metrics import classification_metrics, margin_statistics, posthoc_sweep
+from elm.losses.base import MultiTermLoss, first_view, views_for
+from elm.losses.elm import anchor_diagnostics
 from elm.registry import LOSSES, MODELS
 from elm.schedule import lr_factor
 from elm.seeding import rng_state, seed_everything, set_rng_state
@@ -192,83 +194,19 @@ def fit(
         model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
         weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov,
     )
-    start_epoch = 0
-    history: list[dict[str, float]] = []  # every epoch's metrics, kept in checkpoints
-    restored: list[dict[str, float]] | None = None
+    start_epoch, history = _restore(resume_from, model, optimizer, rank)
+    restored: list[dict[str, float]] | None = list(history) or None
     ckpt_root = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    if resume_from is not None:
-        source = Path(resume_from)
-        found = latest_checkpoint(source / "checkpoints") if (source / "checkpoints").is_dir() else source
-        if found is not None:
-            state = load_checkpoint(found)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch = int(state["epoch"])
-            history = list(state.get("history", []))
-            restored = list(history)
-            set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
-    train_model: nn.Module = model
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    # With train.compile, full batches go through the compiled module; a smaller last batch uses the eager one
-    # (same parameters), which avoids a recompile for a second shape.
-    compiled_model: nn.Module = torch.compile(train_model) if cfg.train.compile else train_model
-    per_rank_batch = max(1, cfg.optim.batch_size // world)
-    steps_per_epoch = math.ceil(math.ceil(len(data.train) / world) / per_rank_batch)
-    if cfg.train.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
-    final: dict[str, float] = {}
     if start_epoch >= cfg.optim.epochs and history:
         # Resumed from the last epoch's checkpoint (a restarted trial whose run had already ended): report that
         # epoch again so the caller gets the final result; the epochs before it come as restored history.
         report(EpochReport(epoch=start_epoch, metrics=history[-1], checkpoint=None, per_class=None,
                            restored_history=history[:-1] or None))
         return dict(history[-1])
-    model.train()
+    loop = _Loop.build(cfg, model, loss_fn, data, optimizer, device, rank, world, progress)
+    final: dict[str, float] = {}
     for epoch in range(start_epoch, cfg.optim.epochs):
-        t0 = time.perf_counter()
-        total, count, terms_sum = torch.zeros((), device=device), 0, {}
-        batches = iterate_batches(
-            data.train, batch_size=per_rank_batch, train=True, mean=data.mean, std=data.std,
-            image_size=data.image_size, seed=cfg.seed, epoch=epoch, rank=rank, world_size=world,
-        )
-        if progress and rank == 0:
-            batches = _with_progress(batches, steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}")
-        for step, (x, y) in enumerate(batches):
-            if step >= steps_per_epoch:
-                break
-            global_step = epoch * steps_per_epoch + step
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.optim.lr * lr_factor(global_step, steps_per_epoch, cfg.optim)
-            x, y = _to_device(x, y, device, cfg.train.channels_last)
-            with _autocast(device, cfg.train.bf16):
-                out = (compiled_model if len(y) == per_rank_batch else train_model)(x)
-            # Losses with several parts (ELM) expose them for logging and weight them in ``combine``.
-            terms = loss_fn.terms(out, y) if hasattr(loss_fn, "terms") else {}
-            loss = loss_fn.combine(terms) if terms else loss_fn(out, y)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                    f"(lr {optimizer.param_groups[0]['lr']:.4g}); lower optim.lr or check the data. "
-                    f"The last checkpoint is kept."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(y)
-            count += len(y)
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) * len(y)
-        elapsed = time.perf_counter() - t0
-        metrics = {
-            "train/loss": float(total) / max(count, 1),
-            "train/lr": optimizer.param_groups[0]["lr"],
-            "train/epoch_seconds": elapsed,
-            "train/images_per_sec": count * world / elapsed if elapsed > 0 else 0.0,
-            "epoch": float(epoch + 1),
-        }
-        metrics.update({f"train/loss_{k}": v / max(count, 1) for k, v in terms_sum.items()})
+        metrics = loop.train_epoch(epoch)
         per_class = None
         last = epoch + 1 == cfg.optim.epochs
         if rank == 0 and ((epoch + 1) % cfg.train.eval_every == 0 or last):
@@ -277,17 +215,135 @@ def fit(
             final = metrics
         checkpoint = None
         if ckpt_root is not None and rank == 0 and ((epoch + 1) % cfg.train.checkpoint_every == 0 or last):
-            checkpoint = save_checkpoint(
-                ckpt_root / checkpoint_name(epoch + 1),
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "rng": rng_state(), "config": cfg.to_dict(), "history": history + [metrics]},
-            )
+            checkpoint = save_checkpoint(ckpt_root / checkpoint_name(epoch + 1),
+                                         _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics]))
             prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
         history.append(metrics)
         report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class,
                            restored_history=restored))
         restored = None
     return final
+
+
+def _restore(
+    resume_from: str | Path | None, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int
+) -> tuple[int, list[dict[str, float]]]:
+    """Load the newest checkpoint under ``resume_from`` (a run folder or a checkpoint folder) into ``model`` and
+    ``optimizer`` and restore this rank's RNG; return (epochs done, every epoch's metrics). (0, []) if none."""
+    if resume_from is None:
+        return 0, []
+    source = Path(resume_from)
+    found = latest_checkpoint(source / "checkpoints") if (source / "checkpoints").is_dir() else source
+    if found is None:
+        return 0, []
+    state = load_checkpoint(found)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
+    return int(state["epoch"]), list(state.get("history", []))
+
+
+def _checkpoint_state(cfg: ExperimentConfig, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
+                      history: list[dict[str, float]]) -> dict[str, Any]:
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng_state(),
+            "config": cfg.to_dict(), "history": history}
+
+
+@dataclass
+class _Loop:
+    """What one training epoch needs; ``train_epoch`` runs it and returns the epoch's ``train/`` metrics."""
+
+    cfg: ExperimentConfig
+    train_model: nn.Module  # DDP-wrapped under torch.distributed
+    compiled_model: nn.Module  # train_model, or its torch.compile
+    loss_fn: nn.Module
+    data: LongTailData
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    rank: int
+    world: int
+    progress: bool
+    views: int
+    per_rank_batch: int
+    steps_per_epoch: int
+
+    @classmethod
+    def build(cls, cfg: ExperimentConfig, model: nn.Module, loss_fn: nn.Module, data: LongTailData,
+              optimizer: torch.optim.Optimizer, device: torch.device, rank: int, world: int, progress: bool) -> _Loop:
+        train_model: nn.Module = model
+        if world > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        # With train.compile, full batches go through the compiled module; a smaller last batch uses the eager one
+        # (same parameters), which avoids a recompile for a second shape.
+        compiled_model: nn.Module = torch.compile(train_model) if cfg.train.compile else train_model
+        per_rank_batch = max(1, cfg.optim.batch_size // world)
+        steps = math.ceil(math.ceil(len(data.train) / world) / per_rank_batch)
+        if cfg.train.max_steps_per_epoch:
+            steps = min(steps, cfg.train.max_steps_per_epoch)
+        model.train()
+        return cls(cfg, train_model, compiled_model, loss_fn, data, optimizer, device, rank, world, progress,
+                   views_for(loss_fn, cfg.train.views), per_rank_batch, steps)
+
+    def loss(self, out: ModelOutput, y: Tensor, batch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training loss and, for a multi-term loss, its parts. ``out`` and ``y`` hold every view."""
+        if isinstance(self.loss_fn, MultiTermLoss):
+            terms = self.loss_fn.terms(out, y, self.views)
+            return self.loss_fn.combine(terms), terms
+        return self.loss_fn(first_view(out, batch), y[:batch]), {}  # single-term losses read view 0
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, optim = self.cfg, self.optimizer
+        t0 = time.perf_counter()
+        total, count = torch.zeros((), device=self.device), 0
+        terms_sum: dict[str, float] = {}
+        anchor_sums: dict[str, float] = {}
+        batches = iterate_batches(
+            self.data.train, batch_size=self.per_rank_batch, train=True, mean=self.data.mean, std=self.data.std,
+            image_size=self.data.image_size, seed=cfg.seed, epoch=epoch, rank=self.rank, world_size=self.world,
+            views=self.views,
+        )
+        if self.progress and self.rank == 0:
+            batches = _with_progress(batches, self.steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}")
+        for step, (x, y) in enumerate(batches):
+            if step >= self.steps_per_epoch:
+                break
+            for group in optim.param_groups:
+                group["lr"] = cfg.optim.lr * lr_factor(epoch * self.steps_per_epoch + step, self.steps_per_epoch,
+                                                       cfg.optim)
+            x, y = _to_device(x, y, self.device, cfg.train.channels_last)
+            batch = len(y) // self.views  # images in this step (each seen in every view)
+            with _autocast(self.device, cfg.train.bf16):
+                out = (self.compiled_model if batch == self.per_rank_batch else self.train_model)(x)
+            loss, terms = self.loss(out, y, batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                    f"(lr {optim.param_groups[0]['lr']:.4g}); lower optim.lr or check the data. "
+                    f"The last checkpoint is kept."
+                )
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            total += loss.detach() * batch
+            count += batch
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) * batch
+            if terms:
+                for k, v in self.loss_fn.anchor_statistics(y).items():
+                    anchor_sums[k] = anchor_sums.get(k, 0.0) + float(v)
+        elapsed = time.perf_counter() - t0
+        metrics = {
+            "train/loss": float(total) / max(count, 1),
+            "train/lr": optim.param_groups[0]["lr"],
+            "train/epoch_seconds": elapsed,
+            "train/images_per_sec": count * self.world / elapsed if elapsed > 0 else 0.0,  # images, not views
+            "train/views": float(self.views),
+            "epoch": float(epoch + 1),
+        }
+        metrics.update({f"train/loss_{k}": v / max(count, 1) for k, v in terms_sum.items()})
+        metrics.update({f"train/{k}": v for k, v in anchor_diagnostics(anchor_sums).items()})
+        return metrics
 
 
 def _with_progress(batches: Iterator[tuple[Tensor, Tensor]], steps: int, desc: str) -> Iterator[tuple[Tensor, Tensor]]:

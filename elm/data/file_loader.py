@@ -30,24 +30,27 @@ def file_transform(train: bool, image_size: int, eval_resize_ratio: float) -> Ca
 class _EpochImages(Dataset):
     """The images of one rank's epoch, in order; item ``i`` is the i-th image this rank visits."""
 
-    def __init__(self, split: FileSplit, indices: list[int], transform: Callable, augment_seed: int) -> None:
+    def __init__(self, split: FileSplit, indices: list[int], transform: Callable, view_seeds: list[int]) -> None:
         self.split = split
         self.indices = indices
         self.transform = transform
-        self.augment_seed = augment_seed
+        self.view_seeds = view_seeds
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, position: int) -> tuple[Tensor, Tensor]:
+        """(V, 3, S, S) uint8: one independently augmented copy per view seed; and the label."""
         index = self.indices[position]
         with Image.open(self.split.root / self.split.paths[index]) as raw:
             image = raw.convert("RGB")
-        sample_seed = int(np.random.SeedSequence([self.augment_seed, position]).generate_state(1)[0])
-        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global torch RNG
-            torch.manual_seed(sample_seed)
-            pixels = self.transform(image)
-        return pixels, self.split.labels[index]
+        copies = []
+        for seed in self.view_seeds:
+            sample_seed = int(np.random.SeedSequence([seed, position]).generate_state(1)[0])
+            with torch.random.fork_rng(devices=[]):  # torchvision draws from the global torch RNG
+                torch.manual_seed(sample_seed)
+                copies.append(self.transform(image))
+        return torch.stack(copies), self.split.labels[index]
 
 
 def file_batches(
@@ -61,8 +64,12 @@ def file_batches(
     drop_last: bool,
     num_workers: int,
     eval_resize_ratio: float,
+    view_seeds: list[int] | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (B, 3, S, S) uint8 images and (B,) int64 labels for ``indices`` in order."""
-    dataset = _EpochImages(split, indices, file_transform(train, image_size, eval_resize_ratio), augment_seed)
+    """Yield (V*B, 3, S, S) uint8 images (view-major; V = len(view_seeds), default one view seeded by
+    ``augment_seed``) and (B,) int64 labels for ``indices`` in order."""
+    seeds = view_seeds or [augment_seed]
+    dataset = _EpochImages(split, indices, file_transform(train, image_size, eval_resize_ratio), seeds)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last, num_workers=num_workers)
-    yield from loader
+    for images, labels in loader:  # images (B, V, 3, S, S)
+        yield images.transpose(0, 1).reshape(-1, *images.shape[2:]), labels

@@ -1,7 +1,9 @@
 """The batch iterator the trainer uses: deterministic shuffling, DDP sharding, augmentation, normalisation.
 
-Every random choice is a pure function of (seed, epoch[, rank]): the order of an epoch, the shard a rank sees,
-and the augmentation it gets, so a restored trial replays the same batches. In-memory ``TensorSplit``s
+Every random choice is a pure function of (seed, epoch[, rank[, view]]): the order of an epoch, the shard a rank
+sees, and the augmentation each view gets, so a restored trial replays the same batches. With ``views`` > 1 every
+image appears in ``views`` independently augmented copies (contrastive terms need a positive for every anchor);
+view 0 is drawn exactly as a single view is, so ``views=1`` batches are unchanged. In-memory ``TensorSplit``s
 (CIFAR) are augmented on whole uint8 batches (``elm.data.augment``); ``FileSplit``s (ImageNet-LT, iNaturalist)
 go through a torch DataLoader with PIL + torchvision transforms (imported lazily, only for file splits).
 """
@@ -74,6 +76,11 @@ def normalise(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Te
     return (images.float() / 255.0 - m) / s
 
 
+def view_seed(augment_seed: int, view: int) -> int:
+    """The augmentation seed of view ``view``: view 0 keeps the single-view seed, the others get their own stream."""
+    return augment_seed if view == 0 else derive_seed(augment_seed, view)
+
+
 def iterate_batches(
     split: TensorSplit | FileSplit,
     *,
@@ -90,6 +97,7 @@ def iterate_batches(
     num_workers: int = 0,
     crop_pad: int = CIFAR_CROP_PAD,
     eval_resize_ratio: float = EVAL_RESIZE_RATIO,
+    views: int = 1,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield one rank's batches of one epoch.
 
@@ -106,25 +114,32 @@ def iterate_batches(
         num_workers: DataLoader workers (FileSplit only).
         crop_pad: zero padding of the random crop (TensorSplit, train).
         eval_resize_ratio: resize-then-centre-crop ratio (FileSplit, eval).
+        views: augmented copies of every image (train only); view v of the batch is rows v*B .. (v+1)*B - 1.
     Yields:
-        images: (B, C, image_size, image_size) float32, normalised, on CPU.
-        labels: (B,) int64.
+        images: (V*B, C, image_size, image_size) float32, normalised, on CPU, view-major (V = ``views`` when
+            training, else 1).
+        labels: (V*B,) int64, the batch's labels repeated for every view.
+    Raises:
+        ValueError: empty split, ``views`` < 1, or a TensorSplit whose images are not ``image_size``.
     """
     if len(split) == 0:
         raise ValueError("cannot iterate an empty split")
+    if views < 1:
+        raise ValueError(f"views={views} must be >= 1")
+    views = views if train else 1
     indices = shard(epoch_order(len(split), train=train, seed=seed, epoch=epoch), rank, world_size)
     count = num_batches(split, batch_size, world_size, drop_last)
     augment_seed = derive_seed(_AUGMENT_STREAM, seed, epoch, rank)
     if isinstance(split, TensorSplit):
         if split.images.shape[-1] != image_size or split.images.shape[-2] != image_size:
             raise ValueError(f"image_size={image_size} but the split holds {tuple(split.images.shape[-2:])} images")
-        generator = torch.Generator().manual_seed(augment_seed)
+        generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(views)]
         for b in range(count):
             idx = indices[b * batch_size : (b + 1) * batch_size]
             images = split.images[idx]
             if train:
-                images = random_crop_flip(images, crop_pad, generator)
-            yield normalise(images, mean, std), split.labels[idx]
+                images = torch.cat([random_crop_flip(images, crop_pad, g) for g in generators])
+            yield normalise(images, mean, std), split.labels[idx].repeat(views)
         return
     from elm.data.file_loader import file_batches  # torchvision + PIL only when reading files
 
@@ -138,5 +153,6 @@ def iterate_batches(
         drop_last=drop_last,
         num_workers=num_workers,
         eval_resize_ratio=eval_resize_ratio,
+        view_seeds=[view_seed(augment_seed, v) for v in range(views)],
     ):
-        yield normalise(images, mean, std), labels
+        yield normalise(images, mean, std), labels.repeat(views)

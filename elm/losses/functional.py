@@ -240,6 +240,55 @@ def _exclusive_logsumexp(x: Tensor, fill: float) -> Tensor:
     return torch.logaddexp(prefix, suffix)
 
 
+def supcon_margin_anchor_losses(
+    z: Tensor, targets: Tensor, margins: Tensor, temperature: float, denominator: str = "negatives",
+    anchors: slice | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per-anchor losses of ``supcon_margin_loss`` for the anchors ``z[anchors]`` against every row of ``z``.
+
+    Under DDP, ``z`` is the all-gathered global batch and ``anchors`` this rank's rows, so each rank computes its
+    share of the global-batch loss (``elm.losses.elm.ElmLoss`` combines the shares).
+
+    Args:
+        z: (N, D) embeddings; normalised here.
+        targets: (N,) int64 labels.
+        margins: (C,) margin m_y per class, cosine-similarity units.
+        temperature: T > 0.
+        denominator: "negatives" or "all" (see ``supcon_margin_loss``).
+        anchors: the rows that act as anchors (default all).
+    Returns:
+        anchor_loss: (A,) float32 mean over the anchor's positives P(i) of l_ip (0 where P(i) is empty).
+        has_positive: (A,) bool, P(i) non-empty.
+    Raises:
+        ValueError: bad temperature, denominator or shapes.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    if denominator not in SUPCON_DENOMINATORS:
+        raise ValueError(f"denominator={denominator!r} is not allowed; choose one of {list(SUPCON_DENOMINATORS)}")
+    if z.ndim != 2 or targets.shape != z.shape[:1]:
+        raise ValueError(f"z must be (B, D) and targets (B,), got {tuple(z.shape)} and {tuple(targets.shape)}")
+    rows = anchors if anchors is not None else slice(0, len(targets))
+    with torch.autocast(device_type=z.device.type, enabled=False):  # the similarity matmul must stay float32
+        zn = F.normalize(z.float(), dim=1)  # (N, D), L2-normalised
+        logits = zn[rows] @ zn.T / temperature  # (A, N), s_ij / T
+    empty = torch.finfo(logits.dtype).min  # finite stand-in for log 0: keeps masked gradients at exactly 0
+    index = torch.arange(len(targets), device=z.device)
+    self_mask = index[rows][:, None] == index[None, :]  # (A, N)
+    anchor_targets = targets[rows]
+    same = anchor_targets[:, None] == targets[None, :]
+    positive = same & ~self_mask  # (A, N)
+    anchor_margin = margins.float()[anchor_targets][:, None] / temperature  # (A, 1), m_i / T
+    if denominator == "negatives":
+        log_others = torch.logsumexp(logits.masked_fill(same, empty), dim=1, keepdim=True)  # (A, 1)
+    else:
+        log_others = _exclusive_logsumexp(logits.masked_fill(self_mask, empty), empty)  # (A, N), a != i, p
+    pair_loss = F.softplus(log_others - (logits - anchor_margin))  # (A, N), l_ip for every pair
+    num_pos = positive.sum(dim=1)  # (A,)
+    anchor_loss = (pair_loss * positive).sum(dim=1) / num_pos.clamp(min=1)
+    return anchor_loss, num_pos > 0
+
+
 def supcon_margin_loss(
     z: Tensor, targets: Tensor, margins: Tensor, temperature: float, denominator: str = "negatives"
 ) -> Tensor:
@@ -252,7 +301,8 @@ def supcon_margin_loss(
 
     with O(i, p) = N(i) for ``denominator="negatives"`` and O(i, p) = {a : a != i, a != p} for ``"all"``.
     The anchor loss is the mean over P(i); the batch loss is the mean over anchors with P(i) non-empty, and a
-    batch with no positive pair gives 0 (still attached to the graph, with zero gradient).
+    batch with no positive pair gives 0 (still attached to the graph, with zero gradient). With several augmented
+    views of each image in the batch, an image's other views are positives, so every anchor has one.
 
     - ``"negatives"``: l_ip = log(1 + sum_{n in N(i)} exp((s_in - s_ip + m_i)/T)), the embedding-space twin of
       the pairwise margin loss (Menon et al. eq. 11 with delta = m/T): the positive must beat every negative by
@@ -269,26 +319,5 @@ def supcon_margin_loss(
     Returns:
         Scalar float32 mean loss.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature!r} must be > 0")
-    if denominator not in SUPCON_DENOMINATORS:
-        raise ValueError(f"denominator={denominator!r} is not allowed; choose one of {list(SUPCON_DENOMINATORS)}")
-    if z.ndim != 2 or targets.shape != z.shape[:1]:
-        raise ValueError(f"z must be (B, D) and targets (B,), got {tuple(z.shape)} and {tuple(targets.shape)}")
-    with torch.autocast(device_type=z.device.type, enabled=False):  # the similarity matmul must stay float32
-        zn = F.normalize(z.float(), dim=1)  # (B, D), L2-normalised
-        logits = zn @ zn.T / temperature  # (B, B), s_ij / T
-    empty = torch.finfo(logits.dtype).min  # finite stand-in for log 0: keeps masked gradients at exactly 0
-    self_mask = torch.eye(len(targets), dtype=torch.bool, device=z.device)
-    same = targets[:, None] == targets[None, :]
-    positive = same & ~self_mask  # (B, B)
-    anchor_margin = margins.float()[targets][:, None] / temperature  # (B, 1), m_i / T
-    if denominator == "negatives":
-        log_others = torch.logsumexp(logits.masked_fill(same, empty), dim=1, keepdim=True)  # (B, 1)
-    else:
-        log_others = _exclusive_logsumexp(logits.masked_fill(self_mask, empty), empty)  # (B, B), a != i, p
-    pair_loss = F.softplus(log_others - (logits - anchor_margin))  # (B, B), l_ip for every pair
-    num_pos = positive.sum(dim=1)  # (B,)
-    anchor_loss = (pair_loss * positive).sum(dim=1) / num_pos.clamp(min=1)
-    has_pos = num_pos > 0
+    anchor_loss, has_pos = supcon_margin_anchor_losses(z, targets, margins, temperature, denominator)
     return (anchor_loss * has_pos).sum() / has_pos.sum().clamp(min=1)

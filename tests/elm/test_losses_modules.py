@@ -192,7 +192,7 @@ def test_elm_is_logit_term_plus_weighted_embedding_term(
     torch.testing.assert_close(loss(out, y), parts["logit"] + 0.3 * parts["embedding"])
 
 
-def test_elm_feature_choice_and_projection_fallback(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_elm_feature_choice_and_no_silent_fallback(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     out, y = leaf_output(), batch[1]
     margins = embedding_margins(COUNTS, "uniform", 0.1)
     on_emb = supcon_margin_loss(out.embeddings, y, margins, 0.1)
@@ -200,8 +200,9 @@ def test_elm_feature_choice_and_projection_fallback(batch: tuple[torch.Tensor, t
     assert not torch.equal(on_emb, on_proj)
     from_proj = build("elm", margin_schedule="uniform").terms(out, y)["embedding"]
     from_emb = build("elm", margin_schedule="uniform", embedding="embeddings").terms(out, y)["embedding"]
-    fallback = build("elm", margin_schedule="uniform").terms(out._replace(projections=None), y)["embedding"]
-    assert torch.equal(from_proj, on_proj) and torch.equal(from_emb, on_emb) and torch.equal(fallback, on_emb)
+    assert torch.equal(from_proj, on_proj) and torch.equal(from_emb, on_emb)
+    with pytest.raises(ValueError, match="no projection head"):  # never silently the backbone features
+        build("elm", margin_schedule="uniform").terms(out._replace(projections=None), y)
 
 
 def test_embedding_margin_is_cross_entropy_plus_embedding_term(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
