@@ -10,6 +10,13 @@ from elm.metrics.accuracy import (
 )
 from elm.metrics.calibration import binned_calibration_error, expected_calibration_error
 from elm.metrics.evaluate import classification_metrics, correct_tau_intervals, posthoc_sweep
+from elm.metrics.geometry import (
+    ClassGeometry,
+    average_ranks,
+    class_geometry,
+    embedding_statistics,
+    spearman_correlation,
+)
 from elm.metrics.margins import (
     EmbeddingGeometry,
     MarginStats,
@@ -20,13 +27,17 @@ from elm.metrics.margins import (
 
 __all__ = [
     "GROUP_NAMES",
+    "ClassGeometry",
     "EmbeddingGeometry",
     "MarginStats",
+    "average_ranks",
     "balanced_accuracy",
     "binned_calibration_error",
+    "class_geometry",
     "classification_metrics",
     "correct_tau_intervals",
     "embedding_geometry",
+    "embedding_statistics",
     "expected_calibration_error",
     "group_accuracies",
     "group_means",
@@ -35,5 +46,6 @@ __all__ = [
     "margin_statistics",
     "per_class_accuracy",
     "posthoc_sweep",
+    "spearman_correlation",
     "top1_accuracy",
 ]

@@ -160,7 +160,7 @@ def _json_float(x: Tensor | float) -> float | None:
 
 def margin_statistics(
     logits: Tensor,
-    embeddings: Tensor,
+    embeddings: Tensor | None,
     targets: Tensor,
     class_counts: Tensor,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
@@ -177,10 +177,13 @@ def margin_statistics(
       ``embedding/separation_min``, ``embedding/separation_mean`` (pairwise class-mean cosine distances) and
       ``embedding/separation_{g}``: mean of the per-class nearest-other-mean distance within the group;
       ``embedding_margin/{mean,std,{q},frac_negative}`` and ``..._{g}``, as for logit margins.
+    The ``embedding/`` and ``embedding_margin/`` keys (and the per-class ``spread``, ``separation`` and
+    ``embedding_margin_mean``) count each example in its own class mean, which biases spread down and margins up
+    for classes with few examples; ``elm.metrics.geometry.embedding_statistics`` uses leave-one-out means.
 
     Args:
         logits: (N, C).
-        embeddings: (N, D) penultimate features (normalised here).
+        embeddings: (N, D) penultimate features (normalised here); None leaves out every embedding key.
         targets: (N,) labels.
         class_counts: (C,) training images per class (defines the groups).
         quantiles: levels in [0, 1] to report.
@@ -189,12 +192,11 @@ def margin_statistics(
     num_classes = logits.shape[1] if logits.ndim == 2 else -1
     if class_counts.shape != (num_classes,):
         raise ValueError(f"class_counts {tuple(class_counts.shape)} must be (C,) for logits {tuple(logits.shape)}")
-    if embeddings.shape[:1] != logits.shape[:1]:
+    if embeddings is not None and embeddings.shape[:1] != logits.shape[:1]:
         raise ValueError(f"embeddings {tuple(embeddings.shape)} and logits {tuple(logits.shape)} must share N")
     if any(not 0.0 <= q <= 1.0 for q in quantiles):
         raise ValueError(f"quantiles={list(quantiles)!r} must lie in [0, 1]")
     lm = logit_margins(logits, targets)
-    geo = embedding_geometry(embeddings, targets, num_classes)
     class_group = group_of_classes(class_counts, many_threshold, few_threshold)
     sample_group = class_group[targets]
 
@@ -205,6 +207,27 @@ def margin_statistics(
     present_lm = class_lm[~class_lm.isnan()]
     scalars["logit_margin/class_mean_std"] = float(present_lm.std(correction=0))
 
+    n_eval = torch.bincount(targets, minlength=num_classes)
+    acc = per_class_accuracy(logits, targets, num_classes)
+    lm_std = _per_class_std(lm, targets, num_classes)
+    lm_neg = _per_class_mean((lm < 0).double(), targets, num_classes)
+    per_class: list[dict[str, Any]] = [
+        {
+            "class": c,
+            "train_count": int(class_counts[c]),
+            "group": GROUP_NAMES[int(class_group[c])],
+            "n_eval": int(n_eval[c]),
+            "accuracy": _json_float(acc[c]),
+            "logit_margin_mean": _json_float(class_lm[c]),
+            "logit_margin_std": _json_float(lm_std[c]),
+            "logit_margin_frac_negative": _json_float(lm_neg[c]),
+        }
+        for c in range(num_classes)
+    ]
+    if embeddings is None:
+        return MarginStats(scalars=scalars, per_class=per_class)
+
+    geo = embedding_geometry(embeddings, targets, num_classes)
     spread_present = geo.spread[~geo.spread.isnan()]
     scalars["embedding/spread_mean"] = float(spread_present.mean())
     scalars.update(group_means(geo.spread, class_group, "embedding/spread_"))
@@ -216,25 +239,9 @@ def margin_statistics(
     for g, name in enumerate(GROUP_NAMES):
         scalars.update(_summary(geo.sample_margins[sample_group == g], "embedding_margin", f"_{name}", quantiles))
 
-    n_eval = torch.bincount(targets, minlength=num_classes)
-    acc = per_class_accuracy(logits, targets, num_classes)
-    lm_std = _per_class_std(lm, targets, num_classes)
-    lm_neg = _per_class_mean((lm < 0).double(), targets, num_classes)
     em_mean = _per_class_mean(geo.sample_margins, targets, num_classes)
-    per_class = [
-        {
-            "class": c,
-            "train_count": int(class_counts[c]),
-            "group": GROUP_NAMES[int(class_group[c])],
-            "n_eval": int(n_eval[c]),
-            "accuracy": _json_float(acc[c]),
-            "logit_margin_mean": _json_float(class_lm[c]),
-            "logit_margin_std": _json_float(lm_std[c]),
-            "logit_margin_frac_negative": _json_float(lm_neg[c]),
-            "spread": _json_float(geo.spread[c]),
-            "separation": _json_float(geo.separation[c]),
-            "embedding_margin_mean": _json_float(em_mean[c]),
-        }
-        for c in range(num_classes)
-    ]
+    for c, row in enumerate(per_class):
+        row["spread"] = _json_float(geo.spread[c])
+        row["separation"] = _json_float(geo.separation[c])
+        row["embedding_margin_mean"] = _json_float(em_mean[c])
     return MarginStats(scalars=scalars, per_class=per_class)

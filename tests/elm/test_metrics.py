@@ -270,6 +270,16 @@ def test_margin_statistics_per_class_matches_numpy_and_is_json(batch) -> None:
     json.dumps({"scalars": stats.scalars, "per_class": stats.per_class}, allow_nan=False)
 
 
+def test_margin_statistics_without_embeddings_has_only_the_logit_keys(batch) -> None:
+    logits, emb, y = batch
+    full = margin_statistics(logits, emb, y, TRAIN_COUNTS)
+    logit_only = margin_statistics(logits, None, y, TRAIN_COUNTS)
+    assert logit_only.scalars == {k: v for k, v in full.scalars.items() if k.startswith("logit_margin/")}
+    embedding_columns = {"spread", "separation", "embedding_margin_mean"}
+    assert logit_only.per_class == [{k: v for k, v in row.items() if k not in embedding_columns}
+                                    for row in full.per_class]
+
+
 def test_margin_statistics_omits_empty_groups_and_validates() -> None:
     g = torch.Generator().manual_seed(2)
     y = torch.tensor([0, 0, 1, 1, 1])
