@@ -28,8 +28,9 @@ from torch import Tensor, nn
 from elm.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args
 from elm.data import DatasetCorruptError, iterate_batches, load_data
-from elm.data.base import LongTailData, TensorSplit
-from elm.metrics import classification_metrics, margin_statistics, posthoc_sweep
+from elm.data.base import FileSplit, LongTailData, TensorSplit
+from elm.metrics import classification_metrics, embedding_statistics, margin_statistics, posthoc_sweep
+from elm.metrics.geometry import FEATURE_SPACES
 from elm.losses.base import MultiTermLoss, first_view, views_for
 from elm.losses.elm import anchor_diagnostics
 from elm.registry import LOSSES, MODELS
@@ -105,43 +106,100 @@ def _to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) 
 @torch.no_grad()
 def predict(
     model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]], device: torch.device, *, bf16: bool, channels_last: bool
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Logits (N, C), embeddings (N, D) and targets (N,) over an evaluation iterator, in float32 on CPU."""
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    """Logits (N, C), backbone embeddings (N, D), projections (N, P) or None, and targets (N,) over an evaluation
+    iterator, in float32 on CPU."""
     was_training = model.training
     model.eval()
-    logits, embs, ys = [], [], []
+    logits, embs, projs, ys = [], [], [], []
     for x, y in batches:
         x, y = _to_device(x, y, device, channels_last)
         with _autocast(device, bf16):
             out: ModelOutput = model(x)
         logits.append(out.logits.float().cpu())
         embs.append(out.embeddings.float().cpu())
+        if out.projections is not None:
+            projs.append(out.projections.float().cpu())
         ys.append(y.cpu())
     model.train(was_training)
-    return torch.cat(logits), torch.cat(embs), torch.cat(ys)
+    return torch.cat(logits), torch.cat(embs), torch.cat(projs) if projs else None, torch.cat(ys)
+
+
+TRAIN_SAMPLE_PER_CLASS = 50  # training images per class (at most) in the fixed sample whose geometry is measured
+
+
+def _geometry(embeddings: Tensor, projections: Tensor | None, targets: Tensor, counts: Tensor,
+              prefix: str) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
+    """``embedding_statistics`` in every space of ``FEATURE_SPACES`` (those the model has), keys ``<prefix><space>/...``."""
+    features = {"projections": projections, "embeddings": embeddings}
+    scalars: dict[str, float] = {}
+    per_class: dict[str, list[dict[str, Any]]] = {}
+    for space, source in FEATURE_SPACES.items():
+        if features[source] is None:
+            continue
+        stats = embedding_statistics(features[source], targets, counts)
+        scalars.update({f"{prefix}{space}/{k}": v for k, v in stats.scalars.items()})
+        per_class[space] = stats.per_class
+    return scalars, per_class
+
+
+def train_sample(split: TensorSplit | FileSplit, seed: int, per_class: int = TRAIN_SAMPLE_PER_CLASS) -> Tensor:
+    """Indices of a fixed sample of the training split: up to ``per_class`` images of each class, chosen by
+    ``seed`` alone (the same images at every evaluation), so every class's geometry is estimated from a similar
+    number of examples."""
+    labels = torch.as_tensor(split.labels)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)
+    kept, seen = [], torch.zeros(int(labels.max()) + 1, dtype=torch.int64)
+    for i in order.tolist():
+        c = int(labels[i])
+        if seen[c] < per_class:
+            kept.append(i)
+            seen[c] += 1
+    return torch.tensor(sorted(kept), dtype=torch.int64)
 
 
 def evaluate(
     model: nn.Module, cfg: ExperimentConfig, data: LongTailData, split_name: str, device: torch.device
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Accuracy, Many/Medium/Few, ECE, post-hoc adjusted accuracy per tau and margin statistics on one split."""
+    """Metrics of one split: accuracy, Many/Medium/Few, ECE, post-hoc adjusted accuracy per tau, logit margins, and
+    the embedding geometry of the split and of a fixed training sample in both spaces of ``FEATURE_SPACES``
+    (``elm.metrics.geometry``; keys ``<split>/emb_proj/...`` and ``train/emb_proj/...``).
+
+    Returns:
+        The metrics, and one row per class (accuracy, logit margins; the geometry of each space with the space's
+        name as key prefix, e.g. ``emb_proj_spread``, ``train_emb_proj_var_ratio``).
+    Raises:
+        ConfigError: the split does not exist.
+    """
     split = data.val if split_name == "val" else data.test
     if split is None:
         raise ConfigError("train.eval_split='val' needs a validation split: set data.val_per_class > 0")
-    batches = iterate_batches(
-        split, batch_size=cfg.train.eval_batch_size, train=False, mean=data.mean, std=data.std,
-        image_size=data.image_size, seed=cfg.seed, epoch=0,
-    )
-    logits, embeddings, targets = predict(
+    kw = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed, epoch=0)
+    batches = iterate_batches(split, batch_size=cfg.train.eval_batch_size, **kw)
+    logits, embeddings, projections, targets = predict(
         model, batches, device, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last
     )
     counts = data.class_counts
     out = {f"{split_name}/{k}": v for k, v in classification_metrics(logits, targets, counts).items()}
     for tau, m in posthoc_sweep(logits, targets, counts, cfg.train.posthoc_taus).items():
         out.update({f"{split_name}/posthoc_tau{tau:g}/{k}": v for k, v in m.items()})
-    stats = margin_statistics(logits, embeddings, targets, counts)
+    stats = margin_statistics(logits, None, targets, counts)
     out.update({f"{split_name}/{k}": v for k, v in stats.scalars.items()})
-    return out, stats.per_class
+    geo, geo_rows = _geometry(embeddings, projections, targets, counts, f"{split_name}/")
+    out.update(geo)
+    sample = data.train.subset(train_sample(data.train, cfg.seed))
+    _, t_emb, t_proj, t_y = predict(model, iterate_batches(sample, batch_size=cfg.train.eval_batch_size, **kw),
+                                    device, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last)
+    train_geo, train_rows = _geometry(t_emb, t_proj, t_y, counts, "train/")
+    out.update(train_geo)
+    rows = [dict(r) for r in stats.per_class]
+    for where, by_space in (("", geo_rows), ("train_", train_rows)):
+        for space, space_rows in by_space.items():
+            for row, geo_row in zip(rows, space_rows):
+                row.update({f"{where}{space}_{k}": v for k, v in geo_row.items()
+                            if k not in ("class", "train_count", "group")})
+    return out, rows
 
 
 def _dist_info() -> tuple[int, int]:
@@ -212,6 +270,11 @@ def fit(
         if rank == 0 and ((epoch + 1) % cfg.train.eval_every == 0 or last):
             eval_metrics, per_class = evaluate(model, cfg, data, cfg.train.eval_split, device)
             metrics.update(eval_metrics)
+            if last and cfg.train.eval_split != "test":
+                # Selection reads the validation split every evaluation; the test split is measured once, at the
+                # end, for reports (its per-class table replaces the validation one in the final report).
+                test_metrics, per_class = evaluate(model, cfg, data, "test", device)
+                metrics.update(test_metrics)
             final = metrics
         checkpoint = None
         if ckpt_root is not None and rank == 0 and ((epoch + 1) % cfg.train.checkpoint_every == 0 or last):

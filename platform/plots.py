@@ -1,4 +1,4 @@
-"""Plots of one evaluation's per-class table (the ``per_class`` list of ``elm.metrics.margin_statistics``).
+"""Plots of one evaluation's per-class table (the per-class rows of ``elm.train.evaluate``).
 
 Pure functions from a per-class table to a matplotlib Figure; used by MLflow tracking and by reports.
 """
@@ -38,8 +38,19 @@ def accuracy_vs_class_size(rows: Sequence[dict[str, Any]]) -> Figure:
     return _scatter_vs_size(rows, "accuracy", "per-class accuracy", "Accuracy vs class size")
 
 
+def spread_key(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The per-class spread to plot and its space: the projection head's (where the ELM loss acts) when the rows
+    have it, else the backbone's; the pairwise estimate, whose bias does not depend on class size
+    (``elm.metrics.geometry``). Older tables have a plain ``spread``."""
+    for key, space in (("emb_proj_spread_pairwise", "projections"), ("emb_backbone_spread_pairwise", "backbone")):
+        if any(r.get(key) is not None for r in rows):
+            return key, space
+    return "spread", "embeddings"
+
+
 def spread_vs_class_size(rows: Sequence[dict[str, Any]]) -> Figure:
-    return _scatter_vs_size(rows, "spread", "intra-class spread (1 - cos to mean)", "Embedding spread vs class size")
+    key, space = spread_key(rows)
+    return _scatter_vs_size(rows, key, f"intra-class spread, {space} (1 - cos)", "Embedding spread vs class size")
 
 
 def logit_margins_by_group(rows: Sequence[dict[str, Any]]) -> Figure:

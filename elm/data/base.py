@@ -22,6 +22,10 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def subset(self, indices: Tensor) -> TensorSplit:
+        """The examples at ``indices`` ((K,) int64), in that order."""
+        return TensorSplit(images=self.images[indices], labels=self.labels[indices])
+
 
 @dataclass(frozen=True)
 class FileSplit:
@@ -39,6 +43,11 @@ class FileSplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def subset(self, indices: Tensor) -> FileSplit:
+        """The examples at ``indices`` ((K,) int64), in that order."""
+        idx = indices.tolist()
+        return FileSplit(root=self.root, paths=tuple(self.paths[i] for i in idx), labels=self.labels[indices])
 
 
 Split = TensorSplit | FileSplit

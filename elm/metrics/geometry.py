@@ -36,6 +36,10 @@ from elm.metrics.accuracy import (
 )
 from elm.metrics.margins import DEFAULT_QUANTILES, MarginStats, _json_float, _per_class_mean, _summary
 
+# The feature spaces whose geometry evaluation measures (metric prefix -> ModelOutput field): the L2-normalised
+# projection-head outputs the ELM loss acts on, and the backbone (penultimate) features.
+FEATURE_SPACES = {"emb_proj": "projections", "emb_backbone": "embeddings"}
+
 
 @dataclass(frozen=True)
 class ClassGeometry:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from elm.metrics.evaluate import classification_metrics, posthoc_sweep
+from elm.metrics.geometry import FEATURE_SPACES, embedding_statistics
 from elm.metrics.margins import margin_statistics
 
 TRAINING_METRICS = ("train/loss", "train/lr", "train/epoch_seconds", "train/images_per_sec")
@@ -20,7 +21,8 @@ LOSS_TERM_PREFIX = "train/loss_"  # losses with several terms (ELM) report train
 
 
 def evaluation_metric_names(split: str, class_counts: Tensor, posthoc_taus: Sequence[float]) -> set[str]:
-    """The ``<split>/...`` keys an evaluation of a model trained on ``class_counts`` reports.
+    """The keys an evaluation on ``split`` of a model trained on ``class_counts`` reports: ``<split>/...``, and the
+    geometry of the fixed training sample, ``train/emb_*/...`` (for models with a projection head).
 
     Args:
         split: ``"val"`` or ``"test"``.
@@ -35,10 +37,14 @@ def evaluation_metric_names(split: str, class_counts: Tensor, posthoc_taus: Sequ
     names = {f"{split}/{k}" for k in classification_metrics(logits, targets, class_counts)}
     for tau, m in posthoc_sweep(logits, targets, class_counts, posthoc_taus).items():
         names |= {f"{split}/posthoc_tau{tau:g}/{k}" for k in m}
-    names |= {f"{split}/{k}" for k in margin_statistics(logits, embeddings, targets, class_counts).scalars}
+    names |= {f"{split}/{k}" for k in margin_statistics(logits, None, targets, class_counts).scalars}
+    geometry = embedding_statistics(embeddings, targets, class_counts).scalars
+    names |= {f"{where}/{space}/{k}" for where in (split, "train") for space in FEATURE_SPACES for k in geometry}
     return names
 
 
 def is_training_metric(name: str) -> bool:
-    """True for a ``train/`` metric every epoch reports (or a loss term's ``train/loss_<term>``)."""
-    return name in TRAINING_METRICS or name.startswith(LOSS_TERM_PREFIX)
+    """True for a ``train/`` metric every epoch reports (or a loss term's ``train/loss_<term>``, or an embedding
+    term's ``train/emb_anchor_...`` / ``train/emb_margin_applied_mean`` diagnostic)."""
+    return name in TRAINING_METRICS or name.startswith((LOSS_TERM_PREFIX, "train/emb_anchor_", "train/views",
+                                                        "train/emb_margin_applied"))

@@ -27,7 +27,8 @@ def test_fit_learns_and_reports_every_epoch() -> None:
     n_classes = 5
     assert final["test/acc"] > 1.5 / n_classes  # well above chance on separable blobs
     for key in ("test/balanced_acc", "test/acc_medium", "test/acc_few", "test/ece", "test/posthoc_tau1/balanced_acc",
-                "test/logit_margin/mean", "test/embedding/spread_mean"):
+                "test/logit_margin/mean", "test/emb_proj/spread_mean", "test/emb_backbone/var_ratio_mean",
+                "train/emb_proj/spread_pairwise_mean"):
         assert key in final and math.isfinite(final[key]), key
     assert reports[-1].per_class is not None and len(reports[-1].per_class) == n_classes
     json.dumps(reports[-1].per_class)
@@ -187,3 +188,12 @@ def test_cli_accepts_scientific_notation_and_rejects_a_bad_name(
     assert yaml.safe_load((out / "config.yaml").read_text())["optim"]["lr"] == 0.05
     assert main([str(path), "--set", "name=tail's sweep", "--out", str(out)]) == 2
     assert "name 'tail's sweep' may only use letters" in capsys.readouterr().err
+
+
+def test_selection_on_val_measures_test_once_at_the_end(one_torch_thread: None) -> None:
+    cfg = from_dict(set_keys(tiny_raw(), {"optim.epochs": 3, "train.eval_split": "val", "data.val_per_class": 4}))
+    reports: list = []
+    fit(cfg, reports.append)
+    evaluated = [[k.split("/")[0] for k in r.metrics if k.endswith("/balanced_acc") and "posthoc" not in k]
+                 for r in reports]
+    assert evaluated == [["val"], ["val"], ["val", "test"]]

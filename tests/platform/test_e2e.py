@@ -49,7 +49,7 @@ def test_smoke_sweep_tracks_every_trial(tmp_path: Path) -> None:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert {"loss.tau", "loss.margin", "loss.lam", "optim.lr", "seed"} <= set(run.data.params)
         assert len(client.get_metric_history(run.info.run_id, "test/balanced_acc")) == 2  # per epoch
-        for key in ("test/logit_margin/mean", "test/logit_margin/class_mean_std", "test/embedding/spread_mean",
+        for key in ("test/logit_margin/mean", "test/logit_margin/class_mean_std", "test/emb_proj/spread_mean",
                     "test/posthoc_tau1/balanced_acc", "train/loss"):
             assert key in run.data.metrics, key
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
