@@ -2,13 +2,16 @@
 PY := .venv/bin/python
 CONFIG ?= ablations/cifar10.yaml
 ARGS ?= --smoke --set data.root=../shared/data
+# Each `make run` writes a new folder (config stem + start time), so it can run again; OUT=DIR picks one instead
+# (an existing sweep there is refused: add ARGS='... --resume' to continue it).
+OUT ?= experiments/$(basename $(notdir $(CONFIG)))-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: setup run test test-fast test-browser
 setup:
 	@bash scripts/setup.sh
 
 run: setup  ## the main job: a sweep through Ray Tune + Optuna, tracked in MLflow
-	$(PY) -m platform.tune $(CONFIG) $(ARGS)
+	$(PY) -m platform.tune $(CONFIG) $(ARGS) --out $(OUT)
 
 test-fast: setup
 	$(PY) -m pytest -q

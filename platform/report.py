@@ -9,7 +9,10 @@ embedded), ``aggregate.csv`` and ``plots/*.png`` to ``<dir>/report/`` (or ``--ou
 An ablation (runs tagged with variant names) gets per-variant tables, the LA paper's Table 3 beside ours
 (Menon et al. 2021, https://arxiv.org/abs/2007.07314), per-class plots and a verdict on CE < post-hoc <= LA <= ELM
 and on ELM's tighter tail geometry (Jitkrittum et al. 2022, https://arxiv.org/abs/2204.13208). A search sweep
-gets its best trials and the head-vs-tail (Many vs Few accuracy) Pareto front.
+gets its best trial (``platform.best``: among trials that reached the last epoch, the best last evaluated value),
+its other trials marked complete or not, and the head-vs-tail (Many vs Few accuracy) Pareto front. The papers'
+figures always carry the epochs of their protocol and of these runs, and "not comparable" when ours are fewer
+(a ``--smoke`` run). Every table uses one unit, named in its headers (accuracies in %).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ import yaml
 
 from platform import report_plots as rp
 from platform import report_tables as rt
+from platform.best import best_index, describe_no_best, reached_last_epoch
+from platform.plots import spread_key
 from platform.sweep_best import SOURCES_FILE
 from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_TRIAL, TAG_VARIANT
 
@@ -339,6 +344,41 @@ def _per_class_plot(pc: pd.DataFrame, value: str, ylabel: str, title: str, out: 
     return Image(_save(rp.per_class_vs_size(means, value, ylabel, title, binned), out, name), title)
 
 
+def _spread_plot(pc: pd.DataFrame, title: str, out: Path, name: str) -> Image:
+    """Per-class spread vs class size, in the feature space ``platform.plots.spread_key`` picks for the tracker."""
+    key, space = spread_key(pc.to_dict("records"))
+    return _per_class_plot(pc, key, f"intra-class spread, {space} (1 - cos)", title, out, name)
+
+
+def schedule_epochs(runs: RunSet) -> int | None:
+    """The experiment's schedule length: the config's ``optim.epochs``, else the most epochs any trial reached."""
+    optim = runs.config.get("optim")
+    if isinstance(optim, Mapping) and isinstance(optim.get("epochs"), int):
+        return int(optim["epochs"])
+    reached = pd.to_numeric(runs.trials["epoch"], errors="coerce").dropna() if "epoch" in runs.trials else None
+    return int(reached.max()) if reached is not None and len(reached) else None
+
+
+def trial_epochs(trials: pd.DataFrame) -> list[int]:
+    """The epochs the shown trials trained (each trial's last epoch); empty when unknown."""
+    if "epoch" not in trials:
+        return []
+    return sorted({int(e) for e in pd.to_numeric(trials["epoch"], errors="coerce").dropna()})
+
+
+def _paper_para(dataset: str, epochs: list[int]) -> Para:
+    note, comparable = rt.paper_epochs_note(dataset, epochs)
+    if not note:
+        return Para(f"No published figures for dataset `{dataset or '?'}` in the code's table ({PAPER_DATASETS}); "
+                    "the paper column is empty.")
+    if comparable:
+        return Para(f"Paper figures: {rt.PAPER_SOURCE}, dataset `{dataset}` ({note}). They come from the papers' "
+                    "full recipes.")
+    return Para(f"Paper figures: {rt.PAPER_SOURCE}, dataset `{dataset}`. **{note[0].upper() + note[1:]}**: the "
+                "papers' numbers come from their full training schedules, so the differences below say nothing "
+                "about the methods; they are shown only to place this run.")
+
+
 def _epochs_text(trials: pd.DataFrame) -> str:
     epochs = sorted({int(e) for e in trials["epoch"].dropna()}) if "epoch" in trials else []
     if not epochs:
@@ -362,15 +402,9 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
                     "rough screen, not a significance test."),
                Bullets(tuple(c.sentence() for c in comparisons))]
 
-    h, r = rt.paper_rows(stats, roles, runs.dataset, prefix)
-    blocks += [Heading("Balanced accuracy beside the papers")]
-    if runs.dataset not in rt.PAPER_RESULTS:
-        blocks.append(Para(f"No published figures for dataset `{runs.dataset or '?'}` in the code's table "
-                           f"({PAPER_DATASETS}); the paper column is empty."))
-    else:
-        blocks.append(Para(f"Paper figures: {rt.PAPER_SOURCE}, dataset `{runs.dataset}`. They come from the "
-                           "papers' full recipes; a reduced run is expected to sit below them."))
-    blocks.append(table(h, r))
+    epochs = trial_epochs(trials) or ([e] if (e := schedule_epochs(runs)) is not None else [])
+    h, r = rt.paper_rows(stats, roles, runs.dataset, prefix, epochs)
+    blocks += [Heading("Balanced accuracy beside the papers"), _paper_para(runs.dataset, epochs), table(h, r)]
 
     blocks += [Heading("Accuracy (mean ± std over seeds)"), table(*rt.stat_table(stats, rt.ACCURACY_COLUMNS, prefix))]
     if taus:
@@ -378,12 +412,16 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
                    Para("Logits minus tau x log prior after training (Menon et al. 2021, eq. 7); tau=1 on the CE "
                         "variant is the paper's post-hoc baseline."),
                    table(*rt.stat_table(stats, rt.posthoc_columns(taus), prefix))]
-    blocks += [Heading("Margins and embedding geometry (mean ± std over seeds)"),
+    blocks += [Heading("Logit margins (logits; mean ± std over seeds)"),
                Para("Logit margin f_y - max f_y' over test examples; class-mean std is the std over classes of the "
-                    "per-class mean margin (lower: more uniform margins across head and tail); spread is "
-                    "1 - cos to the class mean direction (lower: tighter classes); separation min is the smallest "
-                    "cosine distance between class means."),
-               table(*rt.stat_table(stats, rt.MARGIN_COLUMNS, prefix))]
+                    "per-class mean margin (lower: more uniform margins across head and tail). The share of "
+                    "negative margins is in the accuracy table."),
+               table(*rt.stat_table(stats, rt.MARGIN_COLUMNS, prefix)),
+               Heading("Embedding geometry (cosine distance 1 - cos; mean ± std over seeds)"),
+               Para(f"Measured on the {rt.geometry_space(metrics, prefix)[2]}. Spread is 1 - cos to the class mean "
+                    "direction (lower: tighter classes); separation min is the smallest cosine distance between "
+                    "class means."),
+               table(*rt.stat_table(stats, rt.geometry_columns(metrics, prefix), prefix))]
 
     blocks.append(Heading("Plots"))
     pc = per_class_frame(runs)
@@ -391,9 +429,8 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
         blocks.append(_per_class_plot(pc, "accuracy", "per-class test accuracy",
                                       "Per-class accuracy vs class size (mean over seeds)", out,
                                       "accuracy_vs_class_size.png"))
-        blocks.append(_per_class_plot(pc, "spread", "intra-class spread (1 - cos to mean)",
-                                      "Embedding spread vs class size (mean over seeds)", out,
-                                      "spread_vs_class_size.png"))
+        blocks.append(_spread_plot(pc, "Embedding spread vs class size (mean over seeds)", out,
+                                   "spread_vs_class_size.png"))
     else:
         blocks.append(Para("No per-class tables (`margins/per_class.json`) were found, so the per-class plots are "
                            "missing."))
@@ -419,33 +456,60 @@ def _tail_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
 
 
 def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -> list[Block]:
-    """Best trials, the head-vs-tail Pareto front and the best trial's per-class plots of a search sweep."""
+    """The best trial, the trials ranked, the head-vs-tail Pareto front and the best trial's per-class plots of a
+    search sweep.
+
+    The best trial is ``platform.best.best_index`` (the one definition ``summary.md`` and ``from_sweep`` use too):
+    among the trials that reached the last epoch, the best last evaluated value. The table lists those trials
+    first, then the ones stopped early (ASHA), each group by the metric, and says which is which.
+    """
     trials = runs.trials
     blocks: list[Block] = []
     varying = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)
                and trials[c].dropna().astype(str).nunique() > 1 and c[len(CONFIG_PREFIX):] not in ("variant", "name")]
     if metric not in trials:
         return [Para(f"No trial reports `{metric}`.")]
-    ranked = trials.sort_values(metric, ascending=(mode == "min"))
-    tail, tail_name = _tail_group(trials, prefix)
-    blocks += [Heading(f"Best trials by `{metric}` ({mode})"),
-               Para("Selected on the metric the sweep optimised; when that is a test metric the best value is an "
-                    "optimistic estimate of held-out performance."),
-               table(["trial", "epoch", metric, "Many (%)", f"{tail_name} (%)",
-                      *[c[len(CONFIG_PREFIX):] for c in varying]],
-                     [[str(t["trial_id"]), _fmt_int(t["epoch"]), f"{t[metric]:.4f}",
-                       _pct(t.get(prefix + "acc_many")), _pct(t.get(tail)) if tail else "—",
+    epochs = schedule_epochs(runs)
+    complete = reached_last_epoch(trials, epochs) if epochs is not None else pd.Series(False, index=trials.index)
+    best = best_index(trials, metric, mode, epochs) if epochs is not None else None
+    ranked = trials.assign(_complete=complete).sort_values(
+        ["_complete", metric], ascending=[False, mode == "min"], na_position="last")
+    percent = rt.is_percent_metric(metric)  # one unit per table: accuracies in %, another metric on its own
+    value = _pct if percent else _fmt_metric
+    tail, tail_name = _tail_group(trials, prefix) if percent else (None, "Few")
+    last = "last epoch" if epochs is None else f"epoch {epochs}"
+    if best is None:
+        why = "the trials' epochs are unknown" if epochs is None else describe_no_best(trials, metric, epochs)
+        chosen = f"No best trial: {why}."
+    else:
+        b = trials.loc[best]
+        chosen = (f"Best trial: `{b['trial_id']}`, {metric} = {value(b[metric])}{' %' if percent else ''} at "
+                  f"epoch {_fmt_int(b['epoch'])} (`platform.best`: among the trials that reached the last epoch, "
+                  f"{epochs}, the best last evaluated value; the same choice as `summary.md` and `from_sweep`).")
+    blocks += [Heading(f"Trials by `{metric}` ({mode})"),
+               Para(chosen + " Selected on the metric the sweep optimised; when that is a test metric the best value "
+                    f"is an optimistic estimate of held-out performance. Trials that did not reach {last} (stopped "
+                    "early by ASHA) are listed after the complete ones and never chosen: their values come from a "
+                    "shorter schedule."),
+               table(["trial", "epoch", f"reached {last}", metric + (" (%)" if percent else ""),
+                      *(["Many (%)", f"{tail_name} (%)"] if percent else []),
+                      *[f"{c[len(CONFIG_PREFIX):]} (setting)" for c in varying]],
+                     [[str(t["trial_id"]) + (" (best)" if i == best else ""), _fmt_int(t["epoch"]),
+                       "yes" if t["_complete"] else "no", value(t[metric]),
+                       *([_pct(t.get(prefix + "acc_many")), _pct(t.get(tail)) if tail else "—"] if percent else []),
                        *[_fmt_value(t[c]) for c in varying]]
-                      for _, t in ranked.head(TOP_TRIALS).iterrows()])]
+                      for i, t in ranked.head(TOP_TRIALS).iterrows()])]
     paper = rt.PAPER_RESULTS.get(runs.dataset)
     if paper:
-        blocks.append(Para(f"{rt.PAPER_SOURCE}, `{runs.dataset}`, balanced accuracy (%): "
-                           + ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) + "."))
+        note, comparable = rt.paper_epochs_note(runs.dataset, [epochs] if epochs is not None else [])
+        figures = ", ".join(f"{k} {v:.2f}" for k, v in paper.items())
+        blocks.append(Para(f"{rt.PAPER_SOURCE}, `{runs.dataset}`, balanced accuracy (%): {figures} ("
+                           + (note if comparable else f"**{note}**: shown only to place this run") + ")."))
 
     many = prefix + "acc_many"
     if many in trials and tail is not None:
-        # Only trials that trained longest compete: one ASHA stopped at epoch 1 is not a point on the same front.
-        full = trials[trials["epoch"] == trials["epoch"].max()] if trials["epoch"].notna().any() else trials
+        # Only trials that reached the last epoch compete: one ASHA stopped early is not a point on the same front.
+        full = trials[complete]
         full = full[full[many].notna() & full[tail].notna()]
         xs, ys = full[many].tolist(), full[tail].tolist()
         labels = [str(t) for t in full["trial_id"]]
@@ -453,25 +517,28 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
         fig = rp.pareto_scatter([100 * v for v in xs], [100 * v for v in ys], front, labels,
                                 "Many-class accuracy (%)", f"{tail_name}-class accuracy (%)")
         blocks += [Heading("Head vs tail: Pareto front"),
-                   Para(f"The {len(full)} trials that reached the last epoch ({_fmt_int(trials['epoch'].max())}); "
+                   Para(f"The {len(full)} trials that reached the last epoch ({_fmt_int(epochs)}); "
                         f"tail = the {tail_name} group"
                         + (" (no class has fewer than 20 training images)." if tail_name == "Medium" else ".")),
                    Image(_save(fig, out, "head_vs_tail_pareto.png"), f"Many vs {tail_name} accuracy of every trial"),
-                   table(["trial", "Many (%)", f"{tail_name} (%)", metric, *[c[len(CONFIG_PREFIX):] for c in varying]],
-                         [[labels[i], _pct(xs[i]), _pct(ys[i]), f"{full.iloc[i][metric]:.4f}",
+                   table(["trial", "Many (%)", f"{tail_name} (%)", f"{metric} (%)",
+                          *[f"{c[len(CONFIG_PREFIX):]} (setting)" for c in varying]],
+                         [[labels[i], _pct(xs[i]), _pct(ys[i]), _pct(full.iloc[i][metric]),
                            *[_fmt_value(full.iloc[i][c]) for c in varying]] for i in front])]
-    best = ranked.iloc[0]
-    rows = runs.per_class.get(str(best["run_id"]))
+    rows = runs.per_class.get(str(trials.loc[best, "run_id"])) if best is not None and "run_id" in trials else None
     if rows:
-        pc = pd.DataFrame([{rt.VARIANT: f"trial {best['trial_id']}", **r} for r in rows])
+        pc = pd.DataFrame([{rt.VARIANT: f"trial {trials.loc[best, 'trial_id']}", **r} for r in rows])
         blocks += [Heading("Best trial per class"),
                    _per_class_plot(pc, "accuracy", "per-class test accuracy",
                                    "Best trial: per-class accuracy vs class size", out,
                                    "best_accuracy_vs_class_size.png"),
-                   _per_class_plot(pc, "spread", "intra-class spread (1 - cos to mean)",
-                                   "Best trial: embedding spread vs class size", out,
-                                   "best_spread_vs_class_size.png")]
+                   _spread_plot(pc, "Best trial: embedding spread vs class size", out,
+                                "best_spread_vs_class_size.png")]
     return blocks
+
+
+def _fmt_metric(v: Any) -> str:
+    return "—" if v is None or pd.isna(v) else f"{float(v):.4f}"
 
 
 def _pct(v: Any) -> str:

@@ -36,34 +36,84 @@ PAPER_RESULTS: dict[str, dict[str, float]] = {
     "inaturalist2018": {"la": 66.36},
 }
 PAPER_SOURCE = "Menon et al. 2021 (logit adjustment), Table 3"
+# Training epochs of the protocols behind PAPER_RESULTS (LA paper: the CIFAR recipe 200, ImageNet-LT and
+# iNaturalist 90): numbers from shorter runs are not comparable with them.
+PAPER_EPOCHS: dict[str, int] = {"cifar10_lt": 200, "cifar100_lt": 200, "imagenet_lt": 90, "inaturalist2018": 90}
 
 
 @dataclass(frozen=True)
 class Column:
-    """A metric column of a report table: the key under the split prefix, and its header."""
+    """A metric column of a report table: the key under the split prefix, and its header (with its unit)."""
 
     key: str
     label: str
-    percent: bool = False  # show x100
+    percent: bool = False  # a fraction shown x100, in %
 
 
-ACCURACY_COLUMNS = (
+# One unit per table: every table's measured columns share one unit, named in each header.
+ACCURACY_COLUMNS = (  # %
     Column("balanced_acc", "balanced acc (%)", True),
     Column("acc", "acc (%)", True),
     Column("acc_many", "Many (%)", True),
     Column("acc_medium", "Medium (%)", True),
     Column("acc_few", "Few (%)", True),
-    Column("ece", "ECE"),
+    Column("ece", "ECE (%)", True),
+    Column("logit_margin/frac_negative", "negative margin (%)", True),  # test examples with f_y < max f_y'
 )
-MARGIN_COLUMNS = (
-    Column("logit_margin/mean", "logit margin mean"),
-    Column("logit_margin/std", "logit margin std"),
-    Column("logit_margin/class_mean_std", "class-mean std"),
-    Column("logit_margin/frac_negative", "frac negative"),
-    Column("embedding/spread_many", "spread Many"),
-    Column("embedding/spread_few", "spread Few"),
-    Column("embedding/separation_min", "separation min"),
+MARGIN_COLUMNS = (  # logits
+    Column("logit_margin/mean", "margin mean (logits)"),
+    Column("logit_margin/std", "margin std (logits)"),
+    Column("logit_margin/class_mean_std", "class-mean std (logits)"),
 )
+# Where a run's embedding geometry is, first found first: the L2-normalised projections the ELM loss shapes, the
+# backbone features (elm.metrics.geometry, pairwise spread: unbiased whatever the class size), then the in-sample
+# ``embedding/`` keys of runs before it. (key prefix under the split, spread statistic, what the space is)
+GEOMETRY_SPACES = (
+    ("emb_proj/", "spread_pairwise", "projections"),
+    ("emb_backbone/", "spread_pairwise", "backbone features"),
+    ("embedding/", "spread", "embeddings"),
+)
+
+
+def geometry_space(metrics: Sequence[str], prefix: str) -> tuple[str, str, str]:
+    """The ``GEOMETRY_SPACES`` entry of the first space any of ``metrics`` (``split/...`` names) reports."""
+    for space in GEOMETRY_SPACES:
+        if any(m.startswith(prefix + space[0]) for m in metrics):
+            return space
+    return GEOMETRY_SPACES[-1]
+
+
+def geometry_columns(metrics: Sequence[str], prefix: str) -> tuple[Column, ...]:
+    """Spread per group and the smallest class separation, all cosine distances (1 - cos)."""
+    space, spread, _ = geometry_space(metrics, prefix)
+    return (*(Column(f"{space}{spread}_{g}", f"spread {g.capitalize()} (1 - cos)") for g in ("many", "medium", "few")),
+            Column(f"{space}separation_min", "separation min (1 - cos)"))
+
+
+def is_percent_metric(metric: str) -> bool:
+    """Whether a ``split/name`` metric is an accuracy (a fraction that reports show in %): ``acc``,
+    ``balanced_acc``, ``acc_few``, ``posthoc_tau1/balanced_acc`` ..."""
+    name = metric.rsplit("/", 1)[-1]
+    return name in ("acc", "balanced_acc") or name.startswith("acc_")
+
+
+def paper_epochs_note(dataset: str, epochs: Sequence[int]) -> tuple[str, bool]:
+    """How runs of ``epochs`` (the epochs of the trials whose numbers are shown) compare with the paper's protocol.
+
+    Returns:
+        (label, comparable): e.g. ``("paper: 200 epochs; these runs: 2 epochs — not comparable", False)``;
+        ``("", False)`` when the paper has no figure for ``dataset``. Unknown epochs are never comparable.
+    """
+    paper = PAPER_EPOCHS.get(dataset)
+    if paper is None or dataset not in PAPER_RESULTS:
+        return "", False
+    known = sorted({int(e) for e in epochs})
+    if not known:
+        return f"paper: {paper} epochs; these runs: epochs unknown — not known to be comparable", False
+    ours = f"{known[0]} epochs" if len(known) == 1 else f"{known[0]}-{known[-1]} epochs"
+    if known[0] < paper:
+        return f"paper: {paper} epochs; these runs: {ours} — not comparable", False
+    return f"paper: {paper} epochs; these runs: {ours}", True
 
 
 def posthoc_columns(taus: Sequence[str]) -> tuple[Column, ...]:
@@ -137,16 +187,20 @@ def stat_table(
 
 
 def paper_rows(
-    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], dataset: str, prefix: str
+    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], dataset: str, prefix: str,
+    epochs: Sequence[int] = (),
 ) -> tuple[list[str], list[list[str]]]:
     """Our balanced accuracy beside the paper's, per role (CE, post-hoc tau=1 on CE, LA loss, ELM ...).
 
     Rows exist for every variant, plus 'post-hoc tau=1 on CE' when a CE variant reports it. The paper column is
-    blank where the paper has no figure (e.g. ELM, or a dataset outside Table 3).
+    blank where the paper has no figure (e.g. ELM, or a dataset outside Table 3). Its header says how many epochs
+    the paper trained and these runs did (``epochs``), and "not comparable" when ours are fewer or unknown.
     """
     paper = PAPER_RESULTS.get(dataset, {})
     key = prefix + "balanced_acc"
-    header = ["method", "ours: balanced acc (%)", f"paper (%): {PAPER_SOURCE}", "ours - paper (pts)"]
+    note, comparable = paper_epochs_note(dataset, epochs)
+    header = ["method", "ours: balanced acc (%)", f"paper (%): {PAPER_SOURCE}" + (f"; {note}" if note else ""),
+              "ours - paper (%-pts)" + ("" if comparable or not note else ", not comparable")]
     rows = []
 
     def row(label: str, s: Stat | None, role: str) -> list[str]:
@@ -260,7 +314,9 @@ def verdict(
     ce, la, elm = names.get("ce", "ce"), names.get("la", "la"), names.get("elm", "elm")
     ba = "balanced_acc"
     # the rarest group the data has: CIFAR-10-LT at rho=100 has no class under 20 images, so its tail is 'medium'
-    tail = next((g for g in ("few", "medium") if get("la", f"embedding/spread_{g}") is not None), "few")
+    space, spread, _ = geometry_space([k for by in stats.values() for k in by], prefix)
+    spread = f"{space}{spread}"
+    tail = next((g for g in ("few", "medium") if get("la", f"{spread}_{g}") is not None), "few")
     ph = f"{ce} + post-hoc tau=1"
     return [
         compare("CE < post-hoc (tau=1 on CE)", (ce, get("ce", ba)),
@@ -270,7 +326,7 @@ def verdict(
         compare("LA loss <= ELM", (la, get("la", ba)), (elm, get("elm", ba)), strict=False, unit="pts"),
         # geometry: 'ELM lower than LA' is 'ELM <= LA' read as left=ELM, right=LA, strictly
         compare(f"ELM has lower {tail.capitalize()}-group embedding spread than LA",
-                (elm, get("elm", f"embedding/spread_{tail}")), (la, get("la", f"embedding/spread_{tail}")),
+                (elm, get("elm", f"{spread}_{tail}")), (la, get("la", f"{spread}_{tail}")),
                 strict=True),
         compare("ELM has lower std of per-class mean logit margins than LA",
                 (elm, get("elm", "logit_margin/class_mean_std")),

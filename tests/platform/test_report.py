@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import yaml
 
 from platform import report as rep
 from platform import report_tables as rt
+from platform.best import best_index
 
 # ----------------------------------------------------------------------------------------------- pure maths
 
@@ -255,7 +257,7 @@ def test_report_from_mlflow_store(store: Path, tmp_path: Path) -> None:
 def sweep_folder(root: Path, trials: dict[str, list[object]]) -> Path:
     """A finished CIFAR-10-LT ELM sweep as Ray leaves it without MLflow: config.yaml and trials.csv only."""
     exp = root / "sweep"
-    exp.mkdir()
+    exp.mkdir(parents=True)
     (exp / "config.yaml").write_text("name: sweep\nseed: 0\ndata: {name: cifar10_lt}\nloss: {name: elm}\n")
     pd.DataFrame(trials).to_csv(exp / "trials.csv", index=False)
     return exp
@@ -271,8 +273,8 @@ def test_report_from_trials_csv_of_a_sweep(tmp_path: Path) -> None:
     assert rep.main([str(exp)]) == 0
     md = (exp / "report" / "report.md").read_text()
     assert "search sweep; 3 finished trials" in md and "final evaluated epochs [40, 200]" in md
-    best = md.index("| b | 200 | 0.7500 |")
-    assert best < md.index("| a | 200 | 0.7000 |")  # ranked by the metric
+    best = md.index("| b (best) | 200 | yes | 75.00 |")  # the metric in % like the other accuracies
+    assert best < md.index("| a | 200 | yes | 70.00 |") < md.index("| c | 40 | no | 60.00 |")  # ranked by the metric
     front = md[md.index("Pareto front"):]
     assert "| a | 90.00 | 40.00 |" in front and "| b | 80.00 | 60.00 |" in front and "| c |" not in front
     assert "LA loss" not in md and "la 77.67" in md  # the paper's CIFAR-10-LT figures, no verdict for a sweep
@@ -314,3 +316,135 @@ def test_sweep_without_a_few_group_puts_medium_on_the_tail_axis_and_drops_stoppe
     assert "tail = the Medium group" in front and "| trial | Many (%) | Medium (%) |" in front
     assert "| a | 50.00 | 10.00 |" in front and "| b | 40.00 | 20.00 |" in front
     assert "| c |" not in front  # stopped after 1 of 10 epochs: would dominate both, but is not comparable
+
+
+# ------------------------------------------------- the papers' epochs, one unit per table, the one best trial
+
+
+def test_paper_epochs_note_says_when_runs_are_shorter_than_the_paper() -> None:
+    assert rt.paper_epochs_note("cifar10_lt", [2]) == \
+        ("paper: 200 epochs; these runs: 2 epochs — not comparable", False)
+    assert rt.paper_epochs_note("cifar100_lt", [11, 40]) == \
+        ("paper: 200 epochs; these runs: 11-40 epochs — not comparable", False)
+    assert rt.paper_epochs_note("imagenet_lt", [90]) == ("paper: 90 epochs; these runs: 90 epochs", True)
+    assert rt.paper_epochs_note("inaturalist2018", [30, 90])[1] is False  # the shortest shown trial decides
+    assert rt.paper_epochs_note("cifar10_lt", [])[1] is False and "unknown" in rt.paper_epochs_note("cifar10_lt", [])[0]
+    assert rt.paper_epochs_note("synthetic_lt", [2]) == ("", False)
+    assert set(rt.PAPER_EPOCHS) == set(rt.PAPER_RESULTS)
+
+
+def test_paper_rows_header_labels_a_short_run() -> None:
+    stats = _stats(ce={"balanced_acc": (0.40, 0.01)})
+    header, rows = rt.paper_rows(stats, ROLES, "cifar10_lt", "test/", [2])
+    assert "paper: 200 epochs; these runs: 2 epochs — not comparable" in header[2]
+    assert header[3].endswith("not comparable") and rows[0][2] == "72.84"
+    header, _ = rt.paper_rows(stats, ROLES, "cifar10_lt", "test/", [200])
+    assert "not comparable" not in " ".join(header) and "200 epochs" in header[2]
+
+
+def test_ablation_report_says_its_paper_numbers_are_not_comparable(store: Path, tmp_path: Path) -> None:
+    """The store's trials ran 2 epochs (a smoke run); the papers trained 200."""
+    assert rep.main([str(store), "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    paper = md[md.index("## Balanced accuracy beside the papers"):md.index("## Accuracy")]
+    assert paper.lower().count("paper: 200 epochs; these runs: 2 epochs — not comparable") == 2  # text, header
+    assert "Paper: 200 epochs; these runs: 2 epochs — not comparable" in paper  # the paragraph, in bold
+    assert "not comparable" in (tmp_path / "report.html").read_text()
+
+
+SMOKE_SWEEP_CONFIG = "name: sweep\nseed: 0\ndata: {name: cifar10_lt}\nloss: {name: elm}\noptim: {epochs: %d}\n"
+
+
+def test_sweep_report_labels_a_smoke_run_and_not_a_full_one(tmp_path: Path) -> None:
+    for epochs, comparable in ((11, False), (200, True)):
+        exp = sweep_folder(tmp_path / str(epochs), {
+            "trial_id": ["a", "b"], "epoch": [epochs, epochs], "test/balanced_acc": [0.3, 0.35],
+            "config/loss.tau": [0.5, 1.5]})
+        (exp / "config.yaml").write_text(SMOKE_SWEEP_CONFIG % epochs)
+        assert rep.main([str(exp)]) == 0
+        md = (exp / "report" / "report.md").read_text()
+        assert "la 77.67" in md and f"paper: 200 epochs; these runs: {epochs} epochs" in md
+        assert ("not comparable" in md) is not comparable
+
+
+def markdown_tables(md: str) -> list[list[str]]:
+    """The header cells of every table in a markdown document."""
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line, nxt in zip(md.splitlines(), md.splitlines()[1:])
+            if line.startswith("| ") and nxt.startswith("|---")]
+
+
+IDENTIFIERS = {"variant", "seeds", "seed", "trial", "epoch", "method"}
+
+
+def table_units(header: list[str]) -> set[str]:
+    """Units of a table's measured columns: the first '(...)' of each header; identifier and setting columns
+    (``(setting)``, 'reached epoch N') carry none. A column with no unit counts as the unit '?'."""
+    units = set()
+    for h in header:
+        if h in IDENTIFIERS or h.endswith("(setting)") or h.startswith("reached "):
+            continue
+        m = re.search(r"\(([^)]*)\)", h)
+        units.add((m.group(1) if m else "?").replace("%-pts", "%"))  # a difference of percentages, in points
+    return units
+
+
+def test_every_report_table_uses_one_unit_named_in_its_header(store: Path, tmp_path: Path) -> None:
+    assert rep.main([str(store), "--out", str(tmp_path / "ablation")]) == 0
+    exp = sweep_folder(tmp_path, {
+        "trial_id": ["a", "b", "c"], "epoch": [200, 200, 40],
+        "test/balanced_acc": [0.70, 0.75, 0.60], "test/acc_many": [0.9, 0.8, 0.7], "test/acc_few": [0.4, 0.6, 0.5],
+        "config/loss.tau": [0.5, 1.5, 1.0]})
+    assert rep.main([str(exp)]) == 0
+    docs = [(tmp_path / "ablation" / "report.md").read_text(), (exp / "report" / "report.md").read_text()]
+    tables = [h for md in docs for h in markdown_tables(md)]
+    assert len(tables) >= 8
+    for header in tables:
+        assert len(table_units(header)) <= 1 and "?" not in table_units(header), header
+    assert "0.7500" not in docs[1] and "75.00" in docs[1]  # the sweep metric in % beside Many/Few in %
+
+
+def test_sweep_best_trial_is_platform_best_not_the_highest_value(tmp_path: Path) -> None:
+    """Trial c has the highest value, but ASHA stopped it at epoch 40 of 200: best_index picks b."""
+    trials = {"trial_id": ["a", "b", "c"], "run_id": ["ra", "rb", "rc"], "epoch": [200, 200, 40],
+              "test/balanced_acc": [0.70, 0.75, 0.90], "test/acc_many": [0.9, 0.8, 0.95],
+              "test/acc_few": [0.4, 0.6, 0.85], "config/loss.tau": [0.5, 1.5, 1.0]}
+    exp = sweep_folder(tmp_path, trials)
+    (exp / "config.yaml").write_text(SMOKE_SWEEP_CONFIG % 200)
+    assert rep.main([str(exp)]) == 0
+    md = (exp / "report" / "report.md").read_text()
+    expected = pd.DataFrame(trials).loc[best_index(pd.DataFrame(trials), "test/balanced_acc", "max", 200)]
+    assert expected["trial_id"] == "b"
+    assert "Best trial: `b`, test/balanced_acc = 75.00 % at epoch 200" in md
+    assert md.index("| b (best) | 200 | yes | 75.00 |") < md.index("| a | 200 | yes | 70.00 |") \
+        < md.index("| c | 40 | no | 90.00 |")
+    assert "| c (best)" not in md and "| c |" not in md[md.index("Pareto front"):]
+
+
+def test_sweep_best_trial_follows_the_mode_and_the_config_epochs(tmp_path: Path) -> None:
+    trials = {"trial_id": ["a", "b", "c"], "epoch": [10, 10, 10], "test/ece": [0.2, 0.1, 0.05]}
+    exp = sweep_folder(tmp_path / "min", trials)
+    (exp / "config.yaml").write_text(SMOKE_SWEEP_CONFIG % 10 + "tune: {metric: test/ece, mode: min}\n")
+    assert rep.main([str(exp)]) == 0
+    md = (exp / "report" / "report.md").read_text()
+    assert "Best trial: `c`, test/ece = 0.0500 at epoch 10" in md and "| c (best) | 10 | yes | 0.0500 |" in md
+    # the config says 20 epochs and no trial got there: no best trial, and the report says why
+    exp = sweep_folder(tmp_path / "short", {**trials, "test/balanced_acc": [0.3, 0.4, 0.5]})
+    (exp / "config.yaml").write_text(SMOKE_SWEEP_CONFIG % 20)
+    assert rep.main([str(exp)]) == 0
+    md = (exp / "report" / "report.md").read_text()
+    assert "No best trial: no trial reached the last epoch (20)." in md and "(best)" not in md
+    assert "| c | 10 | no | 50.00 |" in md
+
+
+def test_geometry_is_read_from_the_projection_space_when_runs_report_it() -> None:
+    """Runs since elm.metrics.geometry report {split}/emb_proj/... (pairwise spread); older ones embedding/..."""
+    stats = _stats(logit_only={"emb_proj/spread_pairwise_medium": (0.30, 0.01), "embedding/spread_medium": (0.1, 0.0)},
+                   elm={"emb_proj/spread_pairwise_medium": (0.25, 0.01), "embedding/spread_medium": (0.2, 0.0)})
+    spread = rt.verdict(stats, ROLES, "test/")[3]
+    assert spread.claim == "ELM has lower Medium-group embedding spread than LA"
+    assert spread.holds is True and spread.difference == pytest.approx(0.05)  # the projections, not embedding/
+    cols = rt.geometry_columns(["test/emb_backbone/spread_pairwise_few", "test/acc"], "test/")
+    assert [c.key for c in cols] == ["emb_backbone/spread_pairwise_many", "emb_backbone/spread_pairwise_medium",
+                                     "emb_backbone/spread_pairwise_few", "emb_backbone/separation_min"]
+    assert all(c.label.endswith("(1 - cos)") for c in cols)
+    assert rt.geometry_columns(["test/acc"], "test/")[0].key == "embedding/spread_many"
