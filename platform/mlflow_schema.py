@@ -17,3 +17,17 @@ TAG_BEST_TRIAL = "elm.best_trial"  # on the parent: the best trial's id (platfor
 def best_metric_key(metric: str) -> str:
     """The parent run's metric holding the best trial's value of ``metric``: ``best/<split>/<name>``."""
     return f"best/{metric}"
+
+
+def quote(value: str) -> str:
+    """``value`` as a string literal for an MLflow filter string (which has no escape for a quote character).
+
+    Raises:
+        ValueError: ``value`` holds both kinds of quote.
+    """
+    value = str(value)
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"cannot search MLflow for {value!r}: it holds both ' and \"")

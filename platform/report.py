@@ -37,7 +37,10 @@ from platform import report_tables as rt
 from platform.best import best_index, describe_no_best, reached_last_epoch
 from platform.plots import spread_key
 from platform.sweep_best import SOURCES_FILE
-from platform.mlflow_schema import PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_TRIAL, TAG_VARIANT
+from platform.layout import ExperimentDir
+from platform.mlflow_schema import (
+    PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, quote,
+)
 
 CONFIG_PREFIX = "config/"  # params columns, as in Ray's trials.csv
 TOP_TRIALS = 10
@@ -81,12 +84,14 @@ class RunSet:
 # ---------------------------------------------------------------------------------------------------- loading
 
 
-def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir: Path | None = None) -> RunSet:
+def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir: Path | None = None,
+                sweep_id: str | None = None) -> RunSet:
     """Trial runs, their final metrics, params, per-class artifacts and the parent's config from an MLflow store.
 
     Args:
         metric: the sweep's metric; its history gives each trial's final epoch (the step of its last value).
         experiment_dir: where to look for ``mlartifacts/`` when the recorded artifact location has moved.
+        sweep_id: only the runs of this sweep (``elm.sweep_id``; several sweeps may share a store and a name).
 
     Raises:
         FileNotFoundError: no experiment of that name in the store.
@@ -101,9 +106,9 @@ def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir:
         raise FileNotFoundError(f"no MLflow experiment '{experiment}' in {tracking_uri}; known: {known}")
     runs = []
     token = None
+    trial_filter = f"tags.`{TAG_ROLE}` = 'trial'" + (f" and tags.`{TAG_SWEEP_ID}` = {quote(sweep_id)}" if sweep_id else "")
     while True:
-        page = client.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'trial'",
-                                  max_results=1000, page_token=token)
+        page = client.search_runs([exp.experiment_id], filter_string=trial_filter, max_results=1000, page_token=token)
         runs.extend(page)
         token = page.token
         if not token:
@@ -388,8 +393,8 @@ def _epochs_text(trials: pd.DataFrame) -> str:
 
 def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], dict[str, dict[str, rt.Stat]]]:
     """Tables, plots and the verdict of a variants x seeds ablation; plots are written under ``out``."""
-    trials = runs.trials
-    metrics = [c for c in trials.columns if c.startswith(prefix)]
+    trials = rt.with_derived(runs.trials, prefix)
+    metrics = [c for c in trials.columns if c.startswith(prefix) or c.startswith("train/")]
     stats = rt.aggregate(trials, metrics)
     roles = roles_of(trials)
     taus = rt.posthoc_taus(metrics, prefix)
@@ -399,8 +404,12 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
     blocks += [Heading("Verdict"),
                Para("Computed from the mean over seeds of each trial's final-epoch value. A gap counts as beyond "
                     "seed noise only if it exceeds the larger of the two sample stds; with 2-3 seeds this is a "
-                    "rough screen, not a significance test."),
-               Bullets(tuple(c.sentence() for c in comparisons))]
+                    "rough screen, not a significance test. The ELM loss here is this project's reconstruction from "
+                    "the ELM paper's abstract (elm/losses/elm.py), so a claim that does not hold speaks about the "
+                    "reconstruction as much as about the paper.")]
+    for source in dict.fromkeys(c.source for c in comparisons):
+        blocks += [Para(f"**Claims of the {source}:**" if "hypothesis" not in source else f"**A {source}:**"),
+                   Bullets(tuple(c.sentence() for c in comparisons if c.source == source))]
 
     epochs = trial_epochs(trials) or ([e] if (e := schedule_epochs(runs)) is not None else [])
     h, r = rt.paper_rows(stats, roles, runs.dataset, prefix, epochs)
@@ -416,12 +425,17 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
                Para("Logit margin f_y - max f_y' over test examples; class-mean std is the std over classes of the "
                     "per-class mean margin (lower: more uniform margins across head and tail). The share of "
                     "negative margins is in the accuracy table."),
-               table(*rt.stat_table(stats, rt.MARGIN_COLUMNS, prefix)),
-               Heading("Embedding geometry (cosine distance 1 - cos; mean ± std over seeds)"),
-               Para(f"Measured on the {rt.geometry_space(metrics, prefix)[2]}. Spread is 1 - cos to the class mean "
-                    "direction (lower: tighter classes); separation min is the smallest cosine distance between "
-                    "class means."),
-               table(*rt.stat_table(stats, rt.geometry_columns(metrics, prefix), prefix))]
+               table(*rt.stat_table(stats, rt.MARGIN_COLUMNS, prefix))]
+    blocks += geometry_blocks(stats, metrics, prefix)
+    anchors = rt.stat_table(stats, rt.ANCHOR_COLUMNS, "train/")
+    if any(cell != "—" for row in anchors[1] for cell in row[2:]):
+        margin = rt.stat_table(stats, (rt.Column("emb_margin_applied_mean", "mean margin applied (1 - cos units)"),),
+                               "train/")
+        blocks += [Heading("Where the embedding term acts (training, last epoch)"),
+                   Para("Anchors of the contrastive term with at least one positive in their batch, per group, and "
+                        "each group's share of the anchors that contribute; with 2 augmented views every anchor has "
+                        "one. Variants without an embedding term have no entries."),
+                   table(*anchors), table(*margin)]
 
     blocks.append(Heading("Plots"))
     pc = per_class_frame(runs)
@@ -445,6 +459,27 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
                        _pct(t.get(prefix + "balanced_acc")), _pct(t.get(prefix + "acc_few"))]
                       for _, t in trials.iterrows()])]
     return blocks, stats
+
+
+def geometry_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequence[str], prefix: str) -> list[Block]:
+    """The embedding-geometry section: ``report_tables.geometry_tables`` (both spaces, eval split and training
+    sample), or the older single table of runs from before the two spaces were measured."""
+    tables = rt.geometry_tables(stats, prefix)
+    intro = Para("Estimators from `elm.metrics.geometry`: spread is the pairwise estimate of 1 - cos to the class "
+                 "mean direction (its bias does not depend on class size, unlike an in-sample or leave-one-out "
+                 "mean), the variance ratio is the unbiased within-class trace over the total trace. `train` is a "
+                 "fixed sample of up to 50 training images per class. The projection head is trained only by "
+                 "variants with an embedding term: compare variants with each other in the backbone space.")
+    if tables:
+        out: list[Block] = [Heading("Embedding geometry"), intro]
+        for title, header, rows in tables:
+            out += [Para(f"**{title}**"), table(header, rows)]
+        return out
+    return [Heading("Embedding geometry (cosine distance 1 - cos; mean ± std over seeds)"),
+            Para(f"Measured on the {rt.geometry_space(metrics, prefix)[2]}. Spread is 1 - cos to the class mean "
+                 "direction (lower: tighter classes); separation min is the smallest cosine distance between "
+                 "class means."),
+            table(*rt.stat_table(stats, rt.geometry_columns(metrics, prefix), prefix))]
 
 
 def _tail_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
@@ -603,6 +638,7 @@ class Source:
     tracking_uri: str | None
     experiment: str
     config: dict[str, Any]
+    sweep_id: str | None = None  # the sweep's own id (sweep_id.txt), when the folder has one
 
 
 def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> Source:
@@ -618,17 +654,22 @@ def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> So
     if directory is not None and (directory / "config.yaml").is_file():
         raw = yaml.safe_load((directory / "config.yaml").read_text())
         config = raw if isinstance(raw, dict) else {}
-    if tracking_uri is None and directory is not None and (directory / "mlflow.db").is_file():
-        tracking_uri = f"sqlite:///{directory / 'mlflow.db'}"
     tracking = config.get("tracking") or {}
+    if tracking_uri is None and tracking.get("uri"):  # the sweep tracked to a shared store
+        tracking_uri = str(tracking["uri"])
+    if tracking_uri is None and directory is not None and ExperimentDir(directory).mlflow_db.is_file():
+        tracking_uri = ExperimentDir(directory).default_tracking_uri
     name = str(config.get("name") or (directory.name if directory is not None else target))
+    sweep_id = None
+    if directory is not None and ExperimentDir(directory).sweep_id.is_file():
+        sweep_id = ExperimentDir(directory).read_sweep_id(name)
     return Source(name=name, directory=directory, tracking_uri=tracking_uri,
-                  experiment=experiment or str(tracking.get("experiment") or name), config=config)
+                  experiment=experiment or str(tracking.get("experiment") or name), config=config, sweep_id=sweep_id)
 
 
 def load(src: Source, metric: str) -> RunSet:
     if src.tracking_uri is not None:
-        runs = load_mlflow(src.tracking_uri, src.experiment, metric, src.directory)
+        runs = load_mlflow(src.tracking_uri, src.experiment, metric, src.directory, src.sweep_id)
         return runs if runs.config else RunSet(runs.trials, runs.per_class, src.config, runs.source, runs.excluded)
     csv = src.directory / "trials.csv" if src.directory is not None else None
     if csv is None or not csv.is_file():

@@ -254,6 +254,7 @@ class Comparison:
     holds: bool | None
     beyond_noise: bool | None
     unit: str = ""  # 'pts': a fraction shown as percentage points
+    source: str = ""  # where the claim comes from: a paper, or the project's own hypothesis
 
     def sentence(self) -> str:
         """e.g. 'LA loss <= ELM: holds, within seed noise (elm - la = +0.40 pts; larger seed std 0.90 pts).'"""
@@ -274,31 +275,52 @@ class Comparison:
 
 
 def compare(
-    claim: str, left: tuple[str, Stat | None], right: tuple[str, Stat | None], strict: bool, unit: str = ""
+    claim: str, left: tuple[str, Stat | None], right: tuple[str, Stat | None], strict: bool, unit: str = "",
+    source: str = "",
 ) -> Comparison:
     """Check ``left < right`` (strict) or ``left <= right`` on means, and whether the gap beats seed noise."""
     (ln, ls), (rn, rs) = left, right
     if ls is None or rs is None or ls.n == 0 or rs.n == 0 or math.isnan(ls.mean) or math.isnan(rs.mean):
-        return Comparison(claim, ln, rn, math.nan, math.nan, None, None, unit)
+        return Comparison(claim, ln, rn, math.nan, math.nan, None, None, unit, source)
     d = rs.mean - ls.mean
     stds = [s for s in (ls.std, rs.std) if not math.isnan(s)]
     noise = max(stds) if stds else math.nan
     holds = d > 0 if strict else d >= 0
     beyond = None if not stds else abs(d) > noise
-    return Comparison(claim, ln, rn, d, noise, holds, beyond, unit)
+    return Comparison(claim, ln, rn, d, noise, holds, beyond, unit, source)
+
+
+# Where each claim of the verdict comes from.
+LA_PAPER = "LA paper (Menon et al. 2021)"
+ELM_PAPER = "ELM paper, abstract (Jitkrittum et al. 2022)"
+HYPOTHESIS = "project hypothesis (not in either paper)"
+CLASS_MEAN_CV = "logit_margin/class_mean_cv"  # derived per trial: class_mean_std / |mean| (scale-free)
+
+
+def with_derived(trials: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """``trials`` plus scale-free derived metrics: ``<prefix>logit_margin/class_mean_cv``, the std over classes of
+    the per-class mean logit margin divided by the absolute overall mean margin (logits of any scale compare)."""
+    std, mean = prefix + "logit_margin/class_mean_std", prefix + "logit_margin/mean"
+    if std not in trials or mean not in trials:
+        return trials
+    return trials.assign(**{prefix + CLASS_MEAN_CV: trials[std] / trials[mean].abs()})
 
 
 def verdict(
     stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], prefix: str
 ) -> list[Comparison]:
-    """The ablation's claims, checked on mean values over seeds.
+    """The ablation's claims, checked on mean values over seeds, each labelled with its source.
 
-    Accuracy chain (Menon et al. 2021; ELM paper): CE < post-hoc(tau=1 on CE) <= LA <= ELM in balanced accuracy.
-    Geometry (ELM paper, Jitkrittum et al. 2022): ELM has lower tail-group embedding spread (Few, or Medium when
-    the data has no Few class) and lower std of the per-class mean logit margin than LA.
+    - LA paper (Menon et al. 2021): CE < post-hoc (tau=1 on CE) <= LA loss in balanced accuracy.
+    - ELM paper, abstract (Jitkrittum et al. 2022): ELM at least matches LA overall; ELM beats LA on the torso and
+      tail (Medium, and Few where the data has it); tighter tail-class embeddings than LA. Embedding tightness is
+      compared in the backbone space (pairwise spread, ``elm.metrics.geometry``): LA and CE never train the
+      projection head, so its geometry says nothing about them.
+    - Project hypothesis: ELM spreads its per-class logit margins more evenly than LA, measured scale-free
+      (``CLASS_MEAN_CV``).
 
     Args:
-        stats: ``aggregate`` output.
+        stats: ``aggregate`` output (of ``with_derived`` trials).
         roles: variant -> role ('ce', 'la', 'elm', ...); the first variant of each role is used.
         prefix: metric prefix, e.g. 'test/'.
     """
@@ -313,25 +335,83 @@ def verdict(
 
     ce, la, elm = names.get("ce", "ce"), names.get("la", "la"), names.get("elm", "elm")
     ba = "balanced_acc"
-    # the rarest group the data has: CIFAR-10-LT at rho=100 has no class under 20 images, so its tail is 'medium'
-    space, spread, _ = geometry_space([k for by in stats.values() for k in by], prefix)
+    metrics = [k for by in stats.values() for k in by]
+    backbone = "emb_backbone/" if any(m.startswith(prefix + "emb_backbone/") for m in metrics) else None
+    space, spread, space_name = (backbone, "spread_pairwise", "backbone") if backbone else geometry_space(
+        metrics, prefix)
     spread = f"{space}{spread}"
-    tail = next((g for g in ("few", "medium") if get("la", f"{spread}_{g}") is not None), "few")
+    # the rarest group the data has: CIFAR-10-LT at rho=100 has no class under 20 images, so its tail is 'medium'
+    tail = next((g for g in ("few", "medium")
+                 if get("la", f"acc_{g}") is not None or get("la", f"{spread}_{g}") is not None), "few")
     ph = f"{ce} + post-hoc tau=1"
-    return [
+    out = [
         compare("CE < post-hoc (tau=1 on CE)", (ce, get("ce", ba)),
-                (ph, get("ce", "posthoc_tau1/balanced_acc")), strict=True, unit="pts"),
+                (ph, get("ce", "posthoc_tau1/balanced_acc")), strict=True, unit="pts", source=LA_PAPER),
         compare("post-hoc <= LA loss", (ph, get("ce", "posthoc_tau1/balanced_acc")),
-                (la, get("la", ba)), strict=False, unit="pts"),
-        compare("LA loss <= ELM", (la, get("la", ba)), (elm, get("elm", ba)), strict=False, unit="pts"),
-        # geometry: 'ELM lower than LA' is 'ELM <= LA' read as left=ELM, right=LA, strictly
-        compare(f"ELM has lower {tail.capitalize()}-group embedding spread than LA",
-                (elm, get("elm", f"{spread}_{tail}")), (la, get("la", f"{spread}_{tail}")),
-                strict=True),
-        compare("ELM has lower std of per-class mean logit margins than LA",
-                (elm, get("elm", "logit_margin/class_mean_std")),
-                (la, get("la", "logit_margin/class_mean_std")), strict=True),
+                (la, get("la", ba)), strict=False, unit="pts", source=LA_PAPER),
+        compare("LA loss <= ELM (balanced accuracy)", (la, get("la", ba)), (elm, get("elm", ba)), strict=False,
+                unit="pts", source=ELM_PAPER),
     ]
+    for g in ("medium", "few"):
+        if get("la", f"acc_{g}") is not None:
+            out.append(compare(f"LA loss < ELM on {g.capitalize()} classes", (la, get("la", f"acc_{g}")),
+                               (elm, get("elm", f"acc_{g}")), strict=True, unit="pts", source=ELM_PAPER))
+    out += [
+        # 'ELM lower than LA' is 'ELM < LA' read as left=ELM, right=LA
+        compare(f"ELM has lower {tail.capitalize()}-group embedding spread than LA ({space_name})",
+                (elm, get("elm", f"{spread}_{tail}")), (la, get("la", f"{spread}_{tail}")), strict=True,
+                source=ELM_PAPER),
+        compare("ELM's per-class mean logit margins vary less than LA's (std over classes / mean, scale-free)",
+                (elm, get("elm", CLASS_MEAN_CV)), (la, get("la", CLASS_MEAN_CV)), strict=True, source=HYPOTHESIS),
+    ]
+    return out
+
+
+GROUPS = ("many", "medium", "few")
+
+
+def geometry_tables(
+    stats: Mapping[str, Mapping[str, Stat]], prefix: str
+) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Embedding-geometry tables, one unit each: per feature space (the projections the ELM loss shapes first,
+    then the backbone), spread (1 - cos, pairwise estimator) and the within-class variance ratio (unitless), per
+    group, on the evaluation split and on the fixed training sample; then the Spearman correlation of class
+    tightness with log class size. Returns (title, header, rows) for the spaces the runs report."""
+    metrics = {k for by in stats.values() for k in by}
+    spaces = [(s, name) for s, name in (("emb_proj", "projections (where the ELM loss acts)"),
+                                        ("emb_backbone", "backbone features"))
+              if any(m.startswith(f"{prefix}{s}/") or m.startswith(f"train/{s}/") for m in metrics)]
+    split = prefix.rstrip("/")
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+
+    def table_of(keys: list[tuple[str, str]], digits: int = 3) -> tuple[list[str], list[list[str]]]:
+        present = [(k, label) for k, label in keys if k in metrics]
+        header = ["variant", "seeds", *[label for _, label in present]]
+        rows = [[v, str(max((s.n for s in by.values()), default=0)),
+                 *[format_stat(by.get(k), digits=digits) for k, _ in present]] for v, by in stats.items()]
+        return header, rows
+
+    for s, name in spaces:
+        for stat, unit in (("spread_pairwise", "1 - cos"), ("var_ratio", "tr S_c / tr S_T, unitless")):
+            keys = [(f"{where}/{s}/{stat}_{g}", f"{where} {g.capitalize()}") for where in (split, "train")
+                    for g in GROUPS]
+            h, r = table_of(keys)
+            if len(h) > 2:
+                out.append((f"{'Spread' if stat.startswith('spread') else 'Within-class variance ratio'} in the "
+                            f"{name} ({unit}; mean ± std over seeds)", h, r))
+    keys = [(f"{where}/{s}/{stat}_logsize_spearman", f"{where} {s.removeprefix('emb_')} {stat}")
+            for s, _ in spaces for where in (split, "train") for stat in ("spread", "var_ratio")]
+    h, r = table_of(keys, digits=2)
+    if len(h) > 2:
+        out.append(("Spearman correlation of class tightness with log class size (unitless; negative: larger "
+                    "classes are tighter, positive: smaller classes are tighter)", h, r))
+    return out
+
+
+ANCHOR_COLUMNS = (
+    *(Column(f"emb_anchor_pos_frac_{g}", f"{g.capitalize()} anchors with a positive (%)", True) for g in GROUPS),
+    *(Column(f"emb_anchor_share_{g}", f"{g.capitalize()} share of contributing anchors (%)", True) for g in GROUPS),
+)
 
 
 def per_class_mean(rows: pd.DataFrame, value: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from ray import tune
 from elm.config import PLATFORM_BLOCKS, ConfigError
 from platform.mlflow_schema import (
     PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME, TAG_ROLE, TAG_SEED, TAG_SWEEP,
-    TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key,
+    TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
 )
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
@@ -259,20 +259,6 @@ def trial_outcome(trial: Any, epochs: int | None) -> str:
     if epochs is not None and reached is not None and float(reached) < epochs:
         return "stopped_early"
     return "finished"
-
-
-def quote(value: str) -> str:
-    """``value`` as a string literal for an MLflow filter string (which has no escape for a quote character).
-
-    Raises:
-        ValueError: ``value`` holds both kinds of quote.
-    """
-    value = str(value)
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise ValueError(f"cannot search MLflow for {value!r}: it holds both ' and \"")
 
 
 def trial_error_message(trial: Any) -> str:

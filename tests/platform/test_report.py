@@ -77,13 +77,14 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
     stats = _stats(
         ce={"balanced_acc": (0.38, 0.005), "posthoc_tau1/balanced_acc": (0.42, 0.004)},
         logit_only={"balanced_acc": (0.43, 0.02), "embedding/spread_few": (0.30, 0.01),
-                    "logit_margin/class_mean_std": (1.0, 0.1)},
+                    "logit_margin/class_mean_cv": (1.0, 0.1)},
         elm={"balanced_acc": (0.425, 0.01), "embedding/spread_few": (0.20, 0.01),
-             "logit_margin/class_mean_std": (0.95, 0.1)},
+             "logit_margin/class_mean_cv": (0.95, 0.1)},
     )
     c = rt.verdict(stats, ROLES, "test/")
     assert [x.holds for x in c] == [True, True, False, True, True]
     assert [x.beyond_noise for x in c] == [True, False, False, True, False]
+    assert [x.source for x in c] == [rt.LA_PAPER, rt.LA_PAPER, rt.ELM_PAPER, rt.ELM_PAPER, rt.HYPOTHESIS]
     assert c[0].difference == pytest.approx(0.04) and c[0].noise == pytest.approx(0.005)
     assert c[1].difference == pytest.approx(0.01) and c[1].noise == pytest.approx(0.02)
     assert c[2].difference == pytest.approx(-0.005)
@@ -96,7 +97,7 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
 def test_verdict_uses_the_medium_group_when_the_data_has_no_few_class() -> None:
     stats = _stats(logit_only={"embedding/spread_medium": (0.30, 0.01)}, elm={"embedding/spread_medium": (0.25, 0.01)})
     spread = rt.verdict(stats, ROLES, "test/")[3]
-    assert spread.claim == "ELM has lower Medium-group embedding spread than LA"
+    assert spread.claim == "ELM has lower Medium-group embedding spread than LA (embeddings)"
     assert spread.holds is True and spread.difference == pytest.approx(0.05)
 
 
@@ -243,7 +244,7 @@ def test_report_from_mlflow_store(store: Path, tmp_path: Path) -> None:
     assert "| ce + post-hoc tau=1 | 43.00 ± 2.83 | 41.76 | +1.24 |" in md
     assert "final evaluated epoch 2" in md
     assert "## Verdict" in md and "CE < post-hoc (tau=1 on CE): holds, within seed noise" in md
-    assert "LA loss <= ELM: not available" in md  # no logit-adjusted variant in this store
+    assert "LA loss <= ELM (balanced accuracy): not available" in md  # no logit-adjusted variant in this store
     assert "tiny_ablation-trial=9" in md and "FAILED" in md  # the failed run is listed, not averaged
     for name in ("accuracy_vs_class_size.png", "spread_vs_class_size.png", "logit_margins_by_group.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
@@ -441,10 +442,44 @@ def test_geometry_is_read_from_the_projection_space_when_runs_report_it() -> Non
     stats = _stats(logit_only={"emb_proj/spread_pairwise_medium": (0.30, 0.01), "embedding/spread_medium": (0.1, 0.0)},
                    elm={"emb_proj/spread_pairwise_medium": (0.25, 0.01), "embedding/spread_medium": (0.2, 0.0)})
     spread = rt.verdict(stats, ROLES, "test/")[3]
-    assert spread.claim == "ELM has lower Medium-group embedding spread than LA"
+    assert spread.claim == "ELM has lower Medium-group embedding spread than LA (projections)"
     assert spread.holds is True and spread.difference == pytest.approx(0.05)  # the projections, not embedding/
     cols = rt.geometry_columns(["test/emb_backbone/spread_pairwise_few", "test/acc"], "test/")
     assert [c.key for c in cols] == ["emb_backbone/spread_pairwise_many", "emb_backbone/spread_pairwise_medium",
                                      "emb_backbone/spread_pairwise_few", "emb_backbone/separation_min"]
     assert all(c.label.endswith("(1 - cos)") for c in cols)
     assert rt.geometry_columns(["test/acc"], "test/")[0].key == "embedding/spread_many"
+
+
+def test_verdict_separates_paper_claims_from_hypotheses_and_compares_tail_accuracy_and_backbone_geometry() -> None:
+    stats = _stats(
+        logit_only={"balanced_acc": (0.43, 0.01), "acc_medium": (0.50, 0.01), "acc_few": (0.20, 0.02),
+                    "emb_backbone/spread_pairwise_few": (0.40, 0.01), "emb_proj/spread_pairwise_few": (0.9, 0.01)},
+        elm={"balanced_acc": (0.44, 0.01), "acc_medium": (0.52, 0.01), "acc_few": (0.19, 0.02),
+             "emb_backbone/spread_pairwise_few": (0.35, 0.01), "emb_proj/spread_pairwise_few": (0.2, 0.01)},
+    )
+    c = {x.claim: x for x in rt.verdict(stats, ROLES, "test/")}
+    assert c["LA loss < ELM on Medium classes"].holds is True and c["LA loss < ELM on Medium classes"].source == \
+        rt.ELM_PAPER
+    assert c["LA loss < ELM on Few classes"].holds is False
+    spread = c["ELM has lower Few-group embedding spread than LA (backbone)"]  # never the untrained LA head
+    assert spread.difference == pytest.approx(0.05)
+
+
+def test_class_mean_cv_is_scale_free() -> None:
+    trials = pd.DataFrame({"test/logit_margin/class_mean_std": [2.0, 20.0], "test/logit_margin/mean": [-4.0, 40.0]})
+    assert rt.with_derived(trials, "test/")["test/logit_margin/class_mean_cv"].tolist() == [0.5, 0.5]
+
+
+def test_geometry_tables_hold_one_unit_each_for_both_spaces_and_the_training_sample() -> None:
+    stats = {"elm": {k: rt.Stat(0.3, 0.01, 3) for k in (
+        "test/emb_proj/spread_pairwise_many", "train/emb_proj/spread_pairwise_few", "test/emb_backbone/var_ratio_few",
+        "train/emb_backbone/spread_logsize_spearman")}}
+    tables = rt.geometry_tables(stats, "test/")
+    titles = [t for t, _, _ in tables]
+    assert titles[0].startswith("Spread in the projections") and "1 - cos" in titles[0]
+    assert any(t.startswith("Within-class variance ratio in the backbone") for t in titles)
+    assert titles[-1].startswith("Spearman correlation")
+    first = tables[0]
+    assert first[1] == ["variant", "seeds", "test Many", "train Few"] and first[2] == [["elm", "3", "0.300 ± 0.010",
+                                                                                      "0.300 ± 0.010"]]

@@ -75,3 +75,14 @@ def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path
     for p in parents:
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
         assert len(kids) == 2 and {r.data.tags["elm.sweep_id"] for r in kids} == {p.data.tags["elm.sweep_id"]}
+    # the report of one folder reads its own sweep's runs from the shared store, not both sweeps'
+    import subprocess
+    import sys
+
+    from tests.platform.test_e2e import REPO_ROOT
+
+    report = subprocess.run([sys.executable, "-m", "platform.report", str(tmp_path / "exp1")], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "exp1" / "report" / "report.md").read_text()
+    assert "search sweep; 2 finished trials" in text and store in text

@@ -166,7 +166,7 @@ def test_the_end_of_a_sweep_leaves_no_run_running_and_records_the_best(store: st
 
 
 def test_filter_strings_quote_any_single_kind_of_quote(store: str) -> None:
-    from platform.tracking import quote
+    from platform.mlflow_schema import quote
 
     c = MlflowClient(store)
     exp = c.create_experiment("quotes")
