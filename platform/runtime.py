@@ -1,16 +1,28 @@
-"""Where Ray processes find this repo: one commented place for the `platform` name clash (STYLE.md section 8).
+"""How a sweep starts or joins Ray: ``start_ray`` (private cluster or ``--address``) and the runtime environment.
 
 Ray worker processes start a fresh interpreter whose ``sys.path`` does not begin with the repo root, so they would
 import the standard-library ``platform`` and then fail with "'platform' is not a package" on ``platform.trainables``.
 The job-level runtime environment therefore puts the repo root first on PYTHONPATH (local and shared-filesystem
-clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters).
+clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters): one commented place for
+the `platform` name clash (STYLE.md section 8).
+
+The private local cluster listens on 127.0.0.1 only, and what a trial can never get (more CPUs or GPUs than the
+machine has, an address where no cluster answers) is refused before Ray starts.
 """
 from __future__ import annotations
 
 import os
 import socket
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from elm.config import ConfigError
+
+if TYPE_CHECKING:
+    from platform.spec import ResourcesSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Never shipped to a remote cluster: environments, outputs and VCS data.
@@ -58,3 +70,224 @@ def free_port(host: str = LOCALHOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+# Ray binds every server of a node (GCS, raylet, object manager, core workers, dashboard and runtime-env agents,
+# metrics) to the node's IP, and to loopback alone only when that IP is loopback. ray.init turns
+# ``_node_ip_address="127.0.0.1"`` back into the machine's address; Ray's single-machine mode (this variable, its
+# default on macOS and Windows) makes the node IP 127.0.0.1 in the driver and in every process it starts.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+CLIENT_SCHEME = "ray://"
+CLIENT_DEFAULT_PORT = 10001  # `ray start --head`'s Ray client server
+PROBE_TIMEOUT_S = 10.0  # how long an --address may refuse connections (a cluster still starting) before we give up
+PROBE_RETRY_S = 0.5
+RPC_TIMEOUT_S = 5.0  # a GCS answers its cluster id in milliseconds; a port that is not one never does
+ADDRESS_FORMS = f"expected HOST:PORT (the GCS address 'ray start --head' prints), {CLIENT_SCHEME}HOST[:PORT] or auto"
+
+
+def start_ray(address: str | None, resources: ResourcesSpec) -> None:
+    """Start the sweep's private local cluster (``address`` None), or join ``address``.
+
+    The private cluster listens on 127.0.0.1 only, and a trial that needs more CPUs or GPUs than this machine has
+    is refused before Ray starts. An address is probed first (``check_address``), so one that points nowhere fails
+    in seconds instead of hanging in ray.init; a trial that no node of a joined cluster can hold is a warning
+    (an autoscaler may still add such nodes).
+
+    Raises:
+        ConfigError: the trial cannot fit this machine, or no Ray cluster answers at ``address``.
+    """
+    if address is None:
+        available = local_resources()
+        check_trial_fits(resources, available)
+        listen_on_loopback_only()
+        import ray
+
+        ray.init(**ray_init_kwargs(None), num_cpus=int(available["CPU"]), num_gpus=int(available["GPU"]),
+                 log_to_driver=True, ignore_reinit_error=True)
+        return
+    check_address(address)
+    import ray
+
+    try:
+        ray.init(**ray_init_kwargs(address), log_to_driver=True, ignore_reinit_error=True)
+    except ConnectionError as e:
+        raise ConfigError(f"could not join the Ray cluster at {address}: {e}") from None
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    warning = cluster_fit_warning(resources, nodes)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def listen_on_loopback_only() -> None:
+    """Make the private local cluster this process starts bind every Ray socket to 127.0.0.1 (``LOOPBACK_ENV``).
+
+    Not covered: torch's TCPStore, which a ray_train trial's rank 0 opens for DDP, listens on all interfaces (torch
+    has no bind address for it).
+    """
+    os.environ.update(LOOPBACK_ENV)  # read by the processes ray.init starts, and by Ray when first imported
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False  # in case Ray was imported before the line above (read at call time)
+
+
+def local_resources() -> dict[str, float]:
+    """CPUs and GPUs of the private local cluster: the CPU count Ray itself would detect (cgroup limits included)
+    and the GPUs torch sees; ``start_ray`` gives both to ray.init, so the fit check and Ray agree."""
+    import torch
+    from ray._private.utils import get_num_cpus
+
+    return {"CPU": float(get_num_cpus()), "GPU": float(torch.cuda.device_count())}
+
+
+def trial_needs(resources: ResourcesSpec) -> dict[str, float]:
+    """CPUs and GPUs one trial holds at once: ``num_workers`` workers (the ray_train launcher's driving trial takes
+    no CPU or GPU, ``platform.tune.make_trainable``)."""
+    return {"CPU": resources.num_workers * resources.cpus_per_worker,
+            "GPU": resources.num_workers * resources.gpus_per_worker}
+
+
+def check_trial_fits(resources: ResourcesSpec, available: Mapping[str, float]) -> None:
+    """Refuse a trial the private local cluster (one node with ``available`` CPUs and GPUs) could never start.
+
+    Raises:
+        ConfigError: naming the resources keys, what one trial needs and what the machine has.
+    """
+    need = trial_needs(resources)
+    if all(need[k] <= available.get(k, 0.0) for k in need):
+        return
+    raise ConfigError(f"{_trial_text(resources)} but this machine has {_cpus_gpus(available)}; lower them, or join "
+                      "a cluster with --address")
+
+
+def cluster_fit_warning(resources: ResourcesSpec, nodes: Sequence[Mapping[str, float]]) -> str | None:
+    """Why no combination of ``nodes`` (each node's total resources) can hold one trial, or None if one can.
+
+    A worker must fit on one node, and all workers together in the cluster (Ray Train spreads them over nodes).
+    """
+    worker = {"CPU": resources.cpus_per_worker, "GPU": resources.gpus_per_worker}
+    need = trial_needs(resources)
+    total = {k: sum(n.get(k, 0.0) for n in nodes) for k in need}
+    if any(all(worker[k] <= n.get(k, 0.0) for k in worker) for n in nodes) and \
+            all(need[k] <= total[k] for k in need):
+        return None
+    largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
+    return (f"{_trial_text(resources)} but the cluster's {len(nodes)} node(s) hold {_cpus_gpus(total)}, the "
+            f"largest {_cpus_gpus(largest)}; its trials stay PENDING until an autoscaler adds nodes that fit")
+
+
+def _trial_text(resources: ResourcesSpec) -> str:
+    return (f"resources: a trial needs {_cpus_gpus(trial_needs(resources))} (num_workers={resources.num_workers} x "
+            f"cpus_per_worker={resources.cpus_per_worker:g}, gpus_per_worker={resources.gpus_per_worker:g})")
+
+
+def _cpus_gpus(amounts: Mapping[str, float]) -> str:
+    cpus, gpus = amounts.get("CPU", 0.0), amounts.get("GPU", 0.0)
+    return f"{cpus:g} CPU{'' if cpus == 1 else 's'} and {gpus:g} GPU{'' if gpus == 1 else 's'}"
+
+
+def check_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, rpc_timeout_s: float = RPC_TIMEOUT_S) -> None:
+    """Fail fast unless a Ray cluster answers at ``address``: ``HOST:PORT`` (a GCS, as ``ray start --head`` prints
+    it; ``auto`` for the one started on this machine) or ``ray://HOST[:PORT]`` (a Ray client server).
+
+    Connects to the host and port Ray would dial, for up to ``timeout_s`` (a cluster may still be starting), then
+    asks a GCS for its cluster id, or waits for a client server's gRPC handshake, for up to ``rpc_timeout_s``.
+    ray.init itself would retry for minutes, and ignore SIGTERM while it does.
+
+    Raises:
+        ConfigError: naming ``address`` and what answered there, if anything.
+    """
+    from ray._private.services import canonicalize_bootstrap_address
+
+    client = address.startswith(CLIENT_SCHEME)
+    try:
+        dialled = address[len(CLIENT_SCHEME):] if client else canonicalize_bootstrap_address(address)
+    except ValueError as e:
+        raise ConfigError(f"--address {address}: {e}; {ADDRESS_FORMS}") from None
+    if dialled is None:  # "local", or "auto" with no cluster started here: ray.init says which
+        return
+    host, port = _host_port(dialled, CLIENT_DEFAULT_PORT if client else None, address)
+    target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    try:
+        answered = wait_for_port(host, port, timeout_s)
+    except socket.gaierror as e:
+        raise ConfigError(f"--address {address}: the host {host!r} does not resolve ({e})") from None
+    if not answered:
+        dials = "" if client or dialled == address else f"Ray dials {target}; "  # 127.0.0.1 becomes the node IP
+        raise ConfigError(f"no Ray cluster answers at {address} ({dials}tried for {timeout_s:g} s): start one with "
+                          "'ray start --head' or drop --address (and RAY_ADDRESS)")
+    problem = (_client_server_problem(target, rpc_timeout_s) if client
+               else _gcs_problem(target, address, rpc_timeout_s))
+    if problem:
+        raise ConfigError(f"--address {address}: {problem}")
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
+    """Whether something accepts a TCP connection at ``host:port`` within ``timeout_s`` (retrying refusals).
+
+    Raises:
+        socket.gaierror: ``host`` does not resolve.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), PROBE_RETRY_S)).close()
+            return True
+        except socket.gaierror:
+            raise
+        except OSError:  # refused (nothing listens yet) or timed out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(PROBE_RETRY_S, left))
+
+
+def _host_port(hostport: str, default_port: int | None, address: str) -> tuple[str, int]:
+    parts = urlsplit("//" + hostport)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ConfigError(f"--address {address}: {ADDRESS_FORMS}")
+    return parts.hostname, port
+
+
+def _gcs_problem(target: str, address: str, timeout_s: float) -> str | None:
+    """What is wrong with the GCS at ``target`` (asked for its cluster id as ray.init would), or None."""
+    import grpc
+    from ray._private.grpc_utils import init_grpc_channel
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    channel = init_grpc_channel(target)  # TLS and token authentication as this process's ray.init would use them
+    try:
+        gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+            gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+        return None
+    except grpc.RpcError as e:
+        code = e.code()
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return ("this Ray cluster requires token authentication: set RAY_AUTH_MODE=token, with its token in "
+                    "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return (f"this port answers gRPC but is not a Ray GCS (a Ray client server is joined as "
+                    f"{CLIENT_SCHEME}{address}); pass the address 'ray start --head' prints")
+        return (f"something listens here but does not answer as a Ray GCS within {timeout_s:g} s "
+                f"({code.name}); pass the address 'ray start --head' prints")
+    finally:
+        channel.close()
+
+
+def _client_server_problem(target: str, timeout_s: float) -> str | None:
+    """What is wrong with the Ray client server at ``target`` (its gRPC handshake), or None."""
+    import grpc
+    from ray._private.grpc_utils import init_grpc_channel
+
+    channel = init_grpc_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+        return None
+    except grpc.FutureTimeoutError:
+        return (f"something listens here but no Ray client server answers within {timeout_s:g} s "
+                f"(ray start --head serves one on port {CLIENT_DEFAULT_PORT})")
+    finally:
+        channel.close()

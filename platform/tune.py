@@ -32,14 +32,14 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     """
     import ray
 
-    from platform.runtime import ray_init_kwargs
+    from platform.runtime import start_ray
 
     plan.out.mkdir(parents=True, exist_ok=True)
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a failed trial's last
     # report; Tune must accept results without it. The searcher sees only evaluated results
     # (platform.search_gate); ASHA skips the others itself.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    ray.init(**ray_init_kwargs(address), log_to_driver=True, ignore_reinit_error=True)
+    start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
     tracker = make_tracker(plan)
     try:
         tuner = build_tuner(plan, tracker, resume=resume)  # refuses an existing sweep (fresh) or a missing one
