@@ -7,7 +7,7 @@ Measured from outside, each part in a fresh interpreter (no code in ``elm``/``pl
   interpreter   ``python -c pass``
   imports       everything the command imports before its first trial: elm, platform.tune, ray, ray.tune,
                 ray.train.torch, optuna, mlflow and the trainable/tracking modules
-  ray start     ``ray.init(runtime_env=...)`` as ``platform.tune.run`` calls it (a new local cluster)
+  ray start     ``platform.runtime.start_ray`` as ``platform.tune.run`` calls it (a new loopback-only local cluster)
   data load     ``load_data`` of the smoked config (``make_plan`` does it once; each worker does it again)
   model build   model + loss from the registries
   first epoch   ``elm.train.fit`` until its first report (one epoch plus its evaluation), in-process
@@ -41,8 +41,8 @@ import platform.trainables.driver, platform.trainables.in_trial, platform.tracki
 print(time.perf_counter() - t)
 """
 RAY_START = """
-import ray, time; from platform.runtime import ray_init_kwargs
-t = time.perf_counter(); ray.init(**ray_init_kwargs(None), log_to_driver=False); print(time.perf_counter() - t)
+import ray, time; from platform.runtime import start_ray; from platform.spec import ResourcesSpec
+t = time.perf_counter(); start_ray(None, ResourcesSpec()); print(time.perf_counter() - t)
 ray.shutdown()
 """
 DATA_MODEL_EPOCH = """
