@@ -13,9 +13,10 @@ Asserted, as a user reads it: exit code 0; ``summary.md`` lists every trial with
 row per trial; every MLflow child run is FINISHED (none RUNNING); the tuned metric was logged exactly on the
 epochs the file's ``eval_every`` evaluates; the launcher is the full file's.
 
-Measured on the 2-core machine shared with other jobs (seconds per file, Ray start-up included): cifar10 28,
-cifar100 33, cifar100_ablation 92, cifar10_mlp_ablation 31, cifar10_mlp_search 23, cifar10_reduced 44,
-imagenet_lt 51, inaturalist 67, smoke 22, smoke_ablation 27; 7 minutes in all (420 s).
+Measured on the 2-core machine (seconds per file, Ray start-up included), with the machine at load average 8-18
+from other jobs: cifar10 58, cifar100 55, cifar100_ablation 86, cifar10_elm_val_search 36, cifar10_mlp_ablation 40,
+cifar10_mlp_search 29, cifar10_reduced 69, imagenet_lt 70, inaturalist 75, smoke 25, smoke_ablation 55: 600 s in
+all. The same test at load average 2-5 (10 files then) took 420 s (user CPU time of pytest and the CLI processes: about 2 minutes).
 """
 from __future__ import annotations
 
