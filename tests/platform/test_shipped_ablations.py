@@ -16,7 +16,8 @@ epochs the file's ``eval_every`` evaluates; the launcher is the full file's.
 Measured on the 2-core machine (seconds per file, Ray start-up included), with the machine at load average 8-18
 from other jobs: cifar10 58, cifar100 55, cifar100_ablation 86, cifar10_elm_val_search 36, cifar10_mlp_ablation 40,
 cifar10_mlp_search 29, cifar10_reduced 69, imagenet_lt 70, inaturalist 75, smoke 25, smoke_ablation 55: 600 s in
-all. The same test at load average 2-5 (10 files then) took 420 s (user CPU time of pytest and the CLI processes: about 2 minutes).
+all. The same test at load average 2-5 (10 files then) took 420 s. User CPU time of pytest and the CLI
+processes: about 2 minutes.
 """
 from __future__ import annotations
 
