@@ -60,3 +60,39 @@ class NoRetryOnDeterministicFailure(tune.Callback):
                         **info: Any) -> None:
         if result.get(FAILURE_KEY):
             trial.max_failures = 0
+
+
+class StopWhenNothingCanStart(tune.Callback, tune.Stopper):
+    """On a joined cluster, end the sweep when trials have waited ``limit_s`` seconds while none ran.
+
+    A trial larger than every node of a cluster (without an autoscaler that adds such nodes) stays PENDING for
+    ever; Ray Tune only logs a warning. This callback watches the trials after every step and, as the experiment
+    stopper, ends the sweep with a reason that ``platform.tune`` prints (the unstarted trials end as interrupted
+    in ``summary.md``). The private local cluster needs none: ``platform.runtime.check_trial_fits`` refuses such
+    trials before Ray starts.
+    """
+
+    def __init__(self, limit_s: float, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.limit_s = limit_s
+        self.clock = clock or time.monotonic
+        self.waiting_since: float | None = None
+        self.reason: str | None = None
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        statuses = [t.status for t in trials]
+        if "RUNNING" in statuses or "PENDING" not in statuses:
+            self.waiting_since = None
+            return
+        now = self.clock()
+        self.waiting_since = self.waiting_since if self.waiting_since is not None else now
+        if now - self.waiting_since >= self.limit_s and self.reason is None:
+            self.reason = (f"no trial could start for {self.limit_s:.0f} s (tune.max_pending_s): the cluster lacks "
+                           f"the resources one trial needs; lower resources.* or add nodes")
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.reason is not None

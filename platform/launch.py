@@ -102,8 +102,11 @@ def make_tracker(plan: Plan) -> Any:
     )
 
 
-def build_tuner(plan: Plan, tracker: Any, *, resume: bool) -> Any:
+def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = None) -> Any:
     """A new ``tune.Tuner`` for ``plan``, or the interrupted one restored from its folder (``resume``).
+
+    ``pending_guard``: a ``platform.failures.StopWhenNothingCanStart`` (on a joined cluster), added as a callback
+    and as the experiment stopper.
 
     Raises:
         ConfigError: ``resume`` without an interrupted sweep, or a new sweep where one already is.
@@ -137,7 +140,8 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool) -> Any:
         run_config=tune.RunConfig(
             name=plan.sweep_name,
             storage_path=str(plan.layout.ray),
-            callbacks=[NoRetryOnDeterministicFailure(), tracker],
+            callbacks=[NoRetryOnDeterministicFailure(), tracker, *([pending_guard] if pending_guard else [])],
+            stop=pending_guard,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             # Ray Train restarts dead workers of a TorchTrainer trial itself; an in-trial trial is restarted by Tune.
             # Deterministic failures are never retried (platform.failures).

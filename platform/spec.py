@@ -28,6 +28,8 @@ class TuneSpec:
     seed: int | None = None  # defaults to the experiment seed
     study_storage: bool = False  # keep the Optuna study in <experiment>/optuna.db (SQLite)
     max_failures: Annotated[int, Interval(ge=0)] = 2  # worker restarts from the last checkpoint per trial
+    # On a joined cluster (--address): end the sweep when trials have waited this long while none ran (0: never).
+    max_pending_s: Annotated[float, Interval(ge=0)] = 600.0
 
 
 @dataclass(frozen=True)

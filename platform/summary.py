@@ -17,7 +17,7 @@ from platform.failures import FAILURE_KEY
 from platform.plan import Plan
 
 CONFIG_PREFIX = "config/"
-FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"
+FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"  # trial statuses
 DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH)  # JSON blobs; EPOCH is "epochs"
 EPOCHS = "epochs"  # the last epoch a trial reached (0 if it never finished one)
 TRIAL_COLUMNS = ("trial_id", "status", "epochs", "reason")
@@ -40,6 +40,11 @@ class TrialRecord:
     epochs: int
     error: str | None
     ended: bool = True
+
+    @property
+    def succeeded(self) -> bool:
+        """Ended without an error after training at least one epoch (to the end, or until the scheduler stopped it)."""
+        return self.error is None and self.ended and self.epochs > 0
 
 
 def records_from_results(results: Iterable[Any], metric: str) -> list[TrialRecord]:
@@ -83,7 +88,8 @@ def trial_table(records: list[TrialRecord], plan: Plan) -> pd.DataFrame:
     for rec in records:
         last = rec.last
         reached = rec.epochs
-        status = FAILED if rec.error else INTERRUPTED if not rec.ended else STOPPED if reached < epochs else FINISHED
+        status = (FAILED if rec.error else INTERRUPTED if not rec.succeeded  # stopped before it ended or started
+                  else STOPPED if reached < epochs else FINISHED)
         config = last.get("config") or {}
         row: dict[str, Any] = {"trial_id": str(last.get("trial_id", "")), "status": status, EPOCHS: reached,
                                "reason": rec.error or ""}
@@ -110,7 +116,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri: str) -> str:
+def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri: str,
+                 stopped: str | None = None) -> str:
     """``summary.md``: counts, the best trial, every trial, per-variant means (ablations), and what to run next."""
     t, epochs = plan.spec.tune, plan.cfg.optim.epochs
     counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
@@ -119,6 +126,8 @@ def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri
     lines = [f"# {plan.sweep_name}: {len(df)} trials ({tally})", "",
              f"Metric `{t.metric}` ({t.mode}); a trial's value is its last evaluated one. Schedule: {epochs} epochs.",
              ""]
+    if stopped:
+        lines += [f"**The sweep stopped early:** {stopped}.", ""]
     idx = best_index(df, t.metric, t.mode, epochs, epoch_col=EPOCHS)
     lines += ["## Best trial", ""]
     if idx is None:
@@ -174,11 +183,11 @@ def next_steps(plan: Plan, *, config_path: str, tracking_uri: str, interrupted: 
     return lines + [""]
 
 
-def write_summary(records: list[TrialRecord], plan: Plan, *, config_path: str, tracking_uri: str) -> tuple[
-        pd.DataFrame, str]:
+def write_summary(records: list[TrialRecord], plan: Plan, *, config_path: str, tracking_uri: str,
+                  stopped: str | None = None) -> tuple[pd.DataFrame, str]:
     """Write ``trials.csv`` and ``summary.md``; return the trial table and the summary text."""
     df = trial_table(records, plan)
     df.to_csv(plan.layout.trials_csv, index=False)
-    text = summary_text(df, plan, config_path=config_path, tracking_uri=tracking_uri)
+    text = summary_text(df, plan, config_path=config_path, tracking_uri=tracking_uri, stopped=stopped)
     plan.layout.summary.write_text(text)
     return df, text

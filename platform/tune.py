@@ -41,18 +41,26 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
     tracker = make_tracker(plan)
+    guard = None
+    if address is not None and plan.spec.tune.max_pending_s > 0:  # a joined cluster may never fit a trial
+        from platform.failures import StopWhenNothingCanStart
+
+        guard = StopWhenNothingCanStart(plan.spec.tune.max_pending_s)
     try:
-        tuner = build_tuner(plan, tracker, resume=resume)  # refuses an existing sweep (fresh) or a missing one
+        tuner = build_tuner(plan, tracker, resume=resume, pending_guard=guard)  # refuses an existing/missing sweep
         if not resume:
             record_start(plan)
         results = tuner.fit()
         records = records_from_results(results, plan.spec.tune.metric)
-        df, text = write_summary(records, plan, config_path=config_path, tracking_uri=tracker.tracking_uri)
+        df, text = write_summary(records, plan, config_path=config_path, tracking_uri=tracker.tracking_uri,
+                                 stopped=guard.reason if guard is not None else None)
         finish_tracking(plan, df)
         close_stale_study_trials(plan)
     finally:
         ray.shutdown()
     print("\n" + text, flush=True)
+    if guard is not None and guard.reason:
+        print(f"error: the sweep stopped early: {guard.reason}", file=sys.stderr, flush=True)
     return records
 
 
@@ -105,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - t0:.0f} s; outputs in {plan.out}", flush=True)
-    return 1 if records and all(r.error is not None for r in records) else 0
+    return 0 if any(r.succeeded for r in records) else 1
 
 
 if __name__ == "__main__":

@@ -41,3 +41,29 @@ def test_config_data_and_divergence_errors_are_deterministic_crashes_are_not() -
         assert isinstance(e, DETERMINISTIC_ERRORS)
     for e in (RuntimeError("worker died"), OSError("disk"), MemoryError()):
         assert not isinstance(e, DETERMINISTIC_ERRORS)
+
+
+@dataclass
+class Status:
+    status: str
+
+
+def test_a_sweep_whose_trials_cannot_start_on_a_joined_cluster_is_stopped_after_the_limit() -> None:
+    from platform.failures import StopWhenNothingCanStart
+
+    now = [0.0]
+    guard = StopWhenNothingCanStart(600, clock=lambda: now[0])
+    pending = [Status("PENDING"), Status("PENDING")]
+    guard.on_step_end(0, pending)
+    now[0] = 599.0
+    guard.on_step_end(1, pending)
+    assert not guard.stop_all()
+    now[0] = 650.0
+    guard.on_step_end(2, [Status("RUNNING"), Status("PENDING")])  # a trial runs: the clock restarts
+    now[0] = 1200.0
+    guard.on_step_end(3, pending)
+    assert not guard.stop_all()
+    now[0] = 1800.0
+    guard.on_step_end(4, [Status("TERMINATED"), Status("PENDING")])
+    assert guard.stop_all() and "no trial could start for 600 s" in str(guard.reason)
+    assert guard("t", {}) is False  # never stops a single trial

@@ -86,3 +86,27 @@ def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "exp1" / "report" / "report.md").read_text()
     assert "search sweep; 2 finished trials" in text and store in text
+
+
+def test_trials_that_no_node_of_a_joined_cluster_can_hold_end_the_sweep_after_the_pending_limit(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
+    try:
+        out = tmp_path / "exp"
+        t0 = time.perf_counter()
+        proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", cluster.address,
+                    "--set", "resources.cpus_per_worker=2", "--set", "tune.max_pending_s=15", timeout=300)
+        elapsed = time.perf_counter() - t0
+    finally:
+        cluster.shutdown()
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "warning: resources: a trial needs 2 CPUs" in proc.stderr  # said when joining
+    assert "the sweep stopped early: no trial could start for 15 s" in proc.stderr
+    assert elapsed < 120
+    summary = (out / "summary.md").read_text()
+    assert "The sweep stopped early" in summary and "interrupted" in summary
