@@ -54,7 +54,18 @@ _FLOAT_PATTERN = re.compile(
 
 
 class ConfigLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that reads scientific notation (``lr: 1e-3``) as a float; used for files and ``--set``."""
+    """``yaml.SafeLoader`` that reads scientific notation (``lr: 1e-3``) as a float and refuses a key given twice
+    in one mapping (PyYAML would silently keep the last); used for files and ``--set``."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 ConfigLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's float resolver, then ours
@@ -62,6 +73,14 @@ ConfigLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's float reso
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT_PATTERN, list("-+0123456789."))
+
+
+def yaml_error_line(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (line and column, 1-based)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def load_yaml(text: str) -> Any:
@@ -252,7 +271,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        raise ConfigError(f"{path} is not valid YAML: {yaml_error_line(e)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a mapping at the top level")
     return raw
@@ -316,5 +335,5 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
         try:
             out[key.strip()] = load_yaml(value)
         except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {e}") from None
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {yaml_error_line(e)}") from None
     return out

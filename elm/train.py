@@ -383,7 +383,7 @@ class _Loop:
                 raise NonFiniteLossError(
                     f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
                     f"(lr {optim.param_groups[0]['lr']:.4g}); lower optim.lr or check the data. "
-                    f"The last checkpoint is kept."
+                    f"Checkpoints written before it are kept."
                 )
             optim.zero_grad(set_to_none=True)
             loss.backward()

@@ -17,7 +17,8 @@ import yaml
 
 from elm.config import ConfigError, ExperimentConfig, from_dict, load_config, with_overrides
 from elm.data import load_data
-from elm.metrics.reported import evaluation_metric_names, is_training_metric
+from elm.metrics.reported import evaluation_metric_names, is_training_metric, training_metric_names
+from elm.registry import LOSSES
 from platform.layout import ExperimentDir, new_sweep_id
 from platform.search_spaces import Dimension, parse_search, validate_space
 from platform.smoke import smoke
@@ -98,10 +99,47 @@ def make_plan(
         raise ConfigError("search.train.eval_every: ASHA compares trials at the same evaluated epochs; "
                           "do not search the evaluation cadence")
     check_metric_prefix(cfg, spec)
+    if spec.tracking.uri:
+        check_tracking_uri(spec.tracking.uri)
     if check_data:
         check_metric_and_data(cfg, spec)
     layout.check_writable()
     return Plan(cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id())
+
+
+TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
+TRACKING_PROBE_S = 5.0  # a tracking server must answer its /health page within this
+
+
+def check_tracking_uri(uri: str, timeout_s: float = TRACKING_PROBE_S) -> None:
+    """``tracking.uri`` must be a store MLflow can write to: a known scheme, an SQLite file whose folder exists,
+    and for ``http(s)://`` a server that answers its ``/health`` page now (MLflow itself would retry silently for
+    minutes).
+
+    Raises:
+        ConfigError: naming the URI and what is wrong.
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(uri).scheme.split("+")[0]
+    if scheme not in TRACKING_SCHEMES and not (scheme == "" and uri.startswith("/")):
+        raise ConfigError(f"tracking.uri '{uri}': unsupported scheme '{scheme}'; use sqlite:///PATH/mlflow.db, "
+                          f"http(s)://HOST:PORT (an mlflow server) or file:///PATH")
+    if scheme == "sqlite":
+        folder = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else None
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"tracking.uri '{uri}': folder {folder} does not exist")
+    if scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as response:
+                if response.status != 200:
+                    raise ConfigError(f"tracking.uri '{uri}': /health answered HTTP {response.status}")
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ConfigError(f"tracking.uri '{uri}': no MLflow server answers there ({reason}); start one with "
+                              f"'mlflow server' or drop tracking.uri") from None
 
 
 def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
@@ -111,6 +149,8 @@ def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
         ConfigError: naming the metric and the split.
     """
     metric, split = spec.tune.metric, cfg.train.eval_split
+    if spec.tune.mode == "max" and metric.rsplit("/", 1)[-1].startswith("loss"):
+        raise ConfigError(f"tune.metric '{metric}' is a loss but tune.mode is 'max': set tune.mode: min")
     if is_training_metric(metric) or metric.startswith(f"{split}/"):
         return
     head, _, rest = metric.partition("/")
@@ -133,6 +173,16 @@ def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
                           f"(set data.val_per_class > 0 where the dataset takes it)")
     metric = spec.tune.metric
     if is_training_metric(metric):
+        # every variant must report it (a loss term of one loss is not reported by another)
+        configs = [cfg] + [with_overrides(cfg, dict(v)) for v in (spec.ablation.variants.values()
+                                                                    if spec.ablation is not None else [])]
+        reported = set.intersection(*[
+            training_metric_names(LOSSES.build(c.loss.name, c.loss.kwargs, class_counts=data.class_counts),
+                                  data.num_classes) for c in configs])
+        if metric not in reported:
+            raise ConfigError(f"tune.metric '{metric}' is never reported by loss '{cfg.loss.name}'"
+                              + (" (or some ablation variant's loss)" if len(configs) > 1 else "")
+                              + f"; training metrics: {sorted(reported)}")
         return
     names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
     if metric not in names:

@@ -482,6 +482,14 @@ def geometry_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequenc
             table(*rt.stat_table(stats, rt.geometry_columns(metrics, prefix), prefix))]
 
 
+def _head_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
+    """The accuracy column of the head: Many if any trial has it, else Medium (small data has no Many class)."""
+    for group, name in (("acc_many", "Many"), ("acc_medium", "Medium")):
+        if prefix + group in trials and trials[prefix + group].notna().any():
+            return prefix + group, name
+    return None, "Many"
+
+
 def _tail_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
     """The accuracy column of the tail: Few if any trial has it, else Medium (CIFAR-10-LT has no Few class)."""
     for group, name in (("acc_few", "Few"), ("acc_medium", "Medium")):
@@ -512,6 +520,9 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
     percent = rt.is_percent_metric(metric)  # one unit per table: accuracies in %, another metric on its own
     value = _pct if percent else _fmt_metric
     tail, tail_name = _tail_group(trials, prefix) if percent else (None, "Few")
+    head, head_name = _head_group(trials, prefix) if percent else (None, "Many")
+    if head == tail:  # one group only: no head-vs-tail view
+        head = None
     last = "last epoch" if epochs is None else f"epoch {epochs}"
     if best is None:
         why = "the trials' epochs are unknown" if epochs is None else describe_no_best(trials, metric, epochs)
@@ -526,12 +537,14 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
                     f"is an optimistic estimate of held-out performance. Trials that did not reach {last} (stopped "
                     "early by ASHA) are listed after the complete ones and never chosen: their values come from a "
                     "shorter schedule."),
+               Para(f"The top {min(TOP_TRIALS, len(trials))} of {len(trials)} trials; `trials.csv` and MLflow have "
+                    "all of them."),
                table(["trial", "epoch", f"reached {last}", metric + (" (%)" if percent else ""),
-                      *(["Many (%)", f"{tail_name} (%)"] if percent else []),
+                      *([f"{head_name} (%)", f"{tail_name} (%)"] if percent else []),
                       *[f"{c[len(CONFIG_PREFIX):]} (setting)" for c in varying]],
                      [[str(t["trial_id"]) + (" (best)" if i == best else ""), _fmt_int(t["epoch"]),
                        "yes" if t["_complete"] else "no", value(t[metric]),
-                       *([_pct(t.get(prefix + "acc_many")), _pct(t.get(tail)) if tail else "—"] if percent else []),
+                       *([_pct(t.get(head)) if head else "—", _pct(t.get(tail)) if tail else "—"] if percent else []),
                        *[_fmt_value(t[c]) for c in varying]]
                       for i, t in ranked.head(TOP_TRIALS).iterrows()])]
     paper = rt.PAPER_RESULTS.get(runs.dataset)
@@ -541,8 +554,8 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
         blocks.append(Para(f"{rt.PAPER_SOURCE}, `{runs.dataset}`, balanced accuracy (%): {figures} ("
                            + (note if comparable else f"**{note}**: shown only to place this run") + ")."))
 
-    many = prefix + "acc_many"
-    if many in trials and tail is not None:
+    many = head
+    if many is not None and tail is not None:
         # Only trials that reached the last epoch compete: one ASHA stopped early is not a point on the same front.
         full = trials[complete]
         full = full[full[many].notna() & full[tail].notna()]
@@ -550,13 +563,13 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
         labels = [str(t) for t in full["trial_id"]]
         front = rt.pareto_front(xs, ys)
         fig = rp.pareto_scatter([100 * v for v in xs], [100 * v for v in ys], front, labels,
-                                "Many-class accuracy (%)", f"{tail_name}-class accuracy (%)")
+                                f"{head_name}-class accuracy (%)", f"{tail_name}-class accuracy (%)")
         blocks += [Heading("Head vs tail: Pareto front"),
                    Para(f"The {len(full)} trials that reached the last epoch ({_fmt_int(epochs)}); "
                         f"tail = the {tail_name} group"
                         + (" (no class has fewer than 20 training images)." if tail_name == "Medium" else ".")),
-                   Image(_save(fig, out, "head_vs_tail_pareto.png"), f"Many vs {tail_name} accuracy of every trial"),
-                   table(["trial", "Many (%)", f"{tail_name} (%)", f"{metric} (%)",
+                   Image(_save(fig, out, "head_vs_tail_pareto.png"), f"{head_name} vs {tail_name} accuracy of every trial"),
+                   table(["trial", f"{head_name} (%)", f"{tail_name} (%)", f"{metric} (%)",
                           *[f"{c[len(CONFIG_PREFIX):]} (setting)" for c in varying]],
                          [[labels[i], _pct(xs[i]), _pct(ys[i]), _pct(full.iloc[i][metric]),
                            *[_fmt_value(full.iloc[i][c]) for c in varying]] for i in front])]

@@ -18,7 +18,9 @@ from platform.plan import Plan
 
 CONFIG_PREFIX = "config/"
 FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"  # trial statuses
-DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH)  # JSON blobs; EPOCH is "epochs"
+# JSON blobs, and Ray's report counters (they count reports, not epochs: "epochs" is the progress column)
+DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH, "training_iteration",
+                   "iterations_since_restore")
 EPOCHS = "epochs"  # the last epoch a trial reached (0 if it never finished one)
 TRIAL_COLUMNS = ("trial_id", "status", "epochs", "reason")
 

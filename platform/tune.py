@@ -22,7 +22,7 @@ from elm.data import DatasetCorruptError
 from platform.best import best_index
 from platform.launch import build_tuner, make_tracker, make_trainable, param_space  # noqa: F401  (re-exported)
 from platform.plan import Plan, absolute_data_paths, make_plan, record_start  # noqa: F401  (re-exported)
-from platform.summary import EPOCHS, FAILED, records_from_results, write_summary
+from platform.summary import EPOCHS, FINISHED, STOPPED, records_from_results, write_summary
 
 
 def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_path: str = "CONFIG") -> list[Any]:
@@ -34,7 +34,10 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
 
     from platform.runtime import start_ray
 
-    plan.out.mkdir(parents=True, exist_ok=True)
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out {plan.out}: cannot create it ({e.strerror or e})") from None
     # Evaluation (hence the tuned metric) runs every train.eval_every epochs and not in a failed trial's last
     # report; Tune must accept results without it. The searcher sees only evaluated results
     # (platform.search_gate); ASHA skips the others itself.
@@ -74,7 +77,8 @@ def finish_tracking(plan: Plan, df: Any) -> None:
         tracker.record_best(t.metric, None, None)
     else:
         tracker.record_best(t.metric, str(df.loc[idx, "trial_id"]), float(df.loc[idx, t.metric]))
-    tracker.close_parent("FAILED" if (df["status"] == FAILED).any() else "FINISHED")
+    # The sweep failed only if no trial succeeded (as its exit code); failed trials are counted on the parent.
+    tracker.close_parent("FINISHED" if df["status"].isin([FINISHED, STOPPED]).any() else "FAILED")
 
 
 def close_stale_study_trials(plan: Plan) -> None:

@@ -43,8 +43,29 @@ def evaluation_metric_names(split: str, class_counts: Tensor, posthoc_taus: Sequ
     return names
 
 
+def training_metric_names(loss: object, num_classes: int) -> set[str]:
+    """The ``train/`` keys every epoch of ``elm.train.fit`` reports with this (built) loss: the loss, lr, speed and
+    views, and for a multi-term loss its ``train/loss_<term>`` parts and ``train/emb_*`` anchor diagnostics (for the
+    groups its class counts have). Found by calling the loss on a tiny synthetic two-view batch.
+    """
+    from elm.losses.base import MultiTermLoss
+    from elm.losses.elm import anchor_diagnostics
+    from elm.types import ModelOutput
+
+    names = {*TRAINING_METRICS, "train/views"}
+    if not isinstance(loss, MultiTermLoss):
+        return names
+    g = torch.Generator().manual_seed(0)
+    targets = torch.arange(num_classes).repeat(2)  # (2C,): two views of one image per class
+    out = ModelOutput(torch.randn(len(targets), num_classes, generator=g), torch.randn(len(targets), 4, generator=g),
+                      torch.randn(len(targets), 4, generator=g))
+    with torch.no_grad():
+        names |= {f"{LOSS_TERM_PREFIX}{k}" for k in loss.terms(out, targets, views=2)}
+        stats = {k: float(v) for k, v in loss.anchor_statistics(targets).items()}
+    return names | {f"train/{k}" for k in anchor_diagnostics(stats)}
+
+
 def is_training_metric(name: str) -> bool:
-    """True for a ``train/`` metric every epoch reports (or a loss term's ``train/loss_<term>``, or an embedding
-    term's ``train/emb_anchor_...`` / ``train/emb_margin_applied_mean`` diagnostic)."""
-    return name in TRAINING_METRICS or name.startswith((LOSS_TERM_PREFIX, "train/emb_anchor_", "train/views",
-                                                        "train/emb_margin_applied"))
+    """True for a name in the ``train/`` namespace of per-epoch training metrics (not the ``train/emb_proj/...``
+    and ``train/emb_backbone/...`` geometry of the training sample, which evaluation reports)."""
+    return name.startswith("train/") and not name.startswith(("train/emb_proj/", "train/emb_backbone/"))

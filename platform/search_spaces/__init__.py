@@ -105,7 +105,8 @@ def validate_space(space: Mapping[str, Dimension], cfg: ExperimentConfig, search
                 with_overrides(cfg, {dim.key: value})
             except ConfigError as e:
                 hint = ""
-                if isinstance(value, float) and dim.kind in ("uniform", "loguniform", "quniform"):
+                if isinstance(value, float) and dim.kind in ("uniform", "loguniform", "quniform") and \
+                        "wrong type" in str(e):
                     hint = f" ('{dim.kind}' samples floats; for an integer key use randint or choice)"
                 raise ConfigError(f"search.{dim.key}={value!r} does not give a valid config: {e}{hint}") from None
 

@@ -44,8 +44,11 @@ def test_a_metric_the_trials_never_report_is_refused(tmp_path: Path, overrides: 
 
 
 def test_training_metrics_and_existing_groups_are_accepted(tmp_path: Path) -> None:
-    for metric in ("train/loss", "test/acc_few", "test/posthoc_tau1/balanced_acc", "test/logit_margin/mean"):
+    for metric in ("test/acc_few", "test/posthoc_tau1/balanced_acc", "test/logit_margin/mean"):
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric}, out=str(tmp_path / "o"))
+    for metric in ("train/loss", "train/loss_embedding", "train/emb_anchor_pos_frac_few"):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric, "tune.mode": "min"},
+                  out=str(tmp_path / "o"))
 
 
 def test_val_split_without_validation_data_is_refused(tmp_path: Path) -> None:
@@ -94,3 +97,46 @@ def test_resume_continues_with_the_saved_config_whatever_the_yaml_says_now(
     assert plan.cfg.loss.kwargs["tau"] == 0.5
     assert plan.sweep_id == started.sweep_id != ""
     assert plan.spec.resources.launcher == "in_trial"
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"tune.metric": "train/loss_bogus", "tune.mode": "min"}, "never reported by loss 'elm'"),
+    ({"tune.metric": "train/loss_logit", "tune.mode": "min", "loss": {"name": "cross_entropy"},
+      "search": {"optim.lr": {"uniform": [0.01, 0.1]}}}, "never reported by loss 'cross_entropy'"),
+    ({"tune.metric": "train/loss", "tune.mode": "max"}, "is a loss but tune.mode is 'max'"),
+])
+def test_training_metrics_must_be_reported_by_the_loss(tmp_path: Path, overrides: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), overrides, out=str(tmp_path / "o"))
+
+
+def test_training_metric_names_known_up_front_are_what_fit_reports(one_torch_thread: None) -> None:
+    from elm.metrics.reported import training_metric_names
+    from elm.train import fit
+
+    cfg = from_dict(tiny_raw(optim={"epochs": 1, "warmup_epochs": 0, "milestones": []}))
+    exp = build_experiment(cfg)
+    reports: list = []
+    fit(cfg, reports.append, experiment=exp)
+    reported = {k for k in reports[0].metrics if k.startswith("train/") and not k.startswith(("train/emb_proj/",
+                                                                                             "train/emb_backbone/"))}
+    assert reported == training_metric_names(exp.loss, exp.data.num_classes)
+
+
+def test_a_tracking_uri_that_cannot_work_is_refused_before_ray(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = [("foo://x", "unsupported scheme 'foo'"),
+             (f"sqlite:///{tmp_path}/missing/mlflow.db", "does not exist"),
+             (f"http://127.0.0.1:{port}", "no MLflow server answers there")]
+    for uri, needle in cases:
+        t0 = time.perf_counter()
+        with pytest.raises(ConfigError, match=needle):
+            make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tracking.uri": uri}, out=str(tmp_path / "o"))
+        assert time.perf_counter() - t0 < 10
+    make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tracking.uri": f"sqlite:///{tmp_path}/ok.db"},
+              out=str(tmp_path / "o"))
