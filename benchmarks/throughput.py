@@ -218,8 +218,8 @@ def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int,
             raise RuntimeError(f"platform.tune failed with exit code {proc.returncode}")
         with trials.open() as f:
             row = next(csv.DictReader(f))
-        if float(row["epoch"]) != 2:
-            raise RuntimeError(f"expected the trial's last report to be epoch 2, got {row['epoch']}")
+        if int(row["epochs"]) != 2 or row["status"] != "finished":
+            raise RuntimeError(f"expected the trial to finish 2 epochs, got {row['epochs']} ({row['status']})")
         return float(row["train/images_per_sec"])
 
 

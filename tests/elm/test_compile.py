@@ -19,6 +19,7 @@ from torch import Tensor, nn
 import elm.models  # noqa: F401  (registration)
 from elm.config import from_dict, set_keys
 from elm.registry import MODELS
+from elm.losses.base import views_for
 from elm.train import EpochReport, build_experiment, fit
 from tests.conftest import tiny_raw
 
@@ -97,7 +98,8 @@ def test_fit_with_compile_trains_the_same_weights_and_compiles_only_full_batches
     comp: list[EpochReport] = []
     fit(comp_cfg, comp.append, experiment=exp_comp)
     full_batches = n_train // batch
-    assert calls == [batch] * (full_batches * comp_cfg.optim.epochs)
+    views = views_for(exp_comp.loss, comp_cfg.train.views)  # the ELM loss trains on 2 views: 2 rows per image
+    assert views == 2 and calls == [batch * views] * (full_batches * comp_cfg.optim.epochs)
     for a, b in zip(eager, comp):
         for key in ("train/loss", "train/loss_logit", "train/loss_embedding"):
             assert b.metrics[key] == pytest.approx(a.metrics[key], rel=1e-5), key
