@@ -294,16 +294,18 @@ def compare(
 LA_PAPER = "LA paper (Menon et al. 2021)"
 ELM_PAPER = "ELM paper, abstract (Jitkrittum et al. 2022)"
 HYPOTHESIS = "project hypothesis (not in either paper)"
-CLASS_MEAN_CV = "logit_margin/class_mean_cv"  # derived per trial: class_mean_std / |mean| (scale-free)
+CLASS_MEAN_RATIO = "logit_margin/class_mean_std_ratio"  # derived per trial: class_mean_std / std (scale-free)
 
 
 def with_derived(trials: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """``trials`` plus scale-free derived metrics: ``<prefix>logit_margin/class_mean_cv``, the std over classes of
-    the per-class mean logit margin divided by the absolute overall mean margin (logits of any scale compare)."""
-    std, mean = prefix + "logit_margin/class_mean_std", prefix + "logit_margin/mean"
-    if std not in trials or mean not in trials:
+    """``trials`` plus scale-free derived metrics: ``<prefix>logit_margin/class_mean_std_ratio``, the std over
+    classes of the per-class mean logit margin divided by the std of all examples' margins: how much of the margins'
+    spread lies between classes (both in logits, so any logit scale gives the same ratio; a ratio to the mean margin
+    would explode where the mean is near 0)."""
+    between, overall = prefix + "logit_margin/class_mean_std", prefix + "logit_margin/std"
+    if between not in trials or overall not in trials:
         return trials
-    return trials.assign(**{prefix + CLASS_MEAN_CV: trials[std] / trials[mean].abs()})
+    return trials.assign(**{prefix + CLASS_MEAN_RATIO: trials[between] / trials[overall]})
 
 
 def verdict(
@@ -317,7 +319,7 @@ def verdict(
       compared in the backbone space (pairwise spread, ``elm.metrics.geometry``): LA and CE never train the
       projection head, so its geometry says nothing about them.
     - Project hypothesis: ELM spreads its per-class logit margins more evenly than LA, measured scale-free
-      (``CLASS_MEAN_CV``).
+      (``CLASS_MEAN_RATIO``).
 
     Args:
         stats: ``aggregate`` output (of ``with_derived`` trials).
@@ -361,8 +363,9 @@ def verdict(
         compare(f"ELM has lower {tail.capitalize()}-group embedding spread than LA ({space_name})",
                 (elm, get("elm", f"{spread}_{tail}")), (la, get("la", f"{spread}_{tail}")), strict=True,
                 source=ELM_PAPER),
-        compare("ELM's per-class mean logit margins vary less than LA's (std over classes / mean, scale-free)",
-                (elm, get("elm", CLASS_MEAN_CV)), (la, get("la", CLASS_MEAN_CV)), strict=True, source=HYPOTHESIS),
+        compare("ELM's per-class mean logit margins vary less than LA's (their std over classes / the examples' "
+                "margin std, scale-free)", (elm, get("elm", CLASS_MEAN_RATIO)), (la, get("la", CLASS_MEAN_RATIO)),
+                strict=True, source=HYPOTHESIS),
     ]
     return out
 

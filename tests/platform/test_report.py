@@ -77,9 +77,9 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
     stats = _stats(
         ce={"balanced_acc": (0.38, 0.005), "posthoc_tau1/balanced_acc": (0.42, 0.004)},
         logit_only={"balanced_acc": (0.43, 0.02), "embedding/spread_few": (0.30, 0.01),
-                    "logit_margin/class_mean_cv": (1.0, 0.1)},
+                    "logit_margin/class_mean_std_ratio": (1.0, 0.1)},
         elm={"balanced_acc": (0.425, 0.01), "embedding/spread_few": (0.20, 0.01),
-             "logit_margin/class_mean_cv": (0.95, 0.1)},
+             "logit_margin/class_mean_std_ratio": (0.95, 0.1)},
     )
     c = rt.verdict(stats, ROLES, "test/")
     assert [x.holds for x in c] == [True, True, False, True, True]
@@ -466,9 +466,9 @@ def test_verdict_separates_paper_claims_from_hypotheses_and_compares_tail_accura
     assert spread.difference == pytest.approx(0.05)
 
 
-def test_class_mean_cv_is_scale_free() -> None:
-    trials = pd.DataFrame({"test/logit_margin/class_mean_std": [2.0, 20.0], "test/logit_margin/mean": [-4.0, 40.0]})
-    assert rt.with_derived(trials, "test/")["test/logit_margin/class_mean_cv"].tolist() == [0.5, 0.5]
+def test_class_mean_std_ratio_is_scale_free() -> None:
+    trials = pd.DataFrame({"test/logit_margin/class_mean_std": [2.0, 20.0], "test/logit_margin/std": [4.0, 40.0]})
+    assert rt.with_derived(trials, "test/")["test/logit_margin/class_mean_std_ratio"].tolist() == [0.5, 0.5]
 
 
 def test_geometry_tables_hold_one_unit_each_for_both_spaces_and_the_training_sample() -> None:
