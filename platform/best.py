@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+TRIAL_ID = "trial_id"  # ties go to the smallest trial id
 EPOCH = "epoch"  # the column holding the last epoch a trial reached (reported by every epoch of elm.train.fit)
 
 
@@ -30,6 +31,7 @@ def best_index(
     trials: pd.DataFrame, metric: str, mode: str, epochs: int, epoch_col: str = EPOCH
 ) -> object | None:
     """Index label of the best trial in ``trials``, or None when no trial reached the last epoch with a finite value.
+    Ties go to the smallest ``trial_id`` (when the column exists), so every caller picks the same trial.
 
     Args:
         trials: one row per trial with ``metric`` (its last evaluated value) and ``epoch_col``.
@@ -48,7 +50,11 @@ def best_index(
     values = values[ok]
     if values.empty:
         return None
-    return values.idxmax() if mode == "max" else values.idxmin()
+    best = values.max() if mode == "max" else values.min()
+    tied = values[values == best]
+    if len(tied) > 1 and TRIAL_ID in trials.columns:  # the same trial whatever order the caller's rows are in
+        return trials.loc[tied.index, TRIAL_ID].astype(str).sort_values().index[0]
+    return tied.index[0]
 
 
 def describe_no_best(trials: pd.DataFrame, metric: str, epochs: int, epoch_col: str = EPOCH) -> str:

@@ -41,3 +41,10 @@ def test_no_best_when_no_trial_reached_the_end_or_the_metric_is_missing() -> Non
     assert best_index(df, "other", "max", epochs=10) is None
     with pytest.raises(ValueError, match="mode"):
         best_index(df, "m", "up", epochs=10)
+
+
+def test_ties_go_to_the_same_trial_whatever_the_row_order() -> None:
+    rows = [("t2", 10, 0.7), ("t1", 10, 0.7), ("t3", 10, 0.5)]
+    for order in (rows, rows[::-1]):
+        df = pd.DataFrame(order, columns=["trial_id", "epoch", "m"])
+        assert df.loc[best_index(df, "m", "max", epochs=10), "trial_id"] == "t1"
