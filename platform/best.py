@@ -6,8 +6,6 @@ an early value is measured on a shorter schedule. Pure pandas; nothing here read
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -67,10 +65,3 @@ def describe_no_best(trials: pd.DataFrame, metric: str, epochs: int, epoch_col: 
     if reached == 0:
         return f"no trial reached the last epoch ({epochs})"
     return f"none of the {reached} trials that reached epoch {epochs} has a finite {metric}"
-
-
-def is_finite(value: object) -> bool:
-    try:
-        return math.isfinite(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False

@@ -153,7 +153,7 @@ def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
         raise ConfigError(f"tune.metric '{metric}' is a loss but tune.mode is 'max': set tune.mode: min")
     if is_training_metric(metric) or metric.startswith(f"{split}/"):
         return
-    head, _, rest = metric.partition("/")
+    rest = metric.partition("/")[2]
     hint = f"; did you mean '{split}/{rest}'?" if rest else ""
     raise ConfigError(f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split "
                       f"(train.eval_split){hint}")
@@ -186,7 +186,8 @@ def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
         return
     names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
     if metric not in names:
-        close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == metric.rsplit("/", 1)[-1].split("_")[0])
+        stem = metric.rsplit("/", 1)[-1].split("_")[0]  # e.g. "acc" of "test/acc_many"
+        close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == stem)
         raise ConfigError(f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts give "
                           f"no such metric); candidates: {close[:8] or sorted(names)[:8]}")
 

@@ -36,7 +36,6 @@ from platform import report_plots as rp
 from platform import report_tables as rt
 from platform.best import best_index, describe_no_best, reached_last_epoch
 from platform.plots import spread_key
-from platform.sweep_best import SOURCES_FILE
 from platform.layout import ExperimentDir
 from platform.mlflow_schema import (
     PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, quote,
@@ -664,18 +663,17 @@ def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> So
                                 "pass a folder written by platform.tune, or --tracking-uri and --experiment")
     directory = directory.resolve() if directory is not None else None
     config: dict[str, Any] = {}
-    if directory is not None and (directory / "config.yaml").is_file():
-        raw = yaml.safe_load((directory / "config.yaml").read_text())
+    layout = ExperimentDir(directory) if directory is not None else None
+    if layout is not None and layout.config.is_file():
+        raw = yaml.safe_load(layout.config.read_text())
         config = raw if isinstance(raw, dict) else {}
     tracking = config.get("tracking") or {}
     if tracking_uri is None and tracking.get("uri"):  # the sweep tracked to a shared store
         tracking_uri = str(tracking["uri"])
-    if tracking_uri is None and directory is not None and ExperimentDir(directory).mlflow_db.is_file():
-        tracking_uri = ExperimentDir(directory).default_tracking_uri
+    if tracking_uri is None and layout is not None and layout.mlflow_db.is_file():
+        tracking_uri = layout.default_tracking_uri
     name = str(config.get("name") or (directory.name if directory is not None else target))
-    sweep_id = None
-    if directory is not None and ExperimentDir(directory).sweep_id.is_file():
-        sweep_id = ExperimentDir(directory).read_sweep_id(name)
+    sweep_id = layout.read_sweep_id(name) if layout is not None and layout.sweep_id.is_file() else None
     return Source(name=name, directory=directory, tracking_uri=tracking_uri,
                   experiment=experiment or str(tracking.get("experiment") or name), config=config, sweep_id=sweep_id)
 
@@ -684,7 +682,7 @@ def load(src: Source, metric: str) -> RunSet:
     if src.tracking_uri is not None:
         runs = load_mlflow(src.tracking_uri, src.experiment, metric, src.directory, src.sweep_id)
         return runs if runs.config else RunSet(runs.trials, runs.per_class, src.config, runs.source, runs.excluded)
-    csv = src.directory / "trials.csv" if src.directory is not None else None
+    csv = ExperimentDir(src.directory).trials_csv if src.directory is not None else None
     if csv is None or not csv.is_file():
         raise FileNotFoundError(f"{src.directory}: neither mlflow.db nor trials.csv; has platform.tune run here?")
     return load_trials_csv(csv, src.config)
@@ -714,7 +712,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tune_cfg = runs.config.get("tune") or {}
             metric = str(tune_cfg.get("metric", metric))
         out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / "report"
-        sources_file = src.directory / SOURCES_FILE if src.directory is not None else None
+        sources_file = ExperimentDir(src.directory).sources if src.directory is not None else None
         sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
         blocks = build_report(runs, out, name=src.name, metric=metric, mode=str(tune_cfg.get("mode", "max")),
                               prefix=f"{args.split}/", variant_sources=sources)

@@ -31,6 +31,7 @@ import yaml
 
 from elm.config import ConfigError, load_yaml
 from platform.best import best_index, describe_no_best
+from platform.layout import ExperimentDir
 
 FROM_SWEEP = "from_sweep"
 
@@ -41,7 +42,6 @@ class SelectedOnTestWarning(UserWarning):
 
 CONFIG_PREFIX = "config/"
 NOT_SAMPLED = ("variant", "seed")  # grid axes of an ablation, never hyperparameters to carry over
-SOURCES_FILE = "variant_sources.yaml"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
     import pandas as pd
 
     d = Path(sweep_dir)
-    csv, cfg_file = d / "trials.csv", d / "config.yaml"
+    csv, cfg_file = ExperimentDir(d).trials_csv, ExperimentDir(d).config
     if not d.is_dir():
         raise ConfigError(f"no sweep folder at {d.resolve()}")
     if not csv.is_file():

@@ -38,10 +38,6 @@ PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000
 
 
-def default_tracking_uri(experiment_dir: Path) -> str:
-    return f"sqlite:///{experiment_dir.resolve() / 'mlflow.db'}"
-
-
 def git_info(root: Path = REPO_ROOT) -> dict[str, str]:
     """The checkout's commit and whether it has uncommitted changes ('unknown' outside git)."""
     def run(*args: str) -> str:

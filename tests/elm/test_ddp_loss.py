@@ -18,27 +18,16 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from elm.losses.elm import ElmLoss
-from elm.types import ModelOutput
+from tests.elm.test_losses_modules import TinyNet
 
 pytestmark = pytest.mark.slow
 COUNTS = torch.tensor([300, 60, 8, 3])
 IMAGES, VIEWS, WORLD = 12, 2, 2
 
 
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.body = nn.Linear(6, 5)
-        self.head = nn.Linear(5, len(COUNTS))
-        self.proj = nn.Linear(5, 3)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g))
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        h = self.body(x)
-        return ModelOutput(self.head(h), h, self.proj(h))
+def make_net() -> nn.Module:
+    """The same seeded linear body, head and projection head on every rank (and in the single process)."""
+    return TinyNet(d_in=6, d_emb=5, d_proj=3, num_classes=len(COUNTS))
 
 
 def global_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +49,7 @@ def loss_fn() -> ElmLoss:
 def worker(rank: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     torch.set_num_threads(1)
-    model = nn.parallel.DistributedDataParallel(Net())
+    model = nn.parallel.DistributedDataParallel(make_net())
     x, y = global_batch()
     per_rank = IMAGES // WORLD
     xs, ys = rows(x, y, slice(rank * per_rank, (rank + 1) * per_rank))
@@ -82,7 +71,7 @@ def free_port() -> int:
 def test_ddp_loss_and_gradients_equal_the_single_process_ones(tmp_path: Path) -> None:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     mp.spawn(worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
-    model = Net()
+    model = make_net()
     x, y = global_batch()
     xs, ys = rows(x, y, slice(0, IMAGES))
     loss = loss_fn()(model(xs), ys, VIEWS)

@@ -21,11 +21,11 @@ COUNTS = torch.tensor([60, 30, 12, 5, 2])
 class TinyNet(nn.Module):
     """Linear features -> linear logits and a linear projection head."""
 
-    def __init__(self, d_in: int = 8, d_emb: int = 6, d_proj: int = 4) -> None:
+    def __init__(self, d_in: int = 8, d_emb: int = 6, d_proj: int = 4, num_classes: int = len(COUNTS)) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.body = nn.Linear(d_in, d_emb)
-        self.head = nn.Linear(d_emb, len(COUNTS))
+        self.head = nn.Linear(d_emb, num_classes)
         self.proj = nn.Linear(d_emb, d_proj)
         with torch.no_grad():
             for p in self.parameters():
