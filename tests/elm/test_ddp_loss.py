@@ -59,6 +59,9 @@ def worker(rank: int, port: int, out_dir: str) -> None:
     dist.all_reduce(mean_loss)
     torch.save({"loss": mean_loss / WORLD, "grads": {n: p.grad for n, p in model.module.named_parameters()}},
                Path(out_dir) / f"rank{rank}.pt")
+    # Both ranks leave together: a rank that tears gloo down while the other still talks to it aborts (seen once
+    # in CI as "terminate called without an active exception", SIGABRT).
+    dist.barrier()
     dist.destroy_process_group()
 
 
