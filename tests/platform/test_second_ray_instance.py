@@ -44,7 +44,11 @@ def test_a_ray_train_sweep_finishes_beside_another_ray_instance(tmp_path: Path) 
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         with (out / "trials.csv").open() as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == 2 and all(int(r["epochs"]) == 2 and r["status"] == "finished" for r in rows), rows
+        # ASHA (grace period 1) may stop the trial that reaches epoch 1 second with the worse value: which one
+        # does depends on timing, so the test asks only that every trial ended without failing.
+        assert len(rows) == 2 and {r["status"] for r in rows} <= {"finished", "stopped early"}, rows
+        assert all(int(r["epochs"]) == 2 for r in rows if r["status"] == "finished"), rows
+        assert any(r["status"] == "finished" for r in rows), rows
         assert "Found multiple active Ray instances" not in proc.stderr
     finally:
         assert other.stdin is not None
