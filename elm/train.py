@@ -28,11 +28,16 @@ from torch import Tensor, nn
 from elm.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from elm.config import ConfigError, ExperimentConfig, load_config, parse_set_args
 from elm.data import DatasetCorruptError, iterate_batches, load_data
-from elm.data.base import FileSplit, LongTailData, TensorSplit
-from elm.metrics import classification_metrics, embedding_statistics, margin_statistics, posthoc_sweep
+from elm.data.base import FileSplit, LongTailData, TensorSplit, splits_on
+from elm.data.file_options import FileLoaderOptions
+from elm.metrics import (
+    calibration_by_group, classification_metrics, embedding_statistics, margin_statistics, posthoc_sweep,
+)
 from elm.metrics.geometry import FEATURE_SPACES
+from elm.metrics.stored_logits import STORED_LOGITS_FILE, save_stored_logits
 from elm.losses.base import MultiTermLoss, first_view, views_for
 from elm.losses.elm import anchor_diagnostics
+from elm.precision import Precision, PrecisionChoice, autocast, choose_precision
 from elm.registry import LOSSES, MODELS
 from elm.schedule import lr_factor
 from elm.seeding import rng_state, seed_everything, set_rng_state
@@ -92,8 +97,8 @@ def build_experiment(cfg: ExperimentConfig) -> Experiment:
     return Experiment(data=data, model=model, loss=loss, in_channels=in_channels)
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+def _autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager[Any]:
+    return autocast(device, precision)
 
 
 def _to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) -> tuple[Tensor, Tensor]:
@@ -105,24 +110,32 @@ def _to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]], device: torch.device, *, bf16: bool, channels_last: bool
+    model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]], device: torch.device, *, bf16: bool | str,
+    channels_last: bool, fp16: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
     """Logits (N, C), backbone embeddings (N, D), projections (N, P) or None, and targets (N,) over an evaluation
-    iterator, in float32 on CPU."""
+    iterator, in float32 on CPU.
+
+    The outputs stay on ``device`` until the iterator is exhausted and cross to the CPU once, so a GPU is never
+    made to wait for the host between batches. ``bf16``/``fp16``: ``train.bf16``/``train.fp16``
+    (``elm.precision.choose_precision``).
+    """
+    precision = choose_precision(bf16, fp16, device).precision
     was_training = model.training
     model.eval()
     logits, embs, projs, ys = [], [], [], []
     for x, y in batches:
         x, y = _to_device(x, y, device, channels_last)
-        with _autocast(device, bf16):
+        with _autocast(device, precision):
             out: ModelOutput = model(x)
-        logits.append(out.logits.float().cpu())
-        embs.append(out.embeddings.float().cpu())
+        logits.append(out.logits.float())
+        embs.append(out.embeddings.float())
         if out.projections is not None:
-            projs.append(out.projections.float().cpu())
-        ys.append(y.cpu())
+            projs.append(out.projections.float())
+        ys.append(y)
     model.train(was_training)
-    return torch.cat(logits), torch.cat(embs), torch.cat(projs) if projs else None, torch.cat(ys)
+    return (torch.cat(logits).cpu(), torch.cat(embs).cpu(), torch.cat(projs).cpu() if projs else None,
+            torch.cat(ys).cpu())
 
 
 TRAIN_SAMPLE_PER_CLASS = 50  # training images per class (at most) in the fixed sample whose geometry is measured
@@ -147,7 +160,7 @@ def train_sample(split: TensorSplit | FileSplit, seed: int, per_class: int = TRA
     """Indices of a fixed sample of the training split: up to ``per_class`` images of each class, chosen by
     ``seed`` alone (the same images at every evaluation), so every class's geometry is estimated from a similar
     number of examples."""
-    labels = torch.as_tensor(split.labels)
+    labels = torch.as_tensor(split.labels).cpu()  # read one by one below: never from a GPU
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(labels), generator=g)
     kept, seen = [], torch.zeros(int(labels.max()) + 1, dtype=torch.int64)
@@ -160,11 +173,15 @@ def train_sample(split: TensorSplit | FileSplit, seed: int, per_class: int = TRA
 
 
 def evaluate(
-    model: nn.Module, cfg: ExperimentConfig, data: LongTailData, split_name: str, device: torch.device
+    model: nn.Module, cfg: ExperimentConfig, data: LongTailData, split_name: str, device: torch.device,
+    *, keep_logits: dict[str, tuple[Tensor, Tensor]] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Metrics of one split: accuracy, Many/Medium/Few, ECE, post-hoc adjusted accuracy per tau, logit margins, and
+    """Metrics of one split: accuracy, Many/Medium/Few, ECE (overall and per group, before and after post-hoc
+    adjustment), post-hoc adjusted accuracy per tau, logit margins, and
     the embedding geometry of the split and of a fixed training sample in both spaces of ``FEATURE_SPACES``
     (``elm.metrics.geometry``; keys ``<split>/emb_proj/...`` and ``train/emb_proj/...``).
+
+    ``keep_logits``: when given, ``keep_logits[split_name]`` receives (logits (N, C), labels (N,)) on the CPU.
 
     Returns:
         The metrics, and one row per class (accuracy, logit margins; the geometry of each space with the space's
@@ -184,6 +201,10 @@ def evaluate(
     out = {f"{split_name}/{k}": v for k, v in classification_metrics(logits, targets, counts).items()}
     for tau, m in posthoc_sweep(logits, targets, counts, cfg.train.posthoc_taus).items():
         out.update({f"{split_name}/posthoc_tau{tau:g}/{k}": v for k, v in m.items()})
+    out.update({f"{split_name}/{k}": v for k, v in calibration_by_group(logits, targets, counts,
+                                                                        cfg.train.posthoc_taus).items()})
+    if keep_logits is not None:
+        keep_logits[split_name] = (logits, targets)
     stats = margin_statistics(logits, None, targets, counts)
     out.update({f"{split_name}/{k}": v for k, v in stats.scalars.items()})
     geo, geo_rows = _geometry(embeddings, projections, targets, counts, f"{split_name}/")
@@ -210,6 +231,25 @@ def _dist_info() -> tuple[int, int]:
 
 def default_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def data_on_device(cfg: ExperimentConfig, device: torch.device) -> bool:
+    """Whether in-memory splits move to ``device`` (``train.data_on_device``; auto: on CUDA)."""
+    setting = cfg.train.data_on_device
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
+def _prepare_device(cfg: ExperimentConfig, data: LongTailData, device: torch.device, rank: int) -> LongTailData:
+    """Set the device's speed switches, say once (rank 0, stdout) what precision and data placement the run
+    uses, and return ``data`` with its in-memory splits on ``device`` when ``train.data_on_device`` says so."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = cfg.train.cudnn_benchmark and not cfg.train.deterministic
+    choice = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
+    on_device = data_on_device(cfg, device)
+    if rank == 0:
+        where = f"on {device}" if on_device else "on the CPU, copied per batch"
+        print(f"elm.train: {choice.precision} on {device} ({choice.reason}); in-memory data {where}", flush=True)
+    return splits_on(data, device) if on_device else data
 
 
 def fit(
@@ -245,7 +285,7 @@ def fit(
         torch.use_deterministic_algorithms(True)
     seed_everything(cfg.seed + rank)
     exp = experiment or build_experiment(cfg)
-    model, loss_fn, data = exp.model.to(device), exp.loss.to(device), exp.data
+    model, loss_fn, data = exp.model.to(device), exp.loss.to(device), _prepare_device(cfg, exp.data, device, rank)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
@@ -267,13 +307,14 @@ def fit(
         metrics = loop.train_epoch(epoch)
         per_class = None
         last = epoch + 1 == cfg.optim.epochs
+        final_logits: dict[str, tuple[Tensor, Tensor]] | None = {} if last else None  # stored for post-hoc analysis
         if rank == 0 and ((epoch + 1) % cfg.train.eval_every == 0 or last):
-            eval_metrics, per_class = evaluate(model, cfg, data, cfg.train.eval_split, device)
+            eval_metrics, per_class = evaluate(model, cfg, data, cfg.train.eval_split, device, keep_logits=final_logits)
             metrics.update(eval_metrics)
             if last and cfg.train.eval_split != "test":
                 # Selection reads the validation split every evaluation; the test split is measured once, at the
                 # end, for reports (its per-class table replaces the validation one in the final report).
-                test_metrics, per_class = evaluate(model, cfg, data, "test", device)
+                test_metrics, per_class = evaluate(model, cfg, data, "test", device, keep_logits=final_logits)
                 metrics.update(test_metrics)
             final = metrics
         checkpoint = None
@@ -281,6 +322,8 @@ def fit(
             checkpoint = save_checkpoint(ckpt_root / checkpoint_name(epoch + 1),
                                          _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics]))
             prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
+            if final_logits:  # inside the final checkpoint, which Ray persists and platform.tracking logs to MLflow
+                save_stored_logits(checkpoint / STORED_LOGITS_FILE, final_logits, data.class_counts)
         history.append(metrics)
         report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class,
                            restored_history=restored))
@@ -329,6 +372,9 @@ class _Loop:
     views: int
     per_rank_batch: int
     steps_per_epoch: int
+    precision: PrecisionChoice
+    scaler: torch.amp.GradScaler | None  # fp16 only
+    loader: FileLoaderOptions  # file-backed splits only
 
     @classmethod
     def build(cls, cfg: ExperimentConfig, model: nn.Module, loss_fn: nn.Module, data: LongTailData,
@@ -345,8 +391,15 @@ class _Loop:
         if cfg.train.max_steps_per_epoch:
             steps = min(steps, cfg.train.max_steps_per_epoch)
         model.train()
+        precision = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
+        scaler = torch.amp.GradScaler(device.type) if precision.precision == "fp16" else None
+        t = cfg.train
+        pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
+        loader = FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,
+                                   persistent_workers=t.persistent_workers and t.loader_workers > 0,
+                                   prefetch_factor=t.prefetch_factor)
         return cls(cfg, train_model, compiled_model, loss_fn, data, optimizer, device, rank, world, progress,
-                   views_for(loss_fn, cfg.train.views), per_rank_batch, steps)
+                   views_for(loss_fn, cfg.train.views), per_rank_batch, steps, precision, scaler, loader)
 
     def loss(self, out: ModelOutput, y: Tensor, batch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """The training loss and, for a multi-term loss, its parts. ``out`` and ``y`` hold every view."""
@@ -356,15 +409,24 @@ class _Loop:
         return self.loss_fn(first_view(out, batch), y[:batch]), {}  # single-term losses read view 0
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch of steps. The host waits for the device only every ``train.check_finite_every`` steps (to
+        look for a non-finite loss) and once at the end (for the metrics).
+
+        Raises:
+            NonFiniteLossError: naming the first step whose loss was NaN or Inf; raised before the epoch ends, so
+                no checkpoint is written after it.
+        """
         cfg, optim = self.cfg, self.optimizer
         t0 = time.perf_counter()
         total, count = torch.zeros((), device=self.device), 0
-        terms_sum: dict[str, float] = {}
-        anchor_sums: dict[str, float] = {}
+        # Summed in float64 on the device: the same sums as Python floats, without a host sync per step.
+        terms_sum: dict[str, Tensor] = {}
+        anchor_sums: dict[str, Tensor] = {}
+        guard = _FiniteGuard(self.device)
         batches = iterate_batches(
             self.data.train, batch_size=self.per_rank_batch, train=True, mean=self.data.mean, std=self.data.std,
             image_size=self.data.image_size, seed=cfg.seed, epoch=epoch, rank=self.rank, world_size=self.world,
-            views=self.views,
+            views=self.views, loader=self.loader, device=self.device,
         )
         if self.progress and self.rank == 0:
             batches = _with_progress(batches, self.steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}")
@@ -376,25 +438,28 @@ class _Loop:
                                                        cfg.optim)
             x, y = _to_device(x, y, self.device, cfg.train.channels_last)
             batch = len(y) // self.views  # images in this step (each seen in every view)
-            with _autocast(self.device, cfg.train.bf16):
+            with _autocast(self.device, self.precision.precision):
                 out = (self.compiled_model if batch == self.per_rank_batch else self.train_model)(x)
             loss, terms = self.loss(out, y, batch)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"{cfg.name}: training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                    f"(lr {optim.param_groups[0]['lr']:.4g}); lower optim.lr or check the data. "
-                    f"Checkpoints written before it are kept."
-                )
+            guard.record(loss, step)
             optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(optim)  # skips the update when the scaled gradients overflowed
+                self.scaler.update()
+            else:
+                loss.backward()
+                optim.step()
             total += loss.detach() * batch
             count += batch
             for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) * batch
+                terms_sum[k] = terms_sum.get(k, 0) + v.detach().double() * batch
             if terms:
                 for k, v in self.loss_fn.anchor_statistics(y).items():
-                    anchor_sums[k] = anchor_sums.get(k, 0.0) + float(v)
+                    anchor_sums[k] = anchor_sums.get(k, 0) + torch.as_tensor(v).detach().double()
+            if (step + 1) % cfg.train.check_finite_every == 0:
+                self._raise_if_nonfinite(guard, epoch)
+        self._raise_if_nonfinite(guard, epoch)
         elapsed = time.perf_counter() - t0
         metrics = {
             "train/loss": float(total) / max(count, 1),
@@ -404,9 +469,41 @@ class _Loop:
             "train/views": float(self.views),
             "epoch": float(epoch + 1),
         }
-        metrics.update({f"train/loss_{k}": v / max(count, 1) for k, v in terms_sum.items()})
-        metrics.update({f"train/{k}": v for k, v in anchor_diagnostics(anchor_sums).items()})
+        metrics.update({f"train/loss_{k}": float(v) / max(count, 1) for k, v in terms_sum.items()})
+        metrics.update({f"train/{k}": v for k, v in anchor_diagnostics(
+            {k: float(v) for k, v in anchor_sums.items()}).items()})
         return metrics
+
+    def _raise_if_nonfinite(self, guard: _FiniteGuard, epoch: int) -> None:
+        """Wait for the device and raise ``NonFiniteLossError`` if any step so far had a non-finite loss."""
+        found = guard.first_bad()
+        if found is None:
+            return
+        step, value = found
+        lr = self.cfg.optim.lr * lr_factor(epoch * self.steps_per_epoch + step, self.steps_per_epoch, self.cfg.optim)
+        raise NonFiniteLossError(
+            f"{self.cfg.name}: training loss is {value} at epoch {epoch + 1}, step {step + 1} "
+            f"(lr {lr:.4g}); lower optim.lr or check the data. Checkpoints written before it are kept."
+        )
+
+
+class _FiniteGuard:
+    """Remembers, on the device, the first step whose loss was NaN or Inf, without waiting for the device."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.step = torch.full((), -1, dtype=torch.int64, device=device)  # -1: none yet
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def record(self, loss: Tensor, step: int) -> None:
+        """Note ``loss`` (a scalar) of 0-based ``step``; only the first non-finite one is kept."""
+        first = ~torch.isfinite(loss.detach()) & (self.step < 0)
+        self.step = torch.where(first, step, self.step)
+        self.value = torch.where(first, loss.detach().float(), self.value)
+
+    def first_bad(self) -> tuple[int, float] | None:
+        """(step, loss) of the first non-finite loss, or None; reading it waits for the device."""
+        step = int(self.step)
+        return None if step < 0 else (step, float(self.value))
 
 
 def _with_progress(batches: Iterator[tuple[Tensor, Tensor]], steps: int, desc: str) -> Iterator[tuple[Tensor, Tensor]]:

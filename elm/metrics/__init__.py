@@ -8,8 +8,19 @@ from elm.metrics.accuracy import (
     per_class_accuracy,
     top1_accuracy,
 )
-from elm.metrics.calibration import binned_calibration_error, expected_calibration_error
-from elm.metrics.evaluate import classification_metrics, correct_tau_intervals, posthoc_sweep
+from elm.metrics.calibration import (
+    binned_calibration_error,
+    expected_calibration_error,
+    group_calibration_errors,
+    reliability_bins,
+)
+from elm.metrics.evaluate import (
+    calibration_by_group,
+    classification_metrics,
+    correct_per_class,
+    correct_tau_intervals,
+    posthoc_sweep,
+)
 from elm.metrics.geometry import (
     ClassGeometry,
     average_ranks,
@@ -33,19 +44,23 @@ __all__ = [
     "average_ranks",
     "balanced_accuracy",
     "binned_calibration_error",
+    "calibration_by_group",
     "class_geometry",
     "classification_metrics",
+    "correct_per_class",
     "correct_tau_intervals",
     "embedding_geometry",
     "embedding_statistics",
     "expected_calibration_error",
     "group_accuracies",
+    "group_calibration_errors",
     "group_means",
     "group_of_classes",
     "logit_margins",
     "margin_statistics",
     "per_class_accuracy",
     "posthoc_sweep",
+    "reliability_bins",
     "spearman_correlation",
     "top1_accuracy",
 ]

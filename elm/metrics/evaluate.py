@@ -21,7 +21,7 @@ from elm.metrics.accuracy import (
     per_class_accuracy,
     top1_accuracy,
 )
-from elm.metrics.calibration import DEFAULT_BINS, expected_calibration_error
+from elm.metrics.calibration import DEFAULT_BINS, expected_calibration_error, group_calibration_errors
 
 # Upper bound on the elements of one (examples, classes) block of ``correct_tau_intervals``, to bound memory.
 CHUNK_ELEMENTS = 1 << 24
@@ -113,6 +113,31 @@ def _rows_by_class(values: Tensor, targets: Tensor, n_eval: Tensor) -> Tensor:
     return rows
 
 
+def correct_per_class(logits: Tensor, targets: Tensor, direction: Tensor, taus: Tensor) -> Tensor:
+    """Correct examples of each class when predicting argmax_c (f_c - tau * direction_c), for every tau at once.
+
+    With ``direction`` = log prior this is post-hoc logit adjustment (Menon et al. 2021, eq. 7); any (C,) vector
+    works, e.g. the log prior restricted to one frequency group (a per-group tau, the others folded into
+    ``logits``). Exact, from the per-example intervals of ``correct_tau_intervals``: O(N C + C T log N).
+
+    Args:
+        logits: (N, C).
+        targets: (N,) labels.
+        direction: (C,) the vector tau multiplies.
+        taus: (T,) adjustment strengths.
+
+    Returns:
+        (T, C) float64 counts.
+    """
+    num_classes = logits.shape[1]
+    lo, hi = correct_tau_intervals(logits, targets, direction.double())
+    n_eval = torch.bincount(targets, minlength=num_classes)
+    grid = taus.double()[None, :].expand(num_classes, -1).contiguous()  # (C, T)
+    entered = torch.searchsorted(_rows_by_class(lo, targets, n_eval), grid, right=False)  # #{lo < tau}
+    left = torch.searchsorted(_rows_by_class(hi, targets, n_eval), grid, right=True)  # #{hi <= tau}
+    return (entered - left).t().double()
+
+
 def posthoc_sweep(
     logits: Tensor,
     targets: Tensor,
@@ -139,13 +164,9 @@ def posthoc_sweep(
     """
     _check(logits, targets, class_counts)
     num_classes = logits.shape[1]
-    lo, hi = correct_tau_intervals(logits, targets, _log_prior(class_counts))
-    n_eval = torch.bincount(targets, minlength=num_classes)
     tau_all = torch.as_tensor(list(taus), dtype=torch.float64)
-    grid = tau_all[None, :].expand(num_classes, -1).contiguous()  # (C, T)
-    entered = torch.searchsorted(_rows_by_class(lo, targets, n_eval), grid, right=False)  # #{lo < tau}
-    left = torch.searchsorted(_rows_by_class(hi, targets, n_eval), grid, right=True)  # #{hi <= tau}
-    hits = (entered - left).t().double()  # (T, C) correct examples per class
+    hits = correct_per_class(logits, targets, _log_prior(class_counts), tau_all)  # (T, C)
+    n_eval = torch.bincount(targets, minlength=num_classes)
     present = n_eval > 0
     n = n_eval.double()
     groups = group_of_classes(class_counts, many_threshold, few_threshold)
@@ -159,3 +180,36 @@ def posthoc_sweep(
             rows[f"acc_{name}"] = (hits[:, cols] / n[cols]).mean(dim=1)
     values = {k: v.tolist() for k, v in rows.items()}
     return {tau: {k: v[i] for k, v in values.items()} for i, tau in enumerate(tau_all.tolist())}
+
+
+def calibration_by_group(
+    logits: Tensor,
+    targets: Tensor,
+    class_counts: Tensor,
+    taus: Sequence[float],
+    many_threshold: int = DEFAULT_MANY_THRESHOLD,
+    few_threshold: int = DEFAULT_FEW_THRESHOLD,
+    n_bins: int = DEFAULT_BINS,
+) -> dict[str, float]:
+    """ECE per Many / Medium / Few before post-hoc adjustment (``ece_many``, ...) and, for each tau, ECE overall
+    and per group of the softmax of ``logits - tau * log pi`` (``posthoc_tau<tau>/ece``, ``.../ece_many``, ...).
+
+    Groups are of the true class (``group_calibration_errors``); empty groups are omitted. Guo et al. 2017, eq. 3;
+    the adjustment is Menon et al. 2021, eq. 7.
+
+    Args:
+        logits: (N, C).
+        targets: (N,) labels.
+        class_counts: (C,) positive training counts.
+        taus: adjustment strengths.
+    """
+    _check(logits, targets, class_counts)
+    groups = group_of_classes(class_counts, many_threshold, few_threshold)
+    out = group_calibration_errors(logits, targets, groups, GROUP_NAMES, n_bins)
+    lp = _log_prior(class_counts)
+    for tau in taus:
+        adjusted = (logits.double() - float(tau) * lp[None, :]).float()
+        out[f"posthoc_tau{float(tau):g}/ece"] = expected_calibration_error(adjusted, targets, n_bins)
+        out.update({f"posthoc_tau{float(tau):g}/{k}": v
+                    for k, v in group_calibration_errors(adjusted, targets, groups, GROUP_NAMES, n_bins).items()})
+    return out
