@@ -108,7 +108,8 @@ def _describe(hint: Any) -> str:
 
 
 def check_kwargs(
-    where: str, factory: Callable[..., Any], kwargs: Mapping[str, Any], supplied: tuple[str, ...] = ()
+    where: str, factory: Callable[..., Any], kwargs: Mapping[str, Any], supplied: tuple[str, ...] = (),
+    partial: bool = False,
 ) -> None:
     """Validate ``kwargs`` against ``factory``'s keyword parameters.
 
@@ -117,6 +118,7 @@ def check_kwargs(
         factory: a class or function whose signature is the schema.
         kwargs: values from the config.
         supplied: names the calling code passes itself (e.g. ``class_counts``); the config may not set them.
+        partial: ``kwargs`` is only part of the arguments (an alias's fixed keys): skip the required-key check.
     Raises:
         ValueError: naming the offending key.
     """
@@ -139,6 +141,8 @@ def check_kwargs(
         if value is not None:
             for marker in _constraints(hint):
                 marker.check(f"{where}.{key}", value)
+    if partial:
+        return
     missing = [
         n
         for n, p in params.items()
@@ -148,21 +152,88 @@ def check_kwargs(
         raise ValueError(f"{where} is missing required key(s): {[f'{where}.{m}' for m in missing]}")
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A registry alias: the entry ``base`` with the keyword arguments ``fixed`` set for good."""
+
+    base: str
+    fixed: Mapping[str, Any]
+
+
+def _preset_factory(name: str, base: str, factory: Callable[..., Any], fixed: Mapping[str, Any]) -> Callable[..., Any]:
+    """A keyword-only factory that calls ``factory(**fixed, **kwargs)``; its signature and type hints are the base's
+    minus the fixed keys, so ``check_kwargs`` validates it like any registered factory."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    sig = inspect.signature(target)
+    hints = typing.get_type_hints(target, include_extras=True)
+    params = [p for n, p in sig.parameters.items() if n != "self" and n not in fixed]
+
+    def build(**kwargs: Any) -> Any:
+        return factory(**fixed, **kwargs)
+
+    build.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    build.__annotations__ = {p.name: hints[p.name] for p in params if p.name in hints}
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = factory.__module__
+    fixed_text = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+    build.__doc__ = f"'{base}' with {fixed_text} fixed.\n\n{factory.__doc__ or ''}"
+    return build
+
+
 class Registry(Generic[F]):
-    """A name -> factory table. ``register`` raises on duplicates and ``get`` on unknown names."""
+    """A name -> factory table. ``register`` raises on duplicates and ``get`` on unknown names; ``alias`` adds a
+    preset of a registered entry; ``where`` says where a name is defined."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._presets: dict[str, Preset] = {}
+
+    def _add(self, name: str, factory: Callable[..., Any]) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is already registered")
+        self._entries[name] = factory
 
     def register(self, name: str) -> Callable[[F], F]:
         def deco(factory: F) -> F:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} '{name}' is already registered")
-            self._entries[name] = factory
+            self._add(name, factory)
             return factory
 
         return deco
+
+    def alias(self, name: str, base: str, **fixed: Any) -> None:
+        """Register ``name`` as ``base`` with the keyword arguments ``fixed`` set; its config schema is the base's
+        minus those keys, and a config that sets one of them is refused (``check``).
+
+        Raises:
+            KeyError: ``base`` is not registered.
+            ValueError: ``name`` is taken, or ``fixed`` does not fit ``base``'s schema (unknown key, wrong type,
+                out of range), naming the key.
+        """
+        factory = self.get(base)
+        if not fixed:
+            raise ValueError(f"{self.kind} alias '{name}' of '{base}' fixes nothing: register a name only once")
+        check_kwargs(f"{self.kind} alias '{name}': {self.kind}", factory, fixed, partial=True)
+        self._add(name, _preset_factory(name, base, factory, fixed))
+        self._presets[name] = Preset(base=base, fixed=dict(fixed))
+
+    def preset(self, name: str) -> Preset | None:
+        """The alias behind ``name``, or None for an entry registered with its own factory."""
+        self.get(name)
+        return self._presets.get(name)
+
+    def where(self, name: str) -> str:
+        """Where ``name`` is defined: ``module:qualname`` of its factory, or the alias and the base's location."""
+        p = self.preset(name)
+        if p is not None:
+            fixed = ", ".join(f"{k}={v!r}" for k, v in p.fixed.items())
+            return f"alias of '{p.base}' with {fixed} ({self.where(p.base)})"
+        factory = self._entries[name]
+        return f"{factory.__module__}:{factory.__qualname__}"
+
+    def describe(self) -> dict[str, str]:
+        """``{name: where(name)}`` for every registered name, sorted."""
+        return {n: self.where(n) for n in self.names()}
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -181,8 +252,19 @@ class Registry(Generic[F]):
         return {k: v for k, v in available.items() if k in params}
 
     def check(self, name: str, kwargs: Mapping[str, Any], supplied: tuple[str, ...] = ()) -> None:
-        """Validate a config entry ``{name, **kwargs}`` without building it."""
-        check_kwargs(self.kind, self.get(name), kwargs, supplied)
+        """Validate a config entry ``{name, **kwargs}`` without building it.
+
+        Raises:
+            KeyError: unknown ``name``.
+            ValueError: naming the offending key (including a key an alias fixes).
+        """
+        factory = self.get(name)
+        p = self._presets.get(name)
+        for key in kwargs:
+            if p is not None and key in p.fixed:
+                raise ValueError(f"{self.kind}.{key} is fixed to {p.fixed[key]!r} by '{name}' (an alias of "
+                                 f"'{p.base}'); use {self.kind}.name={p.base} to set it")
+        check_kwargs(self.kind, factory, kwargs, supplied)
 
     def build(self, name: str, kwargs: Mapping[str, Any], **available: Any) -> Any:
         """Check ``kwargs``, then call the factory with them plus whichever ``available`` values it declares."""

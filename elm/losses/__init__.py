@@ -2,13 +2,13 @@
 
 Each registered loss is an ``nn.Module`` built as ``LOSSES.build(name, kwargs, class_counts=counts)`` with a
 keyword-only constructor, ``forward(output: ModelOutput, targets) -> scalar mean loss`` and a class attribute
-``uses_embeddings`` saying whether it reads ``output.embeddings`` / ``output.projections``.
+``uses_embeddings`` saying whether it reads ``output.embeddings`` / ``output.projections``. Presets of another
+loss are registry aliases (``LOSSES.alias``): ``embedding_margin`` is ``elm`` with tau=0, ``balanced_softmax`` is
+``logit_adjusted`` with tau=1; ``LOSSES.describe()`` lists where every name is defined.
 """
 from elm.losses import (  # noqa: F401  (imported to register)
-    balanced_softmax,
     cross_entropy,
     elm,
-    embedding_margin,
     ldam,
     logit_adjusted,
     pairwise_margin,

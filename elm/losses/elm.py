@@ -171,3 +171,7 @@ def anchor_diagnostics(sums: Mapping[str, float]) -> dict[str, float]:
     if contributing:
         out["emb_margin_applied_mean"] = sums.get("margin_sum", 0.0) / contributing
     return out
+
+
+# ELM's "embedding term only" ablation (Jitkrittum et al. 2022): plain CE on the logits + lam * the margin SupCon.
+LOSSES.alias("embedding_margin", "elm", tau=0.0)

@@ -26,3 +26,8 @@ class LogitAdjustedLoss(nn.Module):
 
     def forward(self, output: ModelOutput, targets: Tensor) -> Tensor:
         return adjusted_cross_entropy(output.logits, targets, self.log_prior, self.tau)
+
+
+# Balanced softmax (Ren et al. 2020, https://arxiv.org/abs/2007.10740) is the logit-adjusted loss with tau = 1
+# (Menon et al. 2021, eq. 10).
+LOSSES.alias("balanced_softmax", "logit_adjusted", tau=1.0)

@@ -9,10 +9,14 @@ parameters.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from elm.models.base import EmbeddingClassifier
+from elm.models.heads import DEFAULT_COSINE_SCALE, CosineScale, ProjectionDim
+from elm.registry import MODELS, Interval
 
 STAGE_WIDTHS = (16, 32, 64)
 STAGE_STRIDES = (1, 2, 2)
@@ -94,17 +98,26 @@ def _kaiming_init(module: nn.Module) -> None:
         nn.init.kaiming_normal_(module.weight)
 
 
+@MODELS.register("cifar_resnet")
 def cifar_resnet(
     *,
-    depth: int,
+    depth: Annotated[int, Interval(ge=8)],
     num_classes: int,
     in_channels: int,
-    projection_dim: int | None,
-    cosine_classifier: bool,
-    cosine_scale: float,
+    projection_dim: ProjectionDim = None,
+    cosine_classifier: bool = False,
+    cosine_scale: CosineScale = DEFAULT_COSINE_SCALE,
 ) -> EmbeddingClassifier:
-    """Build a CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...).
+    """A CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...); embeddings are the 64-d pooled
+    features. ``resnet20`` / ``resnet32`` / ``resnet56`` are this factory with the depth fixed.
 
+    Args:
+        depth: 6n + 2 layers, n >= 1 blocks per stage.
+        num_classes: C (from the data).
+        in_channels: image channels (from the data).
+        projection_dim: output size P of a Linear-ReLU-Linear projection head, or None for no head.
+        cosine_classifier: use scaled-cosine logits instead of a linear layer.
+        cosine_scale: the scale s of the cosine logits.
     Raises:
         ValueError: if ``depth`` is not of the form 6n + 2 with n >= 1.
     """
@@ -117,3 +130,9 @@ def cifar_resnet(
     )
     model.apply(_kaiming_init)
     return model
+
+
+# The LDAM-DRW / LA paper depths (He et al. 2016, Table 6), as presets of the one factory above.
+MODELS.alias("resnet20", "cifar_resnet", depth=20)
+MODELS.alias("resnet32", "cifar_resnet", depth=32)
+MODELS.alias("resnet56", "cifar_resnet", depth=56)

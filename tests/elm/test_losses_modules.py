@@ -57,7 +57,7 @@ def build(name: str, **kwargs: object) -> nn.Module:
     return LOSSES.build(name, kwargs, class_counts=COUNTS)
 
 
-@pytest.mark.parametrize("name", LOSSES.names())
+@pytest.mark.parametrize("name", [n for n in LOSSES.names() if LOSSES.preset(n) is None])
 def test_registry_contract(name: str) -> None:
     factory = LOSSES.get(name)
     assert factory.__module__ == f"elm.losses.{name}"  # key == file name
@@ -66,6 +66,21 @@ def test_registry_contract(name: str) -> None:
     assert isinstance(factory.uses_embeddings, bool)
     assert "uses_embeddings" in typing.get_type_hints(factory)  # declared as ClassVar[bool]
     LOSSES.check(name, {}, supplied=("class_counts",))
+
+
+@pytest.mark.parametrize("name, base, key, value", [("embedding_margin", "elm", "tau", 0.0),
+                                                     ("balanced_softmax", "logit_adjusted", "tau", 1.0)])
+def test_alias_is_its_base_with_one_key_fixed(name: str, base: str, key: str, value: float) -> None:
+    preset = LOSSES.preset(name)
+    assert preset is not None and preset.base == base and dict(preset.fixed) == {key: value}
+    base_params = set(inspect.signature(LOSSES.get(base).__init__).parameters) - {"self"}
+    assert set(inspect.signature(LOSSES.get(name)).parameters) == base_params - {key}
+    with pytest.raises(ValueError, match=f"loss.{key} is fixed to {value!r} by '{name}'"):
+        LOSSES.check(name, {key: 0.5}, supplied=("class_counts",))
+    torch.manual_seed(0)
+    out, y = leaf_output(), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 0, 1])
+    assert torch.equal(build(name)(out, y), build(base, **{key: value})(out, y))
+    assert type(build(name)) is LOSSES.get(base)
 
 
 @pytest.mark.parametrize("name", LOSSES.names())

@@ -19,6 +19,8 @@ from elm.types import ModelOutput
 DATA = {"num_classes": 10, "in_channels": 3, "image_size": 16}
 # Input size per model for shape tests: CIFAR nets and the MLP run on 16x16, ResNet-50 needs more pixels.
 TEST_SIZE = {"resnet50": 64}
+# Keys a factory requires (no default) and a value for tests that build every registered name.
+REQUIRED = {"cifar_resnet": {"depth": 20}}
 
 
 def cifar_resnet_param_count(depth: int, num_classes: int, in_channels: int = 3) -> int:
@@ -37,7 +39,7 @@ def cifar_resnet_param_count(depth: int, num_classes: int, in_channels: int = 3)
 
 def build(name: str, **kwargs) -> nn.Module:
     data = dict(DATA, image_size=TEST_SIZE.get(name, DATA["image_size"]))
-    return MODELS.build(name, kwargs, **data)
+    return MODELS.build(name, {**REQUIRED.get(name, {}), **kwargs}, **data)
 
 
 def test_resnet32_parameter_count_matches_architecture_formula() -> None:
@@ -229,7 +231,30 @@ def test_config_cannot_set_data_derived_values() -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_factory_is_keyword_only_and_named_after_its_file(name: str) -> None:
     factory = MODELS.get(name)
-    assert factory.__module__ == f"elm.models.{name}"
-    importlib.import_module(f"elm.models.{name}")
+    preset = MODELS.preset(name)
+    home = name if preset is None else preset.base  # an alias lives beside the factory it presets
+    assert factory.__module__ == f"elm.models.{home}"
+    importlib.import_module(f"elm.models.{home}")
     params = inspect.signature(factory).parameters.values()
     assert all(p.kind is p.KEYWORD_ONLY for p in params)
+
+
+@pytest.mark.parametrize("name, depth", [("resnet20", 20), ("resnet32", 32), ("resnet56", 56)])
+def test_resnet_depths_are_presets_of_the_cifar_resnet_factory(name: str, depth: int) -> None:
+    assert MODELS.preset(name).base == "cifar_resnet" and dict(MODELS.preset(name).fixed) == {"depth": depth}
+    assert "depth" not in inspect.signature(MODELS.get(name)).parameters
+    assert MODELS.where(name).startswith("alias of 'cifar_resnet' with depth=")
+    with pytest.raises(ValueError, match=f"model.depth is fixed to {depth} by '{name}'"):
+        MODELS.check(name, {"depth": 44}, supplied=("num_classes", "in_channels"))
+    torch.manual_seed(0)
+    direct = cifar_resnet(depth=depth, num_classes=10, in_channels=3, projection_dim=None, cosine_classifier=False,
+                          cosine_scale=16.0)
+    torch.manual_seed(0)
+    via_alias = build(name)
+    assert [tuple(p.shape) for p in via_alias.parameters()] == [tuple(p.shape) for p in direct.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(via_alias.parameters(), direct.parameters()))
+
+
+def test_cifar_resnet_depth_is_checked() -> None:
+    with pytest.raises(ValueError, match="model.depth=21 must be 6n"):
+        build("cifar_resnet", depth=21)
