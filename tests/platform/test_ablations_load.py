@@ -1,6 +1,7 @@
 """Every ``ablations/*.yaml`` loads, validates and builds its Tune search space, without data or training.
 
-Also checks that each file's header states its run command and expected result (STYLE.md, sections 2 and 5).
+Also checks that each file's header states its run command and expected result, so a reader knows how to run a file
+and what it should give before running it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `platform` package is a faithful superset of the standard-library module it shadows (STYLE.md section 8)."""
+"""The `platform` package is a faithful superset of the standard-library module it shadows: `import platform` from
+the repo root must still give every stdlib function (Ray, torch and pip call them) besides this project's modules."""
 from __future__ import annotations
 
 import json
