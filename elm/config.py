@@ -126,7 +126,17 @@ class TrainConfig:
     checkpoint_every: Annotated[int, Interval(ge=1)] = 1
     keep_checkpoints: Annotated[int, Interval(ge=1)] = 2
     channels_last: bool = True
-    bf16: bool = True
+    # bf16 autocast: true, false, or auto (on where the device computes bf16 natively: CUDA with bf16, CPUs with
+    # AVX-512 BF16 or AMX; fp32 elsewhere, where emulated bf16 is slower). elm.precision decides and logs it once.
+    bf16: Annotated[bool | str, Choice(True, False, "auto")] = "auto"
+    fp16: bool = False  # fp16 autocast + GradScaler, for GPUs without bf16; excludes bf16: true
+    # In-memory splits (CIFAR) live on the training device, where batches are cropped, flipped and normalised
+    # (the same random draws as on the CPU, so the same batches); auto: on when training on CUDA.
+    data_on_device: Annotated[bool | str, Choice(True, False, "auto")] = "auto"
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolutions (CUDA; off under train.deterministic)
+    # Steps between host checks of a non-finite training loss (each check waits for the device; the error names
+    # the first bad step, and no checkpoint is written after it).
+    check_finite_every: Annotated[int, Interval(ge=1)] = 50
     # torch.compile the training forward (full batches only; a smaller last batch and evaluation run eager). Off by
     # default: on the 2-core CPU it buys 1.2-1.3x in fp32 but only 1.02-1.06x in bf16, against ~42 s of compilation
     # per machine with a cold cache (benchmarks/README.md, "torch.compile").
@@ -139,6 +149,16 @@ class TrainConfig:
     # contrastive term needs a positive for every anchor: the image's other view), 1 otherwise. Logit terms read
     # view 0 only (elm.losses.elm), so views change what the embedding term sees, not the logit term's data.
     views: Annotated[int, Interval(ge=0)] = 0
+    # File-backed splits (ImageNet-LT, iNaturalist): the torch DataLoader that decodes and augments them.
+    loader_workers: Annotated[int, Interval(ge=0)] = 0  # worker processes (0: decode in the training process)
+    pin_memory: Annotated[bool | str, Choice(True, False, "auto")] = "auto"  # auto: on when training on CUDA
+    persistent_workers: bool = True  # keep the workers between epochs (with loader_workers > 0)
+    prefetch_factor: Annotated[int, Interval(ge=1)] = 2  # batches each worker prepares ahead
+
+    def check(self) -> None:
+        """Cross-field checks. Raises: ConfigError naming the keys."""
+        if self.fp16 and self.bf16 is True:
+            raise ConfigError("train.fp16 and train.bf16 are both true: choose one (fp16 is for GPUs without bf16)")
 
 
 @dataclass(frozen=True)
@@ -239,9 +259,15 @@ def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
         model=_parse_component("model", raw["model"], MODELS),
         loss=_parse_component("loss", raw["loss"], LOSSES),
         optim=optim,
-        train=parse_section(TrainConfig, "train", raw.get("train")),
+        train=_parse_train(raw.get("train")),
         platform={k: copy.deepcopy(raw[k]) for k in PLATFORM_BLOCKS if k in raw},
     )
+
+
+def _parse_train(raw: Any) -> TrainConfig:
+    train: TrainConfig = parse_section(TrainConfig, "train", raw)
+    train.check()
+    return train
 
 
 def check_name(name: Any) -> None:

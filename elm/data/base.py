@@ -1,9 +1,10 @@
 """What every dataset factory returns: splits plus the data-derived values the rest of the library needs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 
@@ -25,6 +26,12 @@ class TensorSplit:
     def subset(self, indices: Tensor) -> TensorSplit:
         """The examples at ``indices`` ((K,) int64), in that order."""
         return TensorSplit(images=self.images[indices], labels=self.labels[indices])
+
+    def to(self, device: torch.device) -> TensorSplit:
+        """The split with its images and labels on ``device`` (itself if already there)."""
+        if self.images.device == device and self.labels.device == device:
+            return self
+        return TensorSplit(images=self.images.to(device), labels=self.labels.to(device))
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,13 @@ class LongTailData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     image_size: int
+
+
+def splits_on(data: LongTailData, device: torch.device) -> LongTailData:
+    """``data`` with every in-memory split (``TensorSplit``) moved to ``device`` once; file splits stay as they are
+    (their DataLoader decodes on the CPU). ``class_counts`` stays on the CPU."""
+
+    def move(split: Split | None) -> Split | None:
+        return split.to(device) if isinstance(split, TensorSplit) else split
+
+    return replace(data, train=move(data.train), val=move(data.val), test=move(data.test))

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from elm.data.base import FileSplit
+from elm.data.file_options import FileLoaderOptions
 
 
 def file_transform(train: bool, image_size: int, eval_resize_ratio: float) -> Callable[[Image.Image], Tensor]:
@@ -62,14 +63,17 @@ def file_batches(
     image_size: int,
     augment_seed: int,
     drop_last: bool,
-    num_workers: int,
+    options: FileLoaderOptions,
     eval_resize_ratio: float,
     view_seeds: list[int] | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (V*B, 3, S, S) uint8 images (view-major; V = len(view_seeds), default one view seeded by
-    ``augment_seed``) and (B,) int64 labels for ``indices`` in order."""
+    ``augment_seed``) and (B,) int64 labels for ``indices`` in order, decoded by ``options.workers`` workers
+    (pinned if ``options.pin_memory``)."""
     seeds = view_seeds or [augment_seed]
     dataset = _EpochImages(split, indices, file_transform(train, image_size, eval_resize_ratio), seeds)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last, num_workers=num_workers)
+    workers = options.workers
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=drop_last, num_workers=workers,
+                        pin_memory=options.pin_memory, prefetch_factor=options.prefetch_factor if workers else None)
     for images, labels in loader:  # images (B, V, 3, S, S)
         yield images.transpose(0, 1).reshape(-1, *images.shape[2:]), labels

@@ -4,8 +4,11 @@ Every random choice is a pure function of (seed, epoch[, rank[, view]]): the ord
 sees, and the augmentation each view gets, so a restored trial replays the same batches. With ``views`` > 1 every
 image appears in ``views`` independently augmented copies (contrastive terms need a positive for every anchor);
 view 0 is drawn exactly as a single view is, so ``views=1`` batches are unchanged. In-memory ``TensorSplit``s
-(CIFAR) are augmented on whole uint8 batches (``elm.data.augment``); ``FileSplit``s (ImageNet-LT, iNaturalist)
-go through a torch DataLoader with PIL + torchvision transforms (imported lazily, only for file splits).
+(CIFAR) are augmented on whole uint8 batches (``elm.data.augment``) on the device that holds them: moved to a GPU
+once (``TensorSplit.to``), a split is indexed, cropped, flipped and normalised there, with the random draws still
+made on the CPU, so the batches are the same on every device (as in airbench, https://github.com/KellerJordan/airbench).
+``FileSplit``s (ImageNet-LT, iNaturalist) go through a torch DataLoader with PIL + torchvision transforms
+(imported lazily, only for file splits).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from torch import Tensor
 
 from elm.data.augment import random_crop_flip
 from elm.data.base import FileSplit, TensorSplit
+from elm.data.file_options import FileLoaderOptions
 
 CIFAR_CROP_PAD = 4
 # ImageNet convention: resize the short side to image_size * 256 / 224, then centre-crop image_size.
@@ -69,11 +73,22 @@ def num_batches(split: Sized, batch_size: int, world_size: int = 1, drop_last: b
     return per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
 
 
-def normalise(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std`` per channel."""
+def channel_constants(mean: Sequence[float], std: Sequence[float], device: torch.device | None = None
+                      ) -> tuple[Tensor, Tensor]:
+    """``mean`` and ``std`` as (1, C, 1, 1) float32 tensors on ``device`` (CPU by default)."""
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return (images.float() / 255.0 - m) / s
+    return m.to(device or m.device), s.to(device or s.device)
+
+
+def normalise(images: Tensor, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor) -> Tensor:
+    """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std`` per channel, on ``images``' device.
+
+    ``mean``/``std``: per-channel sequences, or (1, C, 1, 1) tensors from ``channel_constants`` on that device.
+    """
+    if not isinstance(mean, Tensor) or not isinstance(std, Tensor):
+        mean, std = channel_constants(mean, std, images.device)  # type: ignore[arg-type]
+    return (images.float() / 255.0 - mean) / std
 
 
 def view_seed(augment_seed: int, view: int) -> int:
@@ -98,6 +113,8 @@ def iterate_batches(
     crop_pad: int = CIFAR_CROP_PAD,
     eval_resize_ratio: float = EVAL_RESIZE_RATIO,
     views: int = 1,
+    loader: FileLoaderOptions | None = None,
+    device: torch.device | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield one rank's batches of one epoch.
 
@@ -111,14 +128,19 @@ def iterate_batches(
         rank, world_size: DDP shard (every world_size-th element from rank, padded by wrapping, so with
             world_size > 1 a few examples appear twice per epoch; evaluate exact metrics with world_size=1).
         drop_last: drop this rank's last incomplete batch.
-        num_workers: DataLoader workers (FileSplit only).
+        num_workers: DataLoader workers (FileSplit only; ``loader`` replaces it when given).
         crop_pad: zero padding of the random crop (TensorSplit, train).
         eval_resize_ratio: resize-then-centre-crop ratio (FileSplit, eval).
         views: augmented copies of every image (train only); view v of the batch is rows v*B .. (v+1)*B - 1.
+        loader: DataLoader settings for a FileSplit (workers, pinned memory, prefetch); None: ``num_workers``
+            workers, nothing pinned.
+        device: where a FileSplit's uint8 batches are copied (non-blocking) and normalised; None: the CPU.
+            TensorSplits are read on the device that holds them (``TensorSplit.to``).
     Yields:
-        images: (V*B, C, image_size, image_size) float32, normalised, on CPU, view-major (V = ``views`` when
-            training, else 1).
-        labels: (V*B,) int64, the batch's labels repeated for every view.
+        images: (V*B, C, image_size, image_size) float32, normalised, view-major (V = ``views`` when training,
+            else 1); on the device of a TensorSplit's tensors (bit-identical on every device), on the CPU
+            or on ``device`` for a FileSplit.
+        labels: (V*B,) int64, the batch's labels repeated for every view, on the same device.
     Raises:
         ValueError: empty split, ``views`` < 1, or a TensorSplit whose images are not ``image_size``.
     """
@@ -133,13 +155,16 @@ def iterate_batches(
     if isinstance(split, TensorSplit):
         if split.images.shape[-1] != image_size or split.images.shape[-2] != image_size:
             raise ValueError(f"image_size={image_size} but the split holds {tuple(split.images.shape[-2:])} images")
-        generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(views)]
+        device = split.images.device
+        indices = indices.to(device, non_blocking=True)  # one copy per epoch; a no-op on the CPU
+        m, s = channel_constants(mean, std, device)
+        generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(views)]  # CPU
         for b in range(count):
             idx = indices[b * batch_size : (b + 1) * batch_size]
             images = split.images[idx]
             if train:
                 images = torch.cat([random_crop_flip(images, crop_pad, g) for g in generators])
-            yield normalise(images, mean, std), split.labels[idx].repeat(views)
+            yield normalise(images, m, s), split.labels[idx].repeat(views)
         return
     from elm.data.file_loader import file_batches  # torchvision + PIL only when reading files
 
@@ -151,8 +176,10 @@ def iterate_batches(
         image_size=image_size,
         augment_seed=augment_seed,
         drop_last=drop_last,
-        num_workers=num_workers,
+        options=loader or FileLoaderOptions(workers=num_workers),
         eval_resize_ratio=eval_resize_ratio,
         view_seeds=[view_seed(augment_seed, v) for v in range(views)],
     ):
+        if device is not None:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         yield normalise(images, mean, std), labels.repeat(views)

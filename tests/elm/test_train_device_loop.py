@@ -1,0 +1,78 @@
+"""The training loop's GPU-minded parts, on the CPU: a deferred non-finite check, fp16 + GradScaler, the log line,
+and evaluation outputs that cross to the host once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from elm.config import from_dict, set_keys
+from elm.train import NonFiniteLossError, _FiniteGuard, fit, predict
+from elm.types import ModelOutput
+from tests.conftest import tiny_raw
+
+
+def test_guard_keeps_the_first_non_finite_step() -> None:
+    guard = _FiniteGuard(torch.device("cpu"))
+    for step, value in enumerate([1.0, 2.0, float("nan"), float("inf"), 3.0]):
+        guard.record(torch.tensor(value), step)
+    step, value = guard.first_bad()
+    assert step == 2 and value != value  # NaN
+    clean = _FiniteGuard(torch.device("cpu"))
+    clean.record(torch.tensor(0.5), 0)
+    assert clean.first_bad() is None
+
+
+@pytest.mark.parametrize("every", [1, 3, 1000])
+def test_a_deferred_check_names_the_first_bad_step_and_writes_no_checkpoint_after_it(tmp_path: Path,
+                                                                                       every: int) -> None:
+    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
+                             {"optim.lr": 1e30, "optim.epochs": 3, "train.check_finite_every": every}))
+    with pytest.raises(NonFiniteLossError, match=r"training loss is (nan|inf) at epoch 1, step \d+ \(lr .*kept"):
+        fit(cfg, lambda r: None, run_dir=tmp_path)
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+
+
+def test_the_first_bad_step_does_not_depend_on_the_check_interval(tmp_path: Path) -> None:
+    messages = []
+    for every in (1, 7):
+        cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
+                                 {"optim.lr": 1e30, "optim.epochs": 2, "train.check_finite_every": every}))
+        with pytest.raises(NonFiniteLossError) as e:
+            fit(cfg, lambda r: None)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+
+
+def test_fp16_with_a_grad_scaler_trains(one_torch_thread: None) -> None:
+    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
+                             {"optim.epochs": 3, "optim.lr": 0.1, "train.bf16": False, "train.fp16": True}))
+    reports = []
+    fit(cfg, reports.append)
+    losses = [r.metrics["train/loss"] for r in reports]
+    assert all(l == l for l in losses) and losses[-1] < losses[0]
+
+
+def test_precision_is_said_once(capsys: pytest.CaptureFixture[str]) -> None:
+    fit(from_dict(set_keys(tiny_raw(), {"optim.epochs": 2, "train.bf16": False})), lambda r: None)
+    out = capsys.readouterr()
+    assert out.out.count("elm.train: fp32 on cpu (train.bf16 is false)") == 1 and out.err == ""
+
+
+class _Recorder(nn.Module):
+    """Returns its input as logits, and twice it as embeddings."""
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        return ModelOutput(logits=x.flatten(1), embeddings=x.flatten(1) * 2)
+
+
+def test_predict_concatenates_in_order_on_the_cpu_in_float32() -> None:
+    xs = [torch.randn(3, 2, 1, 1), torch.randn(2, 2, 1, 1)]
+    batches = iter([(xs[0], torch.tensor([0, 1, 2])), (xs[1], torch.tensor([3, 4]))])
+    logits, embs, projs, ys = predict(_Recorder(), batches, torch.device("cpu"), bf16="auto", channels_last=False)
+    want = torch.cat([x.flatten(1) for x in xs])
+    assert logits.dtype == torch.float32 and logits.device.type == "cpu" and projs is None
+    assert torch.allclose(logits, want, atol=1e-2) and torch.equal(ys, torch.arange(5))
+    assert torch.allclose(embs, 2 * want, atol=2e-2)
