@@ -1,6 +1,8 @@
 """Build the Ray Tune objects of a planned sweep: param space, searcher, scheduler, trainable, tracker, Tuner.
 
-Nothing here starts Ray; ``platform.tune.run`` does, then calls ``build_tuner``.
+Nothing here starts Ray; ``platform.tune.run`` does, then calls ``build_tuner``. Tune's state goes to
+``<storage>/ray`` and the trials' own folders to ``<storage>/train`` through Ray's storage API (``platform.storage``;
+by default the storage folder is the experiment folder).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from platform.search_spaces import to_tune
 from platform.searchers import SEARCHERS
 
 DRIVER_MEMORY_BYTES = 256 * 2**20
+RAY_DIR, TRAIN_DIR = "ray", "train"  # inside the sweep's storage folder, as in the experiment folder (layout)
 CHECKPOINTS_KEPT = 2  # Tune's copies of in-trial checkpoints per trial (each trial's own folder keeps its newest)
 
 
@@ -65,18 +68,18 @@ def make_trainable(plan: Plan) -> Any:
     from platform.trainables.in_trial import train_in_trial_fn
 
     r = plan.spec.resources
-    storage_path = str(plan.layout.train)
+    train_dir = plan.storage / TRAIN_DIR
     if r.runs_in_trial:
         # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
         trainable = tune.with_parameters(train_in_trial_fn, base=plan.cfg.to_dict(), variants=plan.variants,
-                                         cpus=r.cpus_per_worker, storage_path=storage_path)
+                                         cpus=r.cpus_per_worker, train_dir=train_dir)
         return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
         train_driver_fn,
         base=plan.cfg.to_dict(),
         variants=plan.variants,
         resources=r,
-        storage_path=storage_path,
+        train_dir=train_dir,
         max_failures=plan.spec.tune.max_failures,
     )
     # The Tune trial only drives a TorchTrainer whose workers hold the CPUs/GPUs. It takes no CPU (even 0.01 would
@@ -115,14 +118,17 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
 
     from platform.failures import NoRetryOnDeterministicFailure
 
-    experiment_path = plan.layout.ray / plan.sweep_name
+    ray_dir = plan.storage / RAY_DIR
+    experiment_path = ray_dir / plan.sweep_name
     trainable = make_trainable(plan)
     if resume:
-        if not tune.Tuner.can_restore(str(experiment_path)):
+        where = experiment_path.ray_storage()
+        fs = where.get("storage_filesystem")
+        if not tune.Tuner.can_restore(where["storage_path"], storage_filesystem=fs):
             raise ConfigError(f"--resume: no interrupted sweep at {experiment_path}; run without --resume first")
         return tune.Tuner.restore(
-            str(experiment_path), trainable=trainable, resume_unfinished=True, resume_errored=False,
-            param_space=param_space(plan),
+            where["storage_path"], trainable=trainable, resume_unfinished=True, resume_errored=False,
+            param_space=param_space(plan), storage_filesystem=fs,
         )
     if experiment_path.exists():
         raise ConfigError(
@@ -139,7 +145,7 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
         ),
         run_config=tune.RunConfig(
             name=plan.sweep_name,
-            storage_path=str(plan.layout.ray),
+            **ray_dir.ray_storage(),
             callbacks=[NoRetryOnDeterministicFailure(), tracker, *([pending_guard] if pending_guard else [])],
             stop=pending_guard,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),

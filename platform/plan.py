@@ -10,8 +10,11 @@ output folder that is a file or not writable. The resume protocol sits here too:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import os
 
 import yaml
 
@@ -23,6 +26,7 @@ from platform.layout import ExperimentDir, new_sweep_id
 from platform.search_spaces import Dimension, parse_search, validate_space
 from platform.smoke import smoke
 from platform.spec import PlatformSpec, parse_platform
+from platform.storage import SWEEP_FILES, StoragePath, is_default_storage, sweep_storage
 
 EXPERIMENTS_DIR = Path("experiments")
 LAUNCHERS = ("in_trial", "ray_train")
@@ -47,6 +51,11 @@ class Plan:
     def layout(self) -> ExperimentDir:
         return ExperimentDir(self.out)
 
+    @cached_property
+    def storage(self) -> StoragePath:
+        """The sweep's folder on its storage (``platform.storage``): ``ray/`` and ``train/`` live there."""
+        return sweep_storage(self.spec.tune.storage, self.out)
+
     @property
     def variants(self) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in self.spec.ablation.variants.items()} if self.spec.ablation else {}
@@ -54,13 +63,14 @@ class Plan:
 
 def make_plan(
     config: str, overrides: dict[str, Any], *, smoke_run: bool = False, out: str | None = None,
-    check_data: bool = True, resume: bool = False,
+    check_data: bool = True, resume: bool = False, storage: str | None = None,
 ) -> Plan:
     """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
 
     With ``resume`` the sweep in the output folder continues as it started (``resumed_plan``): the YAML and
     ``--set`` only name the folder. ``check_data=False`` skips loading the dataset (tests that validate configs of
-    data this machine lacks).
+    data this machine lacks). ``storage`` (``--storage``) sets ``tune.storage``; on ``resume`` it (or the YAML's
+    ``tune.storage``) is where the sweep's saved config is fetched from when the output folder lacks it.
 
     Raises:
         ConfigError: naming the offending key, value or path; DatasetNotFoundError for missing data.
@@ -69,10 +79,12 @@ def make_plan(
     if smoke_run:
         parse_platform(cfg)  # the full run's blocks must be valid too, not only their smoked version
         cfg = smoke(cfg)
-    cfg = absolute_data_paths(with_overrides(cfg, overrides))  # --set wins over --smoke
+    if storage is not None:
+        overrides = {**overrides, "tune.storage": storage}
+    cfg = absolute_storage_path(absolute_data_paths(with_overrides(cfg, overrides)))  # --set wins over --smoke
     layout = ExperimentDir(Path(out or EXPERIMENTS_DIR / cfg.name).resolve())
     if resume:
-        plan = resumed_plan(layout)
+        plan = resumed_plan(layout, storage=cfg.platform.get("tune", {}).get("storage"), asked=storage)
         if check_data:
             check_metric_and_data(plan.cfg, plan.spec)
         return plan
@@ -104,7 +116,34 @@ def make_plan(
     if check_data:
         check_metric_and_data(cfg, spec)
     layout.check_writable()
-    return Plan(cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id())
+    plan = Plan(cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id())
+    if spec.tune.storage is not None:  # resolves a remote store now: unreachable, no bucket or no credentials fail
+        check_storage(plan.storage, spec.tune.storage)
+    return plan
+
+
+def check_storage(folder: StoragePath, root: str) -> None:
+    """A local storage folder must be or become a writable folder (remote ones were reached by ``resolve_storage``).
+
+    Raises:
+        ConfigError: naming the storage root and the folder that is not writable.
+    """
+    local = folder.local()
+    if local is None:
+        return
+    path = local
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"--storage {root}: {path} is not a writable folder")
+
+
+def absolute_storage_path(cfg: ExperimentConfig) -> ExperimentConfig:
+    """A relative local ``tune.storage`` resolved against the launch directory (the driver's, saved for resume)."""
+    value = (cfg.platform.get("tune") or {}).get("storage")
+    if not isinstance(value, str) or "://" in value or Path(value).is_absolute():
+        return cfg
+    return with_overrides(cfg, {"tune.storage": str(Path(value).expanduser().resolve())})
 
 
 TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
@@ -223,24 +262,39 @@ def record_start(plan: Plan) -> None:
     layout.sweep_id.write_text(plan.sweep_id + "\n")
     if plan.variant_sources:
         layout.sources.write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
+    if not is_default_storage(plan.storage, plan.out):  # a driver on another machine can --resume from storage
+        for name in SWEEP_FILES:
+            if (layout.root / name).is_file():
+                (plan.storage / name).write_bytes((layout.root / name).read_bytes())
     for name, src in plan.variant_sources.items():
         print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
               f"({src['metric']} = {src['value']:.4f})", flush=True)
 
 
-def resumed_plan(layout: ExperimentDir) -> Plan:
+def resumed_plan(layout: ExperimentDir, storage: str | None = None, asked: str | None = None) -> Plan:
     """The plan of the sweep in ``layout`` as it was started (``record_start``): its saved config (``from_sweep``
     values and data paths already resolved there), launcher, sweep id and variant sources, whatever the YAML or
     ``--set`` say now. Resuming with anything else would train the remaining trials differently from the finished
     ones, and Tune refuses a trainable other than the one it pickled.
 
+    Args:
+        storage: a storage root to fetch the sweep's saved files from when ``layout`` lacks them (a driver on a new
+            machine); the saved config's own ``tune.storage`` is used in every other case.
+        asked: the ``--storage`` given now, which must match the saved one.
+
     Raises:
-        ConfigError: no sweep was started in ``layout``.
+        ConfigError: no sweep was started in ``layout`` (nor in ``storage``), or ``asked`` is not its storage.
     """
+    if not layout.config.is_file() and storage is not None:
+        fetch_sweep_files(sweep_storage(storage, layout.root), layout)
     if not layout.config.is_file():
         raise ConfigError(f"--resume: no sweep was started in {layout.root} (no {layout.config.name}); "
                           f"run without --resume first, or pass the sweep's --out")
     cfg = from_dict(yaml.safe_load(layout.config.read_text()))
+    saved = (cfg.platform.get("tune") or {}).get("storage")
+    if asked is not None and sweep_storage(asked, layout.root) != sweep_storage(saved, layout.root):
+        raise ConfigError(f"--resume: this sweep keeps its state in {sweep_storage(saved, layout.root)}, not in "
+                          f"{sweep_storage(asked, layout.root)}; drop --storage to resume it")
     launcher = layout.launcher.read_text().strip() if layout.launcher.is_file() else "ray_train"  # older sweeps
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--resume: {layout.launcher} names launcher {launcher!r}; expected one of {LAUNCHERS}")
@@ -251,3 +305,14 @@ def resumed_plan(layout: ExperimentDir) -> Plan:
           flush=True)
     return Plan(cfg=cfg, spec=parse_platform(cfg), space=parse_search(cfg.platform.get("search")), out=layout.root,
                 variant_sources=sources or {}, sweep_id=layout.read_sweep_id(cfg.name))
+
+
+def fetch_sweep_files(folder: StoragePath, layout: ExperimentDir) -> None:
+    """Copy the files ``record_start`` mirrored to the sweep's storage ``folder`` into ``layout`` (if any)."""
+    if not (folder / layout.config.name).is_file():
+        return
+    layout.root.mkdir(parents=True, exist_ok=True)
+    for name in SWEEP_FILES:
+        if (folder / name).is_file():
+            (layout.root / name).write_bytes((folder / name).read_bytes())
+    print(f"--resume: fetched the sweep's saved config from {folder}", flush=True)

@@ -30,6 +30,9 @@ class TuneSpec:
     max_failures: Annotated[int, Interval(ge=0)] = 2  # worker restarts from the last checkpoint per trial
     # On a joined cluster (--address): end the sweep when trials have waited this long while none ran (0: never).
     max_pending_s: Annotated[float, Interval(ge=0)] = 600.0
+    # Where Tune's state and the trials' checkpoints go (platform.storage): a local or shared folder, or a URI such
+    # as s3://bucket/prefix (--storage). None: the experiment folder itself. Required to be shared on a cluster.
+    storage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """Run an experiment's sweep or ablation with Ray Tune (Optuna TPE + ASHA, or a grid), Ray Train and MLflow.
 
     python -m platform.tune ablations/cifar100.yaml [--set key=value ...] [--smoke] [--resume] [--address ADDR]
+                                                    [--storage URI] [--out DIR]
 
 Everything that can be known up front is validated before Ray starts (``platform.plan``). Outputs go to
 ``experiments/<name>/`` (or ``--out``; ``platform.layout``): ``ray/`` (Tune state), ``train/`` (each trial's
 checkpoints), ``mlflow.db`` and ``mlartifacts/`` (the default MLflow store), ``optuna.db`` (with
-``tune.study_storage``), ``trials.csv`` and ``summary.md``. Interrupted (even by SIGKILL)? Run the same command with
-``--resume``: the sweep continues with the config, data paths and launcher it started with. A failing trial fails
-alone; the exit code is 1 only when no trial succeeded.
+``tune.study_storage``), ``trials.csv`` and ``summary.md``. With ``--storage URI`` (``tune.storage``; a shared
+folder or ``s3://bucket/prefix``) ``ray/`` and ``train/`` go to ``<URI>/<out folder name>/`` instead
+(``platform.storage``); on a joined cluster every node is checked for that storage and the data first
+(``platform.nodecheck``). Interrupted (even by SIGKILL)? Run the same command with ``--resume``: the sweep continues
+with the config, data paths, storage and launcher it started with. A failing trial fails alone; the exit code is 1
+only when no trial succeeded.
 """
 from __future__ import annotations
 
@@ -43,6 +47,14 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     # (platform.search_gate); ASHA skips the others itself.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
+    if address is not None:
+        from platform.nodecheck import check_nodes
+
+        try:  # every node reaches the storage (shared, not node-local) and holds the data
+            check_nodes(plan.storage, plan.cfg.data.name, plan.cfg.data.kwargs)
+        except ConfigError:
+            ray.shutdown()
+            raise
     tracker = make_tracker(plan)
     guard = None
     if address is not None and plan.spec.tune.max_pending_s > 0:  # a joined cluster may never fit a trial
@@ -104,11 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="continue an interrupted sweep in its folder, with the config it started with")
     parser.add_argument("--address", default=None, help="an existing Ray cluster (also RAY_ADDRESS)")
     parser.add_argument("--out", default=None, help="experiment folder (default experiments/<name>)")
+    parser.add_argument("--storage", default=None, metavar="URI",
+                        help="where Tune's state and checkpoints go (tune.storage): a shared folder or s3://bucket/"
+                             "prefix; default: the experiment folder. Required to be shared on a multi-node cluster")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
         plan = make_plan(args.config, parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out,
-                         resume=args.resume)
+                         resume=args.resume, storage=args.storage)
         address = args.address
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or None

@@ -6,7 +6,6 @@ run is named after the trial (``<name>-trial=<id>``), so a restarted trial finds
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import ray.train
@@ -17,6 +16,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
     record_failure
 from platform.spec import ResourcesSpec
+from platform.storage import StoragePath
 from platform.trainables.common import resolve_trial, trial_run_name
 from platform.trainables.worker import train_fn_per_worker
 
@@ -27,16 +27,17 @@ def train_driver_fn(
     base: dict[str, Any],
     variants: Mapping[str, Mapping[str, Any]],
     resources: ResourcesSpec,
-    storage_path: str,
+    train_dir: StoragePath,
     max_failures: int,
 ) -> None:
-    """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample.
+    """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample;
+    ``train_dir`` is the sweep's ``<storage>/train``, where Ray Train keeps this trial's run and checkpoints.
 
     Raises:
         TrialFailedError: the trial failed deterministically (bad config, data error, diverged loss).
     """
     run_name = trial_run_name(base, ray.tune.get_context().get_trial_id())
-    failure_file = Path(storage_path) / run_name / FAILURE_FILE
+    failure_file = train_dir / run_name / FAILURE_FILE
     raise_if_failed_before(failure_file)
     try:
         cfg = resolve_trial(trial_config, base, variants)
@@ -46,13 +47,13 @@ def train_driver_fn(
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_fn_per_worker,
-        train_loop_config={"config": cfg.to_dict(), "failure_file": str(failure_file)},
+        train_loop_config={"config": cfg.to_dict(), "failure_file": failure_file},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
-            storage_path=storage_path,
+            **train_dir.ray_storage(),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             callbacks=[TuneReportCallback()],

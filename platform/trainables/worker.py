@@ -32,8 +32,8 @@ def train_fn_per_worker(loop_config: dict[str, Any]) -> None:
             fit(cfg, report, run_dir=Path(tmp) / "run", resume_from=resume, device=ray.train.torch.get_device())
     except DETERMINISTIC_ERRORS as e:
         # A retry from a checkpoint would fail again: rank 0 leaves the reason where the driver looks (this Train
-        # run's folder on the shared storage) and every rank ends cleanly, so Ray Train does not retry.
+        # run's folder on the sweep's storage) and every rank ends cleanly, so Ray Train does not retry.
         if ray.train.get_context().get_world_rank() == 0:
-            record_failure(e, Path(loop_config["failure_file"]), ray.train.report)
+            record_failure(e, loop_config["failure_file"], ray.train.report)  # a platform.storage.StoragePath
         else:
             ray.train.report({FAILURE_KEY: reason(e)})

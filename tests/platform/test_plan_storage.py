@@ -1,0 +1,74 @@
+"""--storage / tune.storage in the plan: saved with the sweep, mirrored for a driver on another machine, and a sweep
+folder made before storage existed resumes with its checkpoints where they are."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from elm.config import ConfigError
+from platform.plan import make_plan, record_start
+from tests.conftest import tiny_raw
+
+SWEEP = {"search": {"spaces": ["elm_joint"]}, "tune": {"searcher": "optuna", "num_samples": 3}}
+
+
+def write(tmp_path: Path, raw: dict) -> str:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_without_storage_the_sweep_keeps_ray_and_train_in_its_folder(tmp_path: Path) -> None:
+    plan = make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"))
+    assert plan.spec.tune.storage is None and plan.storage.local() == tmp_path / "out"
+
+
+def test_a_relative_storage_folder_is_saved_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan = make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out="out", storage="shared")
+    assert plan.spec.tune.storage == str(tmp_path / "shared")
+    assert plan.storage.local() == tmp_path / "shared" / "out"
+    assert "storage: " + str(tmp_path / "shared") in plan.cfg.to_yaml()  # --resume reads it back
+
+
+def test_resume_fetches_the_saved_config_from_storage_when_the_folder_lacks_it(tmp_path: Path) -> None:
+    config = write(tmp_path, tiny_raw(**SWEEP))
+    started = make_plan(config, {}, out=str(tmp_path / "first"), storage=str(tmp_path / "shared"))
+    started.out.mkdir()
+    record_start(started)
+    assert (tmp_path / "shared" / "first" / "config.yaml").is_file()
+    # A driver on another machine: an empty --out of the same name, the same --storage.
+    again = make_plan(config, {}, out=str(tmp_path / "elsewhere" / "first"), storage=str(tmp_path / "shared"),
+                      resume=True)
+    assert again.sweep_id == started.sweep_id and again.storage == started.storage
+
+
+def test_resume_with_another_storage_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path, tiny_raw(**SWEEP))
+    (tmp_path / "out").mkdir()
+    record_start(make_plan(config, {}, out=str(tmp_path / "out")))
+    with pytest.raises(ConfigError, match=r"--resume: this sweep keeps its state in .*/out, not in .*other/out"):
+        make_plan(config, {}, out=str(tmp_path / "out"), storage=str(tmp_path / "other"), resume=True)
+
+
+def test_a_sweep_folder_from_before_storage_resumes_from_its_own_folder(tmp_path: Path) -> None:
+    """config.yaml as today's code saved it (no tune.storage): ray/ and train/ stay where they are."""
+    from platform.launch import make_trainable
+
+    config = write(tmp_path, tiny_raw(**SWEEP))
+    started = make_plan(config, {}, out=str(tmp_path / "old"))
+    started.out.mkdir()
+    record_start(started)
+    assert "storage" not in yaml.safe_load((tmp_path / "old" / "config.yaml").read_text()).get("tune", {})
+    plan = make_plan(config, {}, out=str(tmp_path / "old"), resume=True)
+    assert plan.storage.local() == tmp_path / "old"
+    trainable = make_trainable(plan)
+    assert trainable.__name__ == "train_in_trial_fn"  # the name Tune pickled; restore refuses another
+
+
+def test_a_storage_folder_that_is_a_file_is_refused_before_ray(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"--storage .*file: .*file is not a writable folder"):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"), storage=str(tmp_path / "file"))
