@@ -55,3 +55,17 @@ def test_to_tune_builds_the_matching_domains() -> None:
     assert isinstance(domains["optim.batch_size"], Integer)
     assert isinstance(domains["loss.margin"], Categorical) and domains["loss.margin"].categories == [0.1, 0.2]
     assert to_tune(parse_search({"loss.tau": {"grid": [0, 1]}}))["loss.tau"] == {"grid_search": [0, 1]}
+
+
+@pytest.mark.parametrize("name", ["cifar10.yaml", "cifar100.yaml"])
+def test_shipped_cifar_joint_searches_tune_weight_decay(name: str) -> None:
+    """Issue 15: weight decay belongs in the joint CIFAR space (a strong, often under-tuned long-tail baseline)."""
+    from pathlib import Path
+
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).parents[2] / "ablations" / name).read_text())
+    space = parse_search(raw["search"])
+    assert {"loss.tau", "loss.margin", "loss.lam", "optim.weight_decay"} <= set(space)
+    wd = space["optim.weight_decay"]
+    assert wd.kind == "loguniform" and wd.args[0] <= raw["optim"]["weight_decay"] <= wd.args[1]
