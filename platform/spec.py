@@ -12,6 +12,8 @@ from elm.config import ConfigError, ExperimentConfig, parse_section
 from elm.registry import Choice, Interval
 from platform.searchers import SEARCHERS
 
+GPU_FRACTION_STEPS = 10_000  # Ray stores resource amounts in units of 1/10000
+
 
 @dataclass(frozen=True)
 class TuneSpec:
@@ -47,12 +49,32 @@ class ResourcesSpec:
 
     num_workers: Annotated[int, Interval(ge=1)] = 1
     cpus_per_worker: Annotated[float, Interval(gt=0)] = 1.0
-    gpus_per_worker: Annotated[float, Interval(ge=0)] = 0.0  # fractional GPUs pack several trials on one GPU
+    # A fraction (e.g. 0.25) packs several one-worker trials on one GPU: Ray then starts up to 1/fraction of them
+    # per GPU (CPUs permitting); each trains on the whole device, sharing its memory and compute.
+    gpus_per_worker: Annotated[float, Interval(ge=0)] = 0.0
     launcher: Annotated[str, Choice("auto", "ray_train", "in_trial")] = "auto"
 
     @property
     def runs_in_trial(self) -> bool:
         return self.launcher == "in_trial" or (self.launcher == "auto" and self.num_workers == 1)
+
+    def check_gpus(self) -> None:
+        """Refuse a GPU share Ray or the launcher cannot honour.
+
+        Raises:
+            ConfigError: naming ``resources.gpus_per_worker``: a fraction with more than one worker (DDP ranks
+                cannot share one GPU: NCCL refuses two ranks on one device), a fraction finer than Ray's
+                resource unit of 0.0001, or a share above 1 that is not a whole number of GPUs (Ray refuses it).
+        """
+        g = self.gpus_per_worker
+        key = f"resources.gpus_per_worker={g:g}"
+        if g > 1 and g != int(g):
+            raise ConfigError(f"{key}: above 1 GPU a worker needs a whole number of GPUs (Ray refuses fractions > 1)")
+        if 0 < g < 1 and self.num_workers > 1:
+            raise ConfigError(f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
+                              f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs")
+        if 0 < g < 1 and abs(g * GPU_FRACTION_STEPS - round(g * GPU_FRACTION_STEPS)) > 1e-9:
+            raise ConfigError(f"{key}: Ray counts resources in steps of {1 / GPU_FRACTION_STEPS:g}; use e.g. 0.25")
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
             if not isinstance(overrides, Mapping):
                 raise ConfigError(f"ablation.variants.{name} must be a mapping of dotted keys to values")
     resources = parse_section(ResourcesSpec, "resources", blocks.get("resources"))
+    resources.check_gpus()
     if resources.launcher == "in_trial" and resources.num_workers > 1:
         raise ConfigError("resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train "
                           "(or auto)")
