@@ -1,0 +1,90 @@
+"""A sweep whose storage is an S3 bucket (moto's S3 server on 127.0.0.1, started and stopped here): killed with
+SIGKILL, resumed from the bucket; nothing lost, nothing duplicated, the checkpoints in the bucket (slow)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.platform.servers import moto_s3, s3_keys
+from tests.platform.test_e2e import REPO_ROOT, children, kill_ray_session_of, runs_of
+
+pytestmark = pytest.mark.slow
+BUCKET = "elm-sweeps"
+EPOCHS = 8
+KILL_DEADLINE_S = 240
+
+
+def tune(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **env})
+
+
+def trials_with_checkpoints(keys: list[str]) -> set[str]:
+    """Trial folders under train/ in the bucket that hold a complete checkpoint."""
+    return {k.split("/train/", 1)[1].split("/", 1)[0] for k in keys if "/train/" in k and k.endswith("/state.pt")}
+
+
+def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    args = ["ablations/smoke.yaml", "--out", str(out), "--storage", f"s3://{BUCKET}/sweeps",
+            "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo", "--set", "tune.max_concurrent=1",
+            "--set", f"optim.epochs={EPOCHS}", "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
+            "--set", "resources.launcher=in_trial"]
+    with moto_s3(tmp_path, BUCKET) as env:
+        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT,
+                                start_new_session=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + KILL_DEADLINE_S
+        try:
+            while time.time() < deadline:  # kill once the second trial has a checkpoint in the bucket
+                if len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2:
+                    break
+                assert proc.poll() is None, "the sweep ended before it could be interrupted"
+                time.sleep(0.5)
+            else:
+                pytest.fail("no second trial checkpoint in the bucket within the deadline")
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        kill_ray_session_of(proc.pid)
+
+        again = tune([*args, "--resume"], env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        keys = s3_keys(env, BUCKET, "sweeps/exp/")
+
+    client, after = runs_of(out, "smoke")
+    kids = children(after)
+    assert len(kids) == 3 and len({r.data.tags["elm.trial_id"] for r in kids}) == 3  # no duplicate runs
+    assert all(r.info.status == "FINISHED" for r in kids)
+    for run in kids:  # every epoch logged once, including those a restarted trial replays
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+        assert sorted(steps) == list(range(1, EPOCHS + 1))
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["status"]) == ["finished"] * 3 and list(trials["epochs"]) == [EPOCHS] * 3
+    # The checkpoints and Tune's state are in the bucket, and nowhere on the driver's disk.
+    assert len(trials_with_checkpoints(keys)) == 3
+    assert any(k.startswith("sweeps/exp/ray/smoke/") and "experiment_state" in k for k in keys)
+    assert "sweeps/exp/config.yaml" in keys  # mirrored: a driver elsewhere can --resume
+    assert not (out / "ray").exists() and not (out / "train").exists()
+    assert not list(out.rglob("state.pt"))
+
+
+def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path) -> None:
+    from tests.platform.servers import free_port
+
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    t0 = time.perf_counter()
+    proc = tune(["ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp"), "--storage",
+                 f"s3://{BUCKET}/sweeps"], env, timeout=120)
+    assert proc.returncode == 2 and time.perf_counter() - t0 < 60
+    assert f"error: --storage s3://{BUCKET}/sweeps: cannot reach it" in proc.stderr
+    assert "Started a local Ray instance" not in proc.stdout + proc.stderr  # refused before Ray started
+    assert not (tmp_path / "exp").exists()
