@@ -33,6 +33,8 @@ import pandas as pd
 import yaml
 
 from platform import report_plots as rp
+from platform.report_blocks import Block, Bullets, Heading, Image, Para, Table, table  # noqa: F401  (re-exported)
+from platform import report_posthoc as rpost
 from platform import report_tables as rt
 from platform.best import best_index, describe_no_best, reached_last_epoch
 from platform.plots import spread_key
@@ -146,6 +148,19 @@ def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir:
 def _read_artifact(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None,
                    error: type[Exception]) -> str | None:
     """A run artifact's text: read in place from a local artifact store, else downloaded; None if absent."""
+    path = artifact_file(client, run, relpath, tmp, experiment_dir, error)
+    return path.read_text() if path is not None else None
+
+
+def artifact_file(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None,
+                  error: type[Exception] = Exception) -> Path | None:
+    """Where a run's artifact ``relpath`` can be read: in place in a local artifact store (or under
+    ``experiment_dir/mlartifacts`` when the folder has moved), else downloaded under ``tmp``; None if absent.
+
+    Args:
+        run: an ``mlflow.entities.Run``.
+        error: the store's exception type for a missing artifact (``MlflowException``).
+    """
     candidates = []
     uri = urlparse(run.info.artifact_uri or "")
     if uri.scheme == "file":
@@ -154,11 +169,11 @@ def _read_artifact(client: Any, run: Any, relpath: str, tmp: Path, experiment_di
         candidates.append(experiment_dir / "mlartifacts" / run.info.run_id / "artifacts" / relpath)
     for path in candidates:
         if path.is_file():
-            return path.read_text()
+            return path
     if uri.scheme in ("file", ""):
         return None
     try:  # a remote artifact store
-        return Path(client.download_artifacts(run.info.run_id, relpath, str(tmp / run.info.run_id))).read_text()
+        return Path(client.download_artifacts(run.info.run_id, relpath, str(tmp / run.info.run_id)))
     except (OSError, error):
         return None
 
@@ -219,41 +234,6 @@ def _parse_param(v: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- the document
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    path: str  # relative to the report folder
-    alt: str
-
-
-Block = Heading | Para | Bullets | Table | Image
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
-    return Table(tuple(header), tuple(tuple(r) for r in rows))
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
@@ -420,6 +400,7 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
                    Para("Logits minus tau x log prior after training (Menon et al. 2021, eq. 7); tau=1 on the CE "
                         "variant is the paper's post-hoc baseline."),
                    table(*rt.stat_table(stats, rt.posthoc_columns(taus), prefix))]
+    blocks += rpost.calibration_blocks(stats, metrics, prefix)
     blocks += [Heading("Logit margins (logits; mean ± std over seeds)"),
                Para("Logit margin f_y - max f_y' over test examples; class-mean std is the std over classes of the "
                     "per-class mean margin (lower: more uniform margins across head and tail). The share of "
@@ -601,10 +582,12 @@ def _fmt_value(v: Any) -> str:
 
 
 def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/balanced_acc", mode: str = "max",
-                 prefix: str = "test/", variant_sources: Mapping[str, Mapping[str, Any]] | None = None) -> list[Block]:
+                 prefix: str = "test/", variant_sources: Mapping[str, Mapping[str, Any]] | None = None,
+                 experiment_dir: Path | None = None) -> list[Block]:
     """The whole document; writes plots under ``out/plots`` and ``out/aggregate.csv`` for an ablation.
 
     ``variant_sources``: ``<dir>/variant_sources.yaml``, the sweep trials that ``from_sweep`` variants came from.
+    ``experiment_dir``: the sweep's folder, where ``platform.posthoc`` output and ``optuna.db`` are looked for.
     """
     out.mkdir(parents=True, exist_ok=True)
     trials = runs.trials
@@ -635,6 +618,16 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
                       for v, by in stats.items() for m, s in by.items()]).to_csv(out / "aggregate.csv", index=False)
     else:
         blocks += sweep_blocks(runs, out, prefix, metric, mode)
+    if len(trials):
+        from platform.posthoc import group_label_of
+
+        groups = list(dict.fromkeys(group_label_of(str(v), str(t)) for v, t in zip(trials[rt.VARIANT],
+                                                                                   trials["trial_id"])))
+        blocks += rpost.posthoc_blocks(experiment_dir, out, groups)
+    if not runs.is_ablation:
+        from platform.report_optuna import optuna_blocks
+
+        blocks += optuna_blocks(experiment_dir, out, name)
     if runs.excluded:
         blocks += [Heading("Runs left out"), Bullets(runs.excluded)]
     return blocks
@@ -715,7 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources_file = ExperimentDir(src.directory).sources if src.directory is not None else None
         sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
         blocks = build_report(runs, out, name=src.name, metric=metric, mode=str(tune_cfg.get("mode", "max")),
-                              prefix=f"{args.split}/", variant_sources=sources)
+                              prefix=f"{args.split}/", variant_sources=sources, experiment_dir=src.directory)
         md, page = write_report(blocks, out, f"Report: {src.name}")
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

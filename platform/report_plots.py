@@ -1,7 +1,8 @@
 """Figures of a sweep report: pure functions from ``platform.report_tables`` outputs to matplotlib Figures."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import math
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -91,6 +92,82 @@ def pareto_scatter(x: Sequence[float], y: Sequence[float], front: Sequence[int],
     ax.set_ylabel(ylabel)
     ax.set_title("Head vs tail accuracy (final epoch of each trial)")
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def tau_curves(taus: Sequence[float], curves: Mapping[str, Sequence[tuple[Mapping[str, Sequence[float]], float]]]
+               ) -> Figure:
+    """Balanced accuracy (%) against the post-hoc tau, on the selection split (dashed) and on test (solid), mean
+    over the trials of each group; a faint vertical line marks each trial's chosen tau (``platform.posthoc``).
+
+    Args:
+        taus: the grid (T,).
+        curves: group -> one (``{"select": (T,), "test": (T,)}``, chosen tau) per trial.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (group, per_trial) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        for split, style in (("select", "--"), ("test", "-")):
+            mean = [100 * sum(c[split][j] for c, _ in per_trial) / len(per_trial) for j in range(len(taus))]
+            ax.plot(taus, mean, style, color=colour, lw=1.2,
+                    label=f"{group} ({'selection split' if split == 'select' else 'test'})")
+        for _, tau in per_trial:
+            ax.axvline(tau, color=colour, lw=0.8, alpha=0.4)
+    ax.set_xlabel("post-hoc tau (logits - tau x log prior)")
+    ax.set_ylabel("balanced accuracy (%)")
+    ax.set_title("Post-hoc adjustment: global tau")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def shifted_prior_curves(rows: pd.DataFrame, shifts: Sequence[float]) -> Figure:
+    """Test accuracy (%) under shifted label priors, one panel per group (at most 4), one line per method; x runs
+    from backward k (tail becomes head) through uniform to forward k (``platform.posthoc`` rows)."""
+    groups = list(dict.fromkeys(rows["group"]))[:4]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.8), squeeze=False, sharey=True)
+    order = [f"backward {k:g}" for k in reversed(shifts)] + [f"forward {k:g}" for k in shifts]
+    xs = [-math.log10(k) for k in reversed(shifts)] + [math.log10(k) for k in shifts]
+    for ax, group in zip(axes[0], groups):
+        sub = rows[rows["group"] == group]
+        for i, (method, m) in enumerate(sub.groupby("method", sort=False)):
+            means = m.groupby("test_prior")["test"].mean()
+            ax.plot(xs, [100 * means.get(p, float("nan")) for p in order], marker=MARKERS[i % len(MARKERS)], ms=4,
+                    lw=1.2, label=method)
+        ax.set_xticks(xs, [p.replace("backward ", "b").replace("forward ", "f") for p in order], fontsize=7)
+        ax.set_xlabel("test prior: backward k (tail-heavy) ... forward k (head-heavy)")
+        ax.set_title(group, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy under the prior (%)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(bins: Mapping[str, Sequence[Any]], title: str) -> Figure:
+    """Accuracy against mean confidence per confidence bin (Guo et al. 2017, Fig. 1), one line per labelled
+    variant of the logits (e.g. before and after post-hoc adjustment); the diagonal is perfect calibration.
+
+    Args:
+        bins: label -> ``elm.metrics.reliability_bins`` output (confidence, accuracy, count), each (M,).
+    """
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ":", color="grey", lw=1)
+    for i, (label, (conf, acc, count)) in enumerate(bins.items()):
+        keep = [j for j in range(len(count)) if float(count[j]) > 0]
+        total = float(sum(float(c) for c in count))
+        ece = sum(float(count[j]) * abs(float(acc[j]) - float(conf[j])) for j in keep) / total
+        ax.plot([float(conf[j]) for j in keep], [float(acc[j]) for j in keep], marker=MARKERS[i % len(MARKERS)],
+                ms=4, lw=1.2, label=f"{label}: ECE {100 * ece:.1f}%")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (mean in bin)")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

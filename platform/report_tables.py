@@ -125,6 +125,18 @@ def posthoc_columns(taus: Sequence[str]) -> tuple[Column, ...]:
     return tuple(cols)
 
 
+def calibration_columns(taus: Sequence[str]) -> tuple[Column, ...]:
+    """ECE overall and per Many / Medium / Few (examples grouped by true class), before post-hoc adjustment and at
+    each tau (``elm.metrics.calibration_by_group``), in %."""
+    cols = [Column("ece", "ECE (%)", True)] + [Column(f"ece_{g}", f"ECE {g.capitalize()} (%)", True)
+                                               for g in ("many", "medium", "few")]
+    for t in taus:
+        cols += [Column(f"posthoc_tau{t}/ece", f"tau={t} ECE (%)", True)]
+        cols += [Column(f"posthoc_tau{t}/ece_{g}", f"tau={t} ECE {g.capitalize()} (%)", True)
+                 for g in ("many", "medium", "few")]
+    return tuple(cols)
+
+
 def posthoc_taus(columns: Sequence[str], prefix: str) -> list[str]:
     """The taus present among metric columns ``{prefix}posthoc_tau{t}/balanced_acc``, sorted numerically."""
     head, tail = f"{prefix}posthoc_tau", "/balanced_acc"

@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from elm.config import PLATFORM_BLOCKS, ConfigError
+from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from platform.mlflow_schema import (
     PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME, TAG_ROLE, TAG_SEED, TAG_SWEEP,
     TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
@@ -211,6 +212,7 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self.trial_run(trial)
+        log_stored_logits(self.client, run_id, getattr(trial, "checkpoint", None))
         self.client.set_tag(run_id, TAG_OUTCOME, trial_outcome(trial, self.epochs))
         self.client.set_terminated(run_id, status="FINISHED")
 
@@ -245,6 +247,20 @@ class MlflowTracker(tune.Callback):
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""
         if self.parent_id is not None:
             self.client.set_terminated(self.parent_id, status=status)
+
+
+def log_stored_logits(client: MlflowClient, run_id: str, checkpoint: Any) -> bool:
+    """Log the final val/test logits a trial stored in its last checkpoint (``elm.metrics.stored_logits``) as the
+    run's artifact ``stored_logits.npz``; False when that checkpoint has none (a trial stopped before its last
+    epoch). ``checkpoint``: the trial's latest ``ray.tune.Checkpoint`` (local or remote storage) or None."""
+    if checkpoint is None:
+        return False
+    with checkpoint.as_directory() as folder:
+        path = Path(folder) / STORED_LOGITS_FILE
+        if not path.is_file():
+            return False
+        client.log_artifact(run_id, str(path))
+    return True
 
 
 def trial_outcome(trial: Any, epochs: int | None) -> str:

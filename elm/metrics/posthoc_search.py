@@ -84,14 +84,18 @@ def prior_weighted_accuracy(hits: Tensor, n_eval: Tensor, target_prior: Tensor |
 
 
 def tau_curve(logits: Tensor, targets: Tensor, class_counts: Tensor, taus: Tensor,
-              target_prior: Tensor | None = None) -> Tensor:
-    """(T,) accuracy of argmax_y f_y - tau * log pi_train(y) [+ log pi_t(y)] for each tau, under the target prior
-    (balanced accuracy when ``target_prior`` is None; then no log pi_t is added).
+              target_prior: Tensor | None = None, *, add_target_log_prior: bool = True) -> Tensor:
+    """(T,) accuracy of argmax_y f_y - tau * log pi_train(y) [+ log pi_t(y)] for each tau, under the target prior.
 
     Args:
-        logits: (N, C); targets: (N,); class_counts: (C,) training counts; taus: (T,); target_prior: (C,) or None.
+        logits: (N, C); targets: (N,); class_counts: (C,) training counts; taus: (T,).
+        target_prior: (C,) the test label prior the accuracy is weighted to; None is uniform (balanced accuracy).
+        add_target_log_prior: add log pi_t to the scores (the prior is known); False reads the balanced rule
+            under the shifted prior.
     """
-    f = logits.double() if target_prior is None else logits.double() + target_prior.double().log()[None, :]
+    f = logits.double()
+    if target_prior is not None and add_target_log_prior:
+        f = f + target_prior.double().log()[None, :]
     hits = correct_per_class(f, targets, log_prior(class_counts), taus)
     return prior_weighted_accuracy(hits, torch.bincount(targets, minlength=logits.shape[1]), target_prior)
 

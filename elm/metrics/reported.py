@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from elm.metrics.evaluate import classification_metrics, posthoc_sweep
+from elm.metrics.evaluate import calibration_by_group, classification_metrics, posthoc_sweep
 from elm.metrics.geometry import FEATURE_SPACES, embedding_statistics
 from elm.metrics.margins import margin_statistics
 
@@ -37,6 +37,7 @@ def evaluation_metric_names(split: str, class_counts: Tensor, posthoc_taus: Sequ
     names = {f"{split}/{k}" for k in classification_metrics(logits, targets, class_counts)}
     for tau, m in posthoc_sweep(logits, targets, class_counts, posthoc_taus).items():
         names |= {f"{split}/posthoc_tau{tau:g}/{k}" for k in m}
+    names |= {f"{split}/{k}" for k in calibration_by_group(logits, targets, class_counts, posthoc_taus)}
     names |= {f"{split}/{k}" for k in margin_statistics(logits, None, targets, class_counts).scalars}
     geometry = embedding_statistics(embeddings, targets, class_counts).scalars
     names |= {f"{where}/{space}/{k}" for where in (split, "train") for space in FEATURE_SPACES for k in geometry}

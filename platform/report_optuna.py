@@ -1,0 +1,96 @@
+"""The report's section on a sweep's persisted Optuna study (``<dir>/optuna.db``, ``tune.study_storage: true``):
+Optuna's own plots (``optuna.visualization.matplotlib``: optimisation history, parallel coordinates, parameter
+importances by fANOVA, Hutter et al. 2014) and the command that opens the study in ``optuna-dashboard``.
+
+The study is the one Ray Tune's ``OptunaSearch`` filled: its trials are the Tune trials the searcher was told about
+(``platform.search_gate`` passes evaluated results only), with the value of ``tune.metric`` at the trial's last
+evaluation; a trial ASHA stopped early reports its last value too, so the history mixes schedule lengths.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from platform.report_blocks import Heading, Image, Para
+
+DASHBOARD = "optuna-dashboard"  # pip install optuna-dashboard (not in requirements.lock)
+
+
+def dashboard_command(db: Path) -> str:
+    """The shell command that serves the study in Optuna's dashboard (http://127.0.0.1:8080 by default)."""
+    return f"{DASHBOARD} sqlite:///{db.resolve()}"
+
+
+def load_study(db: Path, name: str) -> Any:
+    """The study ``name`` in ``db``, or its only study when no study has that name; None if there is none.
+
+    Raises:
+        FileNotFoundError: ``db`` holds several studies and none is called ``name``.
+    """
+    import optuna
+
+    url = f"sqlite:///{db.resolve()}"
+    names = [s.study_name for s in optuna.study.get_all_study_summaries(url)]
+    if not names:
+        return None
+    if name not in names:
+        if len(names) > 1:
+            raise FileNotFoundError(f"{db}: no study '{name}' among {names}")
+        name = names[0]
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _figure(plot: Callable[..., Any], study: Any) -> Any:
+    """A matplotlib Figure from one ``optuna.visualization.matplotlib`` function (they return Axes, or an array
+    of Axes for several objectives); Optuna marks them experimental, which is said once in the report instead."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot(study)
+    first = ax.flat[0] if hasattr(ax, "flat") else ax
+    fig = first.figure
+    fig.set_size_inches(7, 4.5)
+    fig.tight_layout()
+    return fig
+
+
+def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str) -> list[Any]:
+    """Report blocks for the study in ``experiment_dir/optuna.db``; empty when the sweep persisted none."""
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as ovm
+
+
+    db = experiment_dir / "optuna.db" if experiment_dir is not None else None
+    if db is None or not db.is_file():
+        return []
+    study = load_study(db, study_name)
+    if study is None:
+        return []
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    blocks: list[Any] = [
+        Heading("Optuna study"),
+        Para(f"Study `{study.study_name}` in `{db}`: {len(study.trials)} trials, {len(done)} complete. Open it in "
+             f"Optuna's dashboard with `{dashboard_command(db)}` (then http://127.0.0.1:8080). The plots below are "
+             "Optuna's own (`optuna.visualization.matplotlib`, marked experimental by Optuna); a trial's value is "
+             "the last one Tune gave the searcher, so trials stopped early by ASHA sit beside complete ones."),
+    ]
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    plots = (("optuna_history.png", ovm.plot_optimization_history, "Optimisation history", 1),
+             ("optuna_parallel_coordinate.png", ovm.plot_parallel_coordinate, "Parallel coordinates", 2),
+             ("optuna_param_importances.png", ovm.plot_param_importances, "Parameter importances (fANOVA)", 2))
+    for name, plot, title, needs in plots:  # needs: complete trials without which the plot says nothing
+        if len(done) < needs:
+            blocks.append(Para(f"{title}: not drawn (needs {needs} complete trials, the study has {len(done)})."))
+            continue
+        try:
+            fig = _figure(plot, study)
+        except (ValueError, RuntimeError, ZeroDivisionError) as e:  # e.g. importances need 2+ complete trials
+            blocks.append(Para(f"{title}: not drawn ({e})."))
+            continue
+        fig.savefig(out / "plots" / name, dpi=110)
+        plt.close(fig)
+        blocks.append(Image(f"plots/{name}", f"Optuna: {title}"))
+    return blocks

@@ -1,0 +1,124 @@
+"""platform.posthoc on synthetic stored logits: selection on val, read on test; the tracker logs the file."""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from elm.metrics.stored_logits import STORED_LOGITS_FILE, StoredLogits, save_stored_logits
+from platform import posthoc as ph
+from platform.tracking import log_stored_logits
+
+COUNTS = np.array([400, 250, 120, 60, 30, 12])  # Many x3, Medium x2, Few x1
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _split(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    c = len(COUNTS)
+    y = np.repeat(np.arange(c), n_per_class)
+    f = rng.normal(size=(len(y), c)) + 1.5 * np.eye(c)[y] + np.log(COUNTS / COUNTS.sum())
+    return f.astype(np.float32), y
+
+
+def _stored(with_val: bool = True) -> StoredLogits:
+    splits = {"test": _split(50, 1)}
+    if with_val:
+        splits["val"] = _split(20, 2)
+    return StoredLogits(class_counts=COUNTS, splits=splits)
+
+
+def test_every_method_is_chosen_on_val_and_read_on_test() -> None:
+    a = ph.analyse(_stored())
+    df = pd.DataFrame(a.rows)
+    assert set(df["selected_on"]) == {"val"}
+    uni = df[df["test_prior"] == ph.UNIFORM].set_index("method")
+    assert list(uni.index) == [ph.NO_ADJUSTMENT, ph.TAU_ONE, ph.GLOBAL, ph.PER_GROUP]
+    # the global tau is the val argmax, and its test value is the test curve there (not the test argmax)
+    j = int(np.argmax(a.curve["select"]))
+    assert a.tau_star == ph.GLOBAL_TAUS[j]
+    assert uni.loc[ph.GLOBAL, "test"] == pytest.approx(a.curve["test"][j])
+    assert uni.loc[ph.GLOBAL, "val"] == pytest.approx(max(a.curve["select"]))
+    # one tau for all groups is a point of the per-group grid, so the per-group choice is at least as good on val
+    on_group_grid = max(a.curve["select"][ph.GLOBAL_TAUS.index(t)] for t in ph.GROUP_TAUS)
+    assert uni.loc[ph.PER_GROUP, "val"] >= on_group_grid - 1e-12
+    assert {"ece", "ece_many", "ece_medium", "ece_few", "test_acc_few"} <= set(uni.columns)
+    shifted = df[df["test_prior"] != ph.UNIFORM]
+    assert len(shifted) == 2 * len(ph.SHIFTS) * 4
+    # post-hoc adjustment helps balanced accuracy on these head-biased logits
+    assert uni.loc[ph.TAU_ONE, "test"] > uni.loc[ph.NO_ADJUSTMENT, "test"]
+
+
+def test_known_prior_beats_balanced_adjustment_on_a_strong_backward_shift() -> None:
+    df = pd.DataFrame(ph.analyse(_stored()).rows)
+    b = df[df["test_prior"] == "backward 50"].set_index("method")["test"]
+    assert b[ph.KNOWN_PRIOR_ONE] > b[ph.BALANCED_ONLY]
+
+
+def test_without_a_validation_split_the_choice_is_flagged_as_an_oracle() -> None:
+    a = ph.analyse(_stored(with_val=False))
+    assert {r["selected_on"] for r in a.rows} == {"test (oracle)"}
+    assert a.curve["select"] == a.curve["test"]
+    text = ph.markdown(pd.DataFrame([{**r, "group": "ce", "trial": "t1"} for r in a.rows]), [], [0.1], "x")
+    assert "optimistic upper bounds" in text
+
+
+def test_a_cifar_sized_trial_takes_under_a_second() -> None:
+    rng = np.random.default_rng(0)
+    counts = np.round(5000 * 0.01 ** (np.arange(10) / 9)).astype(int)
+    stored = StoredLogits(counts, {
+        "val": (rng.normal(size=(2000, 10)).astype(np.float32), np.repeat(np.arange(10), 200)),
+        "test": (rng.normal(size=(10000, 10)).astype(np.float32), np.repeat(np.arange(10), 1000)),
+    })
+    t0 = time.perf_counter()
+    ph.analyse(stored)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_markdown_has_both_tables_and_names_missing_trials() -> None:
+    rows = [{**r, "group": "ce", "trial": f"t{s}"} for s in range(2) for r in ph.analyse(_stored()).rows]
+    text = ph.markdown(pd.DataFrame(rows), ["t9"], [0.2, 0.3], "demo")
+    assert "## Balanced test set" in text and "## Shifted test priors" in text
+    assert "t9" in text and "± " in text and "read once on test" in text
+    assert f"plots/{ph.reliability_file('ce')}" in text
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.logged: list[tuple[str, str]] = []
+
+    def log_artifact(self, run_id: str, path: str) -> None:
+        self.logged.append((run_id, Path(path).name))
+
+
+class _Checkpoint:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @contextlib.contextmanager
+    def as_directory(self) -> Iterator[str]:
+        yield str(self.folder)
+
+
+def test_tracker_logs_the_stored_logits_of_the_final_checkpoint_only(tmp_path: Path) -> None:
+    client: Any = _Client()
+    assert not log_stored_logits(client, "r1", None)
+    assert not log_stored_logits(client, "r1", _Checkpoint(tmp_path))  # an early-stopped trial's checkpoint
+    f, y = _split(2, 0)
+    save_stored_logits(tmp_path / STORED_LOGITS_FILE, {"test": (torch.from_numpy(f), torch.from_numpy(y))},
+                       torch.from_numpy(COUNTS))
+    assert log_stored_logits(client, "r1", _Checkpoint(tmp_path))
+    assert client.logged == [("r1", STORED_LOGITS_FILE)]
