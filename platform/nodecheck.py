@@ -77,7 +77,7 @@ def missing_data_files(name: str, kwargs: Mapping[str, Any]) -> list[str]:
 class NodeReport:
     """What one node's probe found."""
 
-    node: str  # "<ip> (<hostname>)"
+    node: str  # "<ip> (<hostname>, id <node id prefix>)": nodes on one machine share an IP
     storage_error: str | None  # why the node cannot read the driver's marker, or None
     missing: tuple[str, ...]  # dataset files absent on the node
 
@@ -86,7 +86,8 @@ def probe_node(marker: StoragePath | None, token: str, data_name: str, data_kwar
     """Run on one node: can it read ``marker`` (holding ``token``), and which data files does it lack?"""
     import ray
 
-    node = f"{ray.util.get_node_ip_address()} ({socket.gethostname()})"
+    node_id = ray.get_runtime_context().get_node_id()[:8]
+    node = f"{ray.util.get_node_ip_address()} ({socket.gethostname()}, id {node_id})"
     error = None
     if marker is not None:
         try:
@@ -109,7 +110,7 @@ def node_problems(reports: Sequence[NodeReport], storage: StoragePath, data_name
                        f"prefix, gs://..., or a shared mount)")
         if r.missing:
             more = f" and {len(r.missing) - MISSING_SHOWN} more" if len(r.missing) > MISSING_SHOWN else ""
-            out.append(f"node {r.node} lacks {len(r.missing)} file(s) of dataset '{data_name}': "
+            out.append(f"node {r.node} lacks {len(r.missing)} file(s) or folder(s) of dataset '{data_name}': "
                        f"{list(r.missing[:MISSING_SHOWN])}{more}; stage the data at the same path on every node "
                        f"(or a shared mount), see README 'Running on a cluster'")
     return out
@@ -133,7 +134,7 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
         marker = storage / MARKER
         marker.write_text(token + "\n")
     task = ray.remote(num_cpus=0, max_retries=0)(probe_node)
-    refs = {n["NodeManagerAddress"]: task.options(
+    refs = {f'{n["NodeManagerAddress"]} (id {n["NodeID"][:8]})': task.options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
     ).remote(marker, token, data_name, dict(data_kwargs)) for n in nodes}
     ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -157,22 +158,78 @@ def test_ray_workers_import_this_platform_package() -> None:
     assert "platform.trainables.worker" in proc.stdout
 
 
-def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(tmp_path: Path) -> None:
-    """A head and a worker node (1 CPU each); one trial's two DDP workers must span both; code is shipped."""
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A head and a worker node on loopback, 1 CPU each; yields the address and a folder ``<root>/driver`` that the
+    worker node does not share with the driver.
+
+    The worker node runs in its own mount namespace with an empty tmpfs over ``<root>/driver``: there it sees a
+    different, empty folder at the same path, as a node of a real cluster sees its own disk. Everything else on the
+    machine (``<root>/shared`` included) it sees as the driver does, as it would a shared mount.
+    """
     from ray.cluster_utils import Cluster
 
+    root = tmp_path_factory.mktemp("two_nodes")
+    (root / "driver").mkdir()
     # The head runs the dashboard: Ray Train's placement-group cleaner asks it whether a controller is alive.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
+    script = (f'mount -t tmpfs tmpfs "{root / "driver"}" && exec "{Path(sys.executable).parent / "ray"}" start '
+              f'--address={cluster.address} --node-ip-address=127.0.0.1 --num-cpus=1 --block')
+    with (root / "worker_node.log").open("w") as log:
+        node = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        out = tmp_path / "exp"
-        proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", cluster.address,
-                    "--set", "resources.num_workers=2",
-                    "--set", "tune.num_samples=1")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "world_size=2" in proc.stdout + proc.stderr
-        _, runs = runs_of(out, "smoke")
-        assert [r.info.status for r in children(runs)] == ["FINISHED"]
+        deadline = time.time() + 120
+        while sum(n["Alive"] for n in cluster.global_state.node_table()) < 2:
+            assert node.poll() is None, (root / "worker_node.log").read_text()[-3000:]
+            assert time.time() < deadline, "the worker node did not join within 120 s"
+            time.sleep(1)
+        yield cluster.address, root
     finally:
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # the node's own process group only
+            try:
+                os.killpg(node.pid, sig)
+                node.wait(timeout=grace)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
         cluster.shutdown()
+
+
+def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_without_the_data(
+        two_nodes: tuple[str, Path]) -> None:
+    """Default storage (the driver's --out) and data under a folder the worker node does not share: refused before
+    any trial starts, with the node, what it lacks and the option to pass."""
+    address, root = two_nodes
+    data = root / "driver" / "data"
+    if not data.exists():
+        data.symlink_to(REPO_ROOT.parent / "shared" / "data")  # CIFAR-10 for the driver; the worker node lacks it
+    out = root / "driver" / "refused"
+    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address,
+                "--set", f"data={{name: cifar10_lt, root: {data}, imbalance_ratio: 100}}", timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    error = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(error) == 1, proc.stderr[-3000:]
+    assert f"cannot read the sweep's storage {out}" in error[0] and "pass --storage" in error[0]
+    assert f"of dataset 'cifar10_lt': ['{data}/']" in error[0]
+    named = re.findall(r"node \S+ \(\S+, id ([0-9a-f]{8})\)", error[0])
+    assert len(named) == 2 and len(set(named)) == 1  # the worker node, for both reasons; the head has both
+    assert not (out / "ray").exists() and not (out / "train").exists()
+
+
+def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(two_nodes: tuple[str, Path]) -> None:
+    """One trial's two DDP workers span both nodes; code is shipped; checkpoints travel through the shared storage
+    (the worker node cannot see the driver's --out)."""
+    address, root = two_nodes
+    out, shared = root / "driver" / "exp", root / "shared"
+    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address, "--storage", str(shared),
+                "--set", "resources.num_workers=2", "--set", "tune.num_samples=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "world_size=2" in proc.stdout + proc.stderr
+    _, runs = runs_of(out, "smoke")
+    assert [r.info.status for r in children(runs)] == ["FINISHED"]
+    assert list((shared / "exp" / "train").glob("smoke-trial=*/checkpoint_*")), "no Ray Train checkpoint in storage"
+    assert (shared / "exp" / "ray" / "smoke").is_dir()
+    assert not (out / "ray").exists() and not (out / "train").exists()

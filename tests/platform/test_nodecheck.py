@@ -40,5 +40,5 @@ def test_each_node_is_named_with_what_it_lacks(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert problems[0].startswith(f"node 10.0.0.2 (w1) cannot read the sweep's storage {tmp_path}")
     assert "cluster of 2 nodes pass --storage" in problems[0]
-    assert "lacks 7 file(s) of dataset 'cifar10_lt'" in problems[1] and "and 2 more" in problems[1]
+    assert "lacks 7 file(s) or folder(s) of dataset 'cifar10_lt'" in problems[1] and "and 2 more" in problems[1]
     assert node_problems(reports[:1], storage, "cifar10_lt") == []
