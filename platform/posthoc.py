@@ -32,8 +32,10 @@ import torch
 
 from elm.metrics.accuracy import GROUP_NAMES, group_means, group_of_classes, per_class_accuracy
 from elm.metrics.calibration import group_calibration_errors, expected_calibration_error, reliability_bins
+from elm.metrics.evaluate import correct_per_class
 from elm.metrics.posthoc_search import (
-    adjusted_logits, choose, group_tau_grid, per_class_tau, shifted_prior, tau_curve,
+    adjusted_logits, choose, group_tau_grid, log_prior, per_class_tau, prior_weighted_accuracy, shifted_prior,
+    tau_curve,
 )
 from elm.metrics.stored_logits import STORED_LOGITS_FILE, StoredLogits, load_stored_logits
 
@@ -104,10 +106,13 @@ def analyse(stored: StoredLogits) -> TrialAnalysis:
     s = splits_of(stored)
     (fv, yv), (ft, yt), counts = s.select, s.report, s.counts
     taus, gtaus = torch.tensor(GLOBAL_TAUS, dtype=torch.float64), torch.tensor(GROUP_TAUS, dtype=torch.float64)
-    rows = [_balanced_row(NO_ADJUSTMENT, "tau=0", float(tau_curve(fv, yv, counts, taus[:1])[0]), ft, yt, counts),
-            _balanced_row(TAU_ONE, "tau=1", float(tau_curve(fv, yv, counts, torch.ones(1))[0]),
-                          adjusted_logits(ft, counts, 1.0), yt, counts)]
-    curve_v, curve_t = tau_curve(fv, yv, counts, taus), tau_curve(ft, yt, counts, taus)
+    zero, one = GLOBAL_TAUS.index(0.0), GLOBAL_TAUS.index(1.0)
+    lp = log_prior(counts)
+    hits_v, hits_t = correct_per_class(fv, yv, lp, taus), correct_per_class(ft, yt, lp, taus)  # (T, C), every prior
+    n_v, n_t = torch.bincount(yv, minlength=len(counts)), torch.bincount(yt, minlength=len(counts))
+    curve_v, curve_t = prior_weighted_accuracy(hits_v, n_v), prior_weighted_accuracy(hits_t, n_t)  # balanced
+    rows = [_balanced_row(NO_ADJUSTMENT, "tau=0", float(curve_v[zero]), ft, yt, counts),
+            _balanced_row(TAU_ONE, "tau=1", float(curve_v[one]), adjusted_logits(ft, counts, 1.0), yt, counts)]
     glob = choose(curve_v, curve_t)
     tau_star = float(taus[glob.index[0]])
     rows.append(_balanced_row(GLOBAL, f"tau={tau_star:g}", glob.selected, adjusted_logits(ft, counts, tau_star),
@@ -120,13 +125,12 @@ def analyse(stored: StoredLogits) -> TrialAnalysis:
     setting = ", ".join(f"tau_{GROUP_NAMES[g]}={v:g}" for g, v in zip(present, chosen))
     rows.append(_balanced_row(PER_GROUP, setting, best.selected,
                               adjusted_logits(ft, counts, per_class_tau(groups, chosen, present)), yt, counts))
-    zero, one = GLOBAL_TAUS.index(0.0), GLOBAL_TAUS.index(1.0)
     for direction in ("forward", "backward"):
         for k in SHIFTS:
             prior = shifted_prior(counts, k, direction)  # type: ignore[arg-type]
             name = f"{direction} {k:g}"
-            plain_v = tau_curve(fv, yv, counts, taus, prior, add_target_log_prior=False)
-            plain_t = tau_curve(ft, yt, counts, taus, prior, add_target_log_prior=False)
+            plain_v = prior_weighted_accuracy(hits_v, n_v, prior)  # the balanced rule read under the prior
+            plain_t = prior_weighted_accuracy(hits_t, n_t, prior)
             known_v, known_t = tau_curve(fv, yv, counts, taus, prior), tau_curve(ft, yt, counts, taus, prior)
             kc = choose(known_v, known_t)
             rows += [

@@ -51,7 +51,7 @@ def _figure(plot: Callable[..., Any], study: Any) -> Any:
         ax = plot(study)
     first = ax.flat[0] if hasattr(ax, "flat") else ax
     fig = first.figure
-    fig.set_size_inches(7, 4.5)
+    fig.set_size_inches(9, 5)
     fig.tight_layout()
     return fig
 

@@ -6,6 +6,7 @@ Many / Medium / Few, before and after post-hoc logit adjustment (Menon et al. 20
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -45,9 +46,10 @@ def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]
         return [head, Para(f"Not run yet: `python -m platform.posthoc {target}` searches a global tau, a tau per "
                            "group and shifted test priors on every trial's stored logits (chosen on val, read on "
                            "test) and draws reliability diagrams; this report links them once they exist.")]
+    rel = Path(os.path.relpath(folder, out.resolve()))  # links that survive moving the experiment folder
     blocks = [head, Para(f"Global tau, tau per group and shifted test priors, chosen on validation and read on "
-                         f"test: [`{folder / 'posthoc.md'}`]({folder / 'posthoc.md'}) (table: "
-                         f"[`posthoc.csv`]({folder / 'posthoc.csv'})). Reliability on test, before and after the "
+                         f"test: [`{rel / 'posthoc.md'}`]({rel / 'posthoc.md'}) (table: "
+                         f"[`posthoc.csv`]({rel / 'posthoc.csv'})). Reliability on test, before and after the "
                          "chosen global tau, pooled over the seeds of each variant:")]
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for g in groups:
