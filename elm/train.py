@@ -267,7 +267,9 @@ def fit(
     Args:
         cfg: a validated config.
         report: called with an ``EpochReport`` after every epoch (on every rank).
-        run_dir: where checkpoints go (``run_dir/checkpoints/epoch_NNNN``); None keeps no checkpoints.
+        run_dir: where checkpoints go (``run_dir/checkpoints/epoch_NNNN``); None keeps no checkpoints. The last
+            epoch's checkpoint also holds ``stored_logits.npz``: the final val/test logits, labels and training
+            counts (``elm.metrics.stored_logits``), for post-hoc analysis without retraining.
         resume_from: a checkpoint folder, or ``run_dir`` itself to resume from its newest checkpoint. Resuming from
             the final epoch trains nothing and reports that epoch again (without its per-class table).
         device: defaults to the current CUDA device if any, else CPU.
