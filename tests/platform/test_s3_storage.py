@@ -88,3 +88,24 @@ def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path
     assert f"error: --storage s3://{BUCKET}/sweeps: cannot reach it" in proc.stderr
     assert "Started a local Ray instance" not in proc.stdout + proc.stderr  # refused before Ray started
     assert not (tmp_path / "exp").exists()
+
+
+def test_ray_train_trials_keep_checkpoints_and_failure_records_in_the_bucket(tmp_path: Path) -> None:
+    """The ray_train launcher on S3: Ray Train's checkpoints and a diverged trial's failure.txt land in the bucket."""
+    out = tmp_path / "exp"
+    args = ["ablations/smoke.yaml", "--smoke", "--out", str(out), "--storage", f"s3://{BUCKET}/sweeps",
+            "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
+            "--set", "search={optim.lr: {grid: [0.05, 1.0e+30]}}", "--set", "resources.launcher=ray_train"]
+    with moto_s3(tmp_path, BUCKET) as env:
+        proc = tune(args, env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        keys = s3_keys(env, BUCKET, "sweeps/exp/train/")
+    _, runs = runs_of(out, "smoke")
+    by_lr = {r.data.params["optim.lr"]: r for r in children(runs)}
+    assert by_lr["0.05"].info.status == "FINISHED" and by_lr["1e+30"].info.status == "FAILED"
+    assert "training loss is" in by_lr["1e+30"].data.tags["error"]
+    failed_trial = by_lr["1e+30"].data.tags["elm.trial_id"]
+    assert f"sweeps/exp/train/smoke-trial={failed_trial}/failure.txt" in keys
+    ok_trial = by_lr["0.05"].data.tags["elm.trial_id"]
+    assert any(k.startswith(f"sweeps/exp/train/smoke-trial={ok_trial}/checkpoint_") for k in keys)
+    assert not (out / "train").exists()
