@@ -1,5 +1,5 @@
 """benchmarks.gpu_throughput at --tiny size on the CPU: every variant's code path, the concurrent worker and its
-barrier, and the goal verdicts; and that it needs no Ray, Optuna or MLflow."""
+barrier, the goal verdicts, and that it needs no Ray, Optuna or MLflow; benchmarks.file_decode at toy size."""
 from __future__ import annotations
 
 import ast
@@ -59,3 +59,10 @@ def test_tiny_run_with_concurrent_processes(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert bench.main(["--tiny", "--device", "cpu", "--concurrent", "1", "2", "--out", str(out)]) == 0
     assert set(json.loads(out.read_text())["concurrent"]) == {"1", "2"}
+
+
+def test_file_decode_benchmark_runs_at_toy_size(one_torch_thread: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import file_decode
+
+    assert file_decode.main(["--images", "4", "--workers", "0", "--size", "32", "--epochs", "1"]) == 0
+    assert "workers=0:" in capsys.readouterr().out
