@@ -81,3 +81,15 @@ def test_autocast_computes_in_the_chosen_dtype(precision: str, dtype: torch.dtyp
     a = torch.randn(4, 4)
     with autocast(CPU, precision):  # type: ignore[arg-type]
         assert (a @ a).dtype == dtype
+
+
+def test_a_running_sweeps_saved_config_keeps_bf16_on_any_hardware() -> None:
+    """ablations/cifar10_paper.yaml (bf16: true) is what a long sweep resumes from: bf16 even where it is not
+    native, exactly as before `auto` existed."""
+    from elm.config import load_config
+    from tests.conftest import REPO_ROOT
+
+    cfg = load_config(REPO_ROOT / "ablations" / "cifar10_paper.yaml")
+    assert cfg.train.bf16 is True and cfg.train.fp16 is False
+    for native in (True, False):
+        assert choose_precision(cfg.train.bf16, cfg.train.fp16, CPU, (native, "mocked")).precision == "bf16"
