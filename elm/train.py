@@ -294,7 +294,8 @@ def fit(
         model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
         weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov,
     )
-    start_epoch, history = _restore(resume_from, model, optimizer, rank)
+    scaler = _grad_scaler(cfg, device)
+    start_epoch, history = _restore(resume_from, model, optimizer, rank, scaler)
     restored: list[dict[str, float]] | None = list(history) or None
     ckpt_root = Path(run_dir) / "checkpoints" if run_dir is not None else None
     if start_epoch >= cfg.optim.epochs and history:
@@ -303,7 +304,7 @@ def fit(
         report(EpochReport(epoch=start_epoch, metrics=history[-1], checkpoint=None, per_class=None,
                            restored_history=history[:-1] or None))
         return dict(history[-1])
-    loop = _Loop.build(cfg, model, loss_fn, data, optimizer, device, rank, world, progress)
+    loop = _Loop.build(cfg, model, loss_fn, data, optimizer, device, rank, world, progress, scaler)
     final: dict[str, float] = {}
     for epoch in range(start_epoch, cfg.optim.epochs):
         metrics = loop.train_epoch(epoch)
@@ -322,7 +323,8 @@ def fit(
         checkpoint = None
         if ckpt_root is not None and rank == 0 and ((epoch + 1) % cfg.train.checkpoint_every == 0 or last):
             checkpoint = save_checkpoint(ckpt_root / checkpoint_name(epoch + 1),
-                                         _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics]))
+                                         _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics],
+                                                           scaler))
             prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
             if final_logits:  # inside the final checkpoint, which Ray persists and platform.tracking logs to MLflow
                 save_stored_logits(checkpoint / STORED_LOGITS_FILE, final_logits, data.class_counts)
@@ -333,11 +335,19 @@ def fit(
     return final
 
 
+def _grad_scaler(cfg: ExperimentConfig, device: torch.device) -> torch.amp.GradScaler | None:
+    """The loss scaler of fp16 training (``train.fp16``), else None."""
+    fp16 = choose_precision(cfg.train.bf16, cfg.train.fp16, device).precision == "fp16"
+    return torch.amp.GradScaler(device.type) if fp16 else None
+
+
 def _restore(
-    resume_from: str | Path | None, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int
+    resume_from: str | Path | None, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[int, list[dict[str, float]]]:
-    """Load the newest checkpoint under ``resume_from`` (a run folder or a checkpoint folder) into ``model`` and
-    ``optimizer`` and restore this rank's RNG; return (epochs done, every epoch's metrics). (0, []) if none."""
+    """Load the newest checkpoint under ``resume_from`` (a run folder or a checkpoint folder) into ``model``,
+    ``optimizer`` and ``scaler`` (fp16) and restore this rank's RNG; return (epochs done, every epoch's metrics).
+    (0, []) if none."""
     if resume_from is None:
         return 0, []
     source = Path(resume_from)
@@ -348,13 +358,18 @@ def _restore(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
+    if scaler is not None and "grad_scaler" in state:
+        scaler.load_state_dict(state["grad_scaler"])
     return int(state["epoch"]), list(state.get("history", []))
 
 
 def _checkpoint_state(cfg: ExperimentConfig, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                      history: list[dict[str, float]]) -> dict[str, Any]:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng_state(),
-            "config": cfg.to_dict(), "history": history}
+                      history: list[dict[str, float]], scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng_state(),
+             "config": cfg.to_dict(), "history": history}
+    if scaler is not None:
+        state["grad_scaler"] = scaler.state_dict()  # fp16: the loss scale, so a resume continues exactly
+    return state
 
 
 @dataclass
@@ -380,7 +395,8 @@ class _Loop:
 
     @classmethod
     def build(cls, cfg: ExperimentConfig, model: nn.Module, loss_fn: nn.Module, data: LongTailData,
-              optimizer: torch.optim.Optimizer, device: torch.device, rank: int, world: int, progress: bool) -> _Loop:
+              optimizer: torch.optim.Optimizer, device: torch.device, rank: int, world: int, progress: bool,
+              scaler: torch.amp.GradScaler | None = None) -> _Loop:
         train_model: nn.Module = model
         if world > 1:
             ids = [device.index] if device.type == "cuda" else None
@@ -394,7 +410,8 @@ class _Loop:
             steps = min(steps, cfg.train.max_steps_per_epoch)
         model.train()
         precision = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
-        scaler = torch.amp.GradScaler(device.type) if precision.precision == "fp16" else None
+        if precision.precision == "fp16" and scaler is None:
+            scaler = torch.amp.GradScaler(device.type)
         t = cfg.train
         pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
         loader = FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,

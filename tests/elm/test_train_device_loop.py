@@ -76,3 +76,21 @@ def test_predict_concatenates_in_order_on_the_cpu_in_float32() -> None:
     assert logits.dtype == torch.float32 and logits.device.type == "cpu" and projs is None
     assert torch.allclose(logits, want, atol=1e-2) and torch.equal(ys, torch.arange(5))
     assert torch.allclose(embs, 2 * want, atol=2e-2)
+
+
+def test_fp16_resume_is_exact_because_the_loss_scale_is_checkpointed(tmp_path: Path, one_torch_thread: None) -> None:
+    """Two fp16 epochs straight == one epoch, stop, resume (the GradScaler's scale and growth tracker travel in the
+    checkpoint; a fresh scaler would skip different steps)."""
+    raw = set_keys(tiny_raw(loss={"name": "cross_entropy"}), {"optim.epochs": 2, "train.bf16": False,
+                                                             "train.fp16": True})
+    cfg = from_dict(raw)
+    fit(cfg, lambda r: None, run_dir=tmp_path / "a")
+    fit(from_dict(set_keys(raw, {"optim.epochs": 1})), lambda r: None, run_dir=tmp_path / "b")
+    state = torch.load(tmp_path / "b/checkpoints/epoch_0001/state.pt", weights_only=False)
+    assert state["grad_scaler"]["scale"] > 0
+    fit(cfg, lambda r: None, run_dir=tmp_path / "b", resume_from=tmp_path / "b")
+    a = torch.load(tmp_path / "a/checkpoints/epoch_0002/state.pt", weights_only=False)
+    b = torch.load(tmp_path / "b/checkpoints/epoch_0002/state.pt", weights_only=False)
+    assert a["grad_scaler"] == b["grad_scaler"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
