@@ -410,8 +410,7 @@ class _Loop:
             steps = min(steps, cfg.train.max_steps_per_epoch)
         model.train()
         precision = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
-        if precision.precision == "fp16" and scaler is None:
-            scaler = torch.amp.GradScaler(device.type)
+        scaler = scaler if scaler is not None else _grad_scaler(cfg, device)
         t = cfg.train
         pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
         loader = FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,
