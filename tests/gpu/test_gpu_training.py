@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,10 @@ import torch
 import yaml
 
 from elm.config import from_dict, set_keys
-from elm.data.base import TensorSplit
+from elm.data.base import TensorSplit, splits_on
 from elm.data.loaders import iterate_batches
 from elm.precision import autocast, choose_precision
-from elm.train import EpochReport, NonFiniteLossError, build_experiment, fit
+from elm.train import EpochReport, NonFiniteLossError, _Loop, build_experiment, fit
 from tests.conftest import REPO_ROOT, tiny_raw
 
 pytestmark = [pytest.mark.gpu,
@@ -114,3 +115,24 @@ def test_two_half_gpu_trials_share_one_gpu_in_a_real_tune_run(tmp_path: Path) ->
     with (tmp_path / "out" / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and all(r["status"] == "finished" and int(r["epochs"]) == 2 for r in rows)
+
+
+def test_a_training_epoch_waits_for_the_gpu_only_at_its_checks() -> None:
+    """CUDA's sync debug mode flags every host sync: an epoch of 24 steps with a check every 12 may have a few
+    (the checks, the epoch's metrics, constants copied once), never one per step."""
+    cfg = from_dict(set_keys(tiny_raw(**CONV), {"optim.batch_size": 8, "train.max_steps_per_epoch": 24,
+                                                "train.check_finite_every": 12, "train.data_on_device": True}))
+    exp = build_experiment(cfg)
+    model = exp.model.to(CUDA)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loop = _Loop.build(cfg, model, exp.loss.to(CUDA), splits_on(exp.data, CUDA), opt, CUDA, 0, 1, False)
+    loop.train_epoch(0)  # warm-up: cuDNN autotuning and allocator growth
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            loop.train_epoch(1)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    assert len(syncs) < 12, [str(w.message)[:120] for w in syncs]
