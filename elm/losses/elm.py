@@ -146,7 +146,9 @@ class ElmLoss(nn.Module):
         y, mine = gather_rows(targets, with_grad=False)
         anchor_y = y[mine]
         same = anchor_y[:, None] == y[None, :]
-        same[torch.arange(len(anchor_y)), torch.arange(mine.start, mine.stop)] = False  # an anchor is not its own
+        device = anchor_y.device
+        own = torch.arange(len(anchor_y), device=device)
+        same[own, torch.arange(mine.start, mine.stop, device=device)] = False  # an anchor is not its own positive
         has_pos = same.any(dim=1)
         group = self.class_group.to(anchor_y.device)[anchor_y]
         out = {"margin_sum": (self.margins[anchor_y] * has_pos).sum()}  # a product, not a mask: no host sync
