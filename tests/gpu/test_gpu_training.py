@@ -117,11 +117,17 @@ def test_two_half_gpu_trials_share_one_gpu_in_a_real_tune_run(tmp_path: Path) ->
     assert len(rows) == 2 and all(r["status"] == "finished" and int(r["epochs"]) == 2 for r in rows)
 
 
-def test_a_training_epoch_waits_for_the_gpu_only_at_its_checks() -> None:
+ELM = {"model": {"name": "resnet32", "projection_dim": 8},
+       "loss": {"name": "elm", "tau": 1.0, "lam": 0.1, "margin": 0.1}}
+
+
+@pytest.mark.parametrize("extra", [{}, ELM], ids=["cross_entropy", "elm_two_views"])
+def test_a_training_epoch_waits_for_the_gpu_only_at_its_checks(extra: dict[str, Any]) -> None:
     """CUDA's sync debug mode flags every host sync: an epoch of 24 steps with a check every 12 may have a few
     (the checks, the epoch's metrics, constants copied once), never one per step."""
-    cfg = from_dict(set_keys(tiny_raw(**CONV), {"optim.batch_size": 8, "train.max_steps_per_epoch": 24,
-                                                "train.check_finite_every": 12, "train.data_on_device": True}))
+    cfg = from_dict(set_keys(tiny_raw(**{**CONV, **extra}), {"optim.batch_size": 8, "train.max_steps_per_epoch": 24,
+                                                             "train.check_finite_every": 12,
+                                                             "train.data_on_device": True}))
     exp = build_experiment(cfg)
     model = exp.model.to(CUDA)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
