@@ -84,7 +84,9 @@ def make_plan(
     cfg = absolute_storage_path(absolute_data_paths(with_overrides(cfg, overrides)))  # --set wins over --smoke
     layout = ExperimentDir(Path(out or EXPERIMENTS_DIR / cfg.name).resolve())
     if resume:
-        plan = resumed_plan(layout, storage=cfg.platform.get("tune", {}).get("storage"), asked=storage)
+        plan = resumed_plan(layout, storage=(cfg.platform.get("tune") or {}).get("storage"), asked=storage)
+        if plan.spec.tune.storage is not None:
+            check_storage(plan.storage, plan.spec.tune.storage)
         if check_data:
             check_metric_and_data(plan.cfg, plan.spec)
         return plan

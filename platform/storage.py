@@ -119,11 +119,6 @@ class StoragePath:
         elif self.is_file():
             self.fs.delete_file(self.path)
 
-    def upload(self, local: Path) -> None:
-        """Copy the local folder ``local`` to this path (its contents become this folder's)."""
-        self.mkdir()
-        pafs.copy_files(str(local), self.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
-
     def download(self, local: Path) -> None:
         """Copy this folder's contents into the local folder ``local``."""
         local.mkdir(parents=True, exist_ok=True)
