@@ -36,6 +36,7 @@ from platform.trainables.common import (
 )
 
 PARENT_TAG = "mlflow.parentRunId"
+TRAIN_CHECKPOINT_KEY = "checkpoint_path"  # ray.tune.integration.ray_train.CHECKPOINT_PATH_KEY
 MAX_PARAM_LEN = 6000
 
 
@@ -212,7 +213,7 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self.trial_run(trial)
-        log_stored_logits(self.client, run_id, getattr(trial, "checkpoint", None))
+        log_stored_logits(self.client, run_id, final_checkpoint(trial))
         self.client.set_tag(run_id, TAG_OUTCOME, trial_outcome(trial, self.epochs))
         self.client.set_terminated(run_id, status="FINISHED")
 
@@ -247,6 +248,14 @@ class MlflowTracker(tune.Callback):
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""
         if self.parent_id is not None:
             self.client.set_terminated(self.parent_id, status=status)
+
+
+def final_checkpoint(trial: Any) -> Any:
+    """The trial's latest checkpoint: Tune's own (in-trial launcher), else the Ray Train checkpoint whose path
+    ``TuneReportCallback`` put in the last result (a TorchTrainer's checkpoints never reach Tune's); or None."""
+    ckpt = getattr(trial, "checkpoint", None)
+    path = (getattr(trial, "last_result", None) or {}).get(TRAIN_CHECKPOINT_KEY)
+    return ckpt if ckpt is not None or not path else tune.Checkpoint(path)
 
 
 def log_stored_logits(client: MlflowClient, run_id: str, checkpoint: Any) -> bool:

@@ -122,3 +122,17 @@ def test_tracker_logs_the_stored_logits_of_the_final_checkpoint_only(tmp_path: P
                        torch.from_numpy(COUNTS))
     assert log_stored_logits(client, "r1", _Checkpoint(tmp_path))
     assert client.logged == [("r1", STORED_LOGITS_FILE)]
+
+
+class _Trial:
+    def __init__(self, checkpoint: Any, last_result: dict[str, Any]) -> None:
+        self.checkpoint, self.last_result = checkpoint, last_result
+
+
+def test_final_checkpoint_is_tunes_own_else_the_ray_train_path_of_the_last_result(tmp_path: Path) -> None:
+    from platform.tracking import TRAIN_CHECKPOINT_KEY, final_checkpoint
+
+    own = _Checkpoint(tmp_path)
+    assert final_checkpoint(_Trial(own, {TRAIN_CHECKPOINT_KEY: "/elsewhere"})) is own
+    assert final_checkpoint(_Trial(None, {})) is None
+    assert Path(final_checkpoint(_Trial(None, {TRAIN_CHECKPOINT_KEY: str(tmp_path)})).path) == tmp_path
