@@ -134,17 +134,19 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
         marker = storage / MARKER
         marker.write_text(token + "\n")
     task = ray.remote(num_cpus=0, max_retries=0)(probe_node)
-    refs = {f'{n["NodeManagerAddress"]} (id {n["NodeID"][:8]})': task.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
-    ).remote(marker, token, data_name, dict(data_kwargs)) for n in nodes}
-    ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    if pending:
-        late = [ip for ip, ref in refs.items() if ref in pending]
-        raise ConfigError(f"node(s) {late} did not answer the start-up check within {timeout_s:.0f} s "
-                          f"(runtime environment not installed? node overloaded?)")
-    problems = node_problems(ray.get(ready), storage, data_name)
-    if marker is not None:
-        marker.delete()
+    try:
+        refs = {f'{n["NodeManagerAddress"]} (id {n["NodeID"][:8]})': task.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
+        ).remote(marker, token, data_name, dict(data_kwargs)) for n in nodes}
+        ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+        if pending:
+            late = [node for node, ref in refs.items() if ref in pending]
+            raise ConfigError(f"node(s) {late} did not answer the start-up check within {timeout_s:.0f} s "
+                              f"(runtime environment not installed? node overloaded?)")
+        problems = node_problems(ray.get(ready), storage, data_name)
+    finally:
+        if marker is not None:
+            marker.delete()
     if problems:
         raise ConfigError("; ".join(problems))
     return len(nodes)

@@ -7,9 +7,10 @@ A storage root is a local folder or any URI pyarrow's file systems resolve (``s3
 sweep's folder *is* the experiment folder (``<out>/ray``, ``<out>/train``, as before storage existed).
 
 S3 (and S3-compatible servers such as MinIO or moto) take their endpoint and credentials from the standard AWS
-variables, read by pyarrow's ``S3FileSystem`` (the AWS SDK) in every process that touches storage: the driver and
-every node's Ray workers. ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_SESSION_TOKEN``, ``AWS_DEFAULT_REGION`` / ``AWS_REGION``, or ``~/.aws`` and instance roles. Ray's docs:
+variables, read by pyarrow's ``S3FileSystem`` (the AWS SDK): ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_DEFAULT_REGION`` / ``AWS_REGION``, or ``~/.aws`` and
+instance roles. The endpoint the driver resolved travels with the pickled file system to the workers; credentials
+never do: every node reads its own (environment of ``ray start``, ``~/.aws``, instance role). Ray's docs:
 https://docs.ray.io/en/latest/train/user-guides/persistent-storage.html
 """
 from __future__ import annotations

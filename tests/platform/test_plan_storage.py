@@ -72,3 +72,15 @@ def test_a_storage_folder_that_is_a_file_is_refused_before_ray(tmp_path: Path) -
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match=r"--storage .*file: .*file is not a writable folder"):
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"), storage=str(tmp_path / "file"))
+
+
+def test_cli_storage_that_cannot_work_is_one_error_line_and_exit_2(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from platform.tune import main
+
+    (tmp_path / "file").write_text("x")
+    code = main([write(tmp_path, tiny_raw(**SWEEP)), "--out", str(tmp_path / "out"), "--storage",
+                 str(tmp_path / "file" / "sub")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: --storage {tmp_path / 'file' / 'sub'}: ")
+    assert not (tmp_path / "out").exists()
