@@ -155,9 +155,9 @@ def iterate_batches(
     if isinstance(split, TensorSplit):
         if split.images.shape[-1] != image_size or split.images.shape[-2] != image_size:
             raise ValueError(f"image_size={image_size} but the split holds {tuple(split.images.shape[-2:])} images")
-        device = split.images.device
-        indices = indices.to(device, non_blocking=True)  # one copy per epoch; a no-op on the CPU
-        m, s = channel_constants(mean, std, device)
+        held_on = split.images.device
+        indices = indices.to(held_on, non_blocking=True)  # one copy per epoch; a no-op on the CPU
+        m, s = channel_constants(mean, std, held_on)
         generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(views)]  # CPU
         for b in range(count):
             idx = indices[b * batch_size : (b + 1) * batch_size]
@@ -168,6 +168,7 @@ def iterate_batches(
         return
     from elm.data.file_loader import file_batches  # torchvision + PIL only when reading files
 
+    m, s = channel_constants(mean, std, device)  # once per epoch: a copy to a GPU would wait for it
     for images, labels in file_batches(
         split,
         indices=indices.tolist(),
@@ -182,4 +183,4 @@ def iterate_batches(
     ):
         if device is not None:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        yield normalise(images, mean, std), labels.repeat(views)
+        yield normalise(images, m, s), labels.repeat(views)
