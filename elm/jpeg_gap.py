@@ -71,7 +71,7 @@ def load_pairs(npz_path: Path, test: TensorSplit) -> ImagePairs:
     return ImagePairs(lossless=lossless, jpeg=test.images[rows_t].contiguous(), labels=labels)
 
 
-def _logits(model: nn.Module, images: Tensor, labels: Tensor, data: LongTailData, bf16: bool,
+def _logits(model: nn.Module, images: Tensor, labels: Tensor, data: LongTailData, bf16: bool | str,
             channels_last: bool) -> Tensor:
     batches = iterate_batches(TensorSplit(images=images, labels=labels), batch_size=EVAL_BATCH, train=False,
                               mean=data.mean, std=data.std, image_size=data.image_size, seed=0, epoch=0)
@@ -123,10 +123,14 @@ def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
     cfg = with_overrides(from_dict(state["config"]), {"data.root": data_root, "data.download": False})
     exp = build_experiment(cfg)
     exp.model.load_state_dict(state["model"])
+    if not isinstance(exp.data.test, TensorSplit):
+        raise ConfigError(f"{run}: the JPEG gap needs an in-memory CIFAR test split, not {cfg.data.name}")
     pairs = load_pairs(npz_path, exp.data.test)
-    kw = dict(labels=pairs.labels, data=exp.data, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last)
-    row = gap_row(_logits(exp.model, pairs.lossless, **kw), _logits(exp.model, pairs.jpeg, **kw), pairs.labels,
-                  exp.data.class_counts)
+
+    def logits(images: Tensor) -> Tensor:
+        return _logits(exp.model, images, pairs.labels, exp.data, cfg.train.bf16, cfg.train.channels_last)
+
+    row = gap_row(logits(pairs.lossless), logits(pairs.jpeg), pairs.labels, exp.data.class_counts)
     return {"epoch": int(state["epoch"]), **row}
 
 

@@ -36,4 +36,5 @@ def views_for(loss: object, configured: int) -> int:
 
 def first_view(output: ModelOutput, batch: int) -> ModelOutput:
     """The rows of view 0 (the first ``batch`` rows) of a view-major output."""
-    return ModelOutput(*(t[:batch] if t is not None else None for t in output))
+    return ModelOutput(output.logits[:batch], output.embeddings[:batch],
+                       output.projections[:batch] if output.projections is not None else None)

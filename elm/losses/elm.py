@@ -60,6 +60,8 @@ class ElmLoss(nn.Module):
     """
 
     uses_embeddings: ClassVar[bool] = True
+    log_prior: Tensor  # (C,) buffer
+    margins: Tensor  # (C,) buffer
 
     def __init__(
         self,

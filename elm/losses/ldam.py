@@ -20,6 +20,7 @@ class LdamLoss(nn.Module):
     """Mean CE(s * (f(x) - Delta_y e_y), y) with Delta_y = max_margin * n_y^(-1/4) / max_y' n_y'^(-1/4)."""
 
     uses_embeddings: ClassVar[bool] = False
+    margins: Tensor  # (C,) buffer
 
     def __init__(
         self,

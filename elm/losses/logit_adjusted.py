@@ -18,6 +18,7 @@ class LogitAdjustedLoss(nn.Module):
     """
 
     uses_embeddings: ClassVar[bool] = False
+    log_prior: Tensor  # (C,) buffer
 
     def __init__(self, *, class_counts: Tensor, tau: Annotated[float, Interval(ge=0.0)] = 1.0) -> None:
         super().__init__()

@@ -23,6 +23,8 @@ class PairwiseMarginLoss(nn.Module):
     """Plain batch mean of the eq. 11 loss; alpha_power = 0 is ``logit_adjusted`` with the same tau."""
 
     uses_embeddings: ClassVar[bool] = False
+    alpha: Tensor  # (C,) buffer
+    delta: Tensor  # (C, C) buffer
 
     def __init__(
         self,
