@@ -10,12 +10,12 @@ from typing import Any
 
 from elm.config import ConfigError
 from platform.best import EPOCH
+from platform.layout import RAY_DIR, TRAIN_DIR
 from platform.plan import Plan
 from platform.search_spaces import to_tune
 from platform.searchers import SEARCHERS
 
 DRIVER_MEMORY_BYTES = 256 * 2**20
-RAY_DIR, TRAIN_DIR = "ray", "train"  # inside the sweep's storage folder, as in the experiment folder (layout)
 CHECKPOINTS_KEPT = 2  # Tune's copies of in-trial checkpoints per trial (each trial's own folder keeps its newest)
 
 

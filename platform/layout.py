@@ -11,6 +11,10 @@ from pathlib import Path
 
 from elm.config import ConfigError
 
+# Inside a sweep's storage folder (platform.storage), which by default is the experiment folder itself.
+RAY_DIR = "ray"  # Tune's experiment state (and the in-trial checkpoints Tune keeps)
+TRAIN_DIR = "train"  # each trial's own folder <name>-trial=<id>/: checkpoints, failure.txt
+
 
 @dataclass(frozen=True)
 class ExperimentDir:
@@ -43,12 +47,12 @@ class ExperimentDir:
         return self.root / "summary.md"
 
     @property
-    def ray(self) -> Path:  # Tune's experiment state (and in-trial checkpoints Tune keeps)
-        return self.root / "ray"
+    def ray(self) -> Path:  # RAY_DIR when the storage is the default (no --storage / tune.storage)
+        return self.root / RAY_DIR
 
     @property
-    def train(self) -> Path:  # each trial's own folder <name>-trial=<id>/: checkpoints, failure.txt
-        return self.root / "train"
+    def train(self) -> Path:  # TRAIN_DIR when the storage is the default
+        return self.root / TRAIN_DIR
 
     @property
     def optuna_db(self) -> Path:
