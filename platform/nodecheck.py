@@ -8,8 +8,8 @@ alive node (node-affinity scheduling, no CPU) that
   different disk there (a node-local path), or cannot reach the store (credentials, endpoint);
 - lists the dataset's files that are missing on that node (``missing_data_files``).
 
-and refuses the sweep naming each node and what it lacks. A single-node cluster needs only the data check (the
-driver already loaded the data when the driver runs on that node, but a ``ray://`` client's driver does not).
+and refuses the sweep naming each node and what it lacks. On a single-node cluster a local storage folder is not
+checked (the driver shares the node's disk, except through a ``ray://`` client); the data always are.
 """
 from __future__ import annotations
 
@@ -102,12 +102,14 @@ def probe_node(marker: StoragePath | None, token: str, data_name: str, data_kwar
 
 def node_problems(reports: Sequence[NodeReport], storage: StoragePath, data_name: str) -> list[str]:
     """One line per node that cannot run trials: the storage it cannot reach, the data files it lacks."""
+    fix = (f"on a cluster of {len(reports)} nodes pass --storage with a location every node reaches (s3://bucket/"
+           f"prefix, gs://..., or a shared mount)" if storage.is_local else
+           "give that node the store's credentials (AWS_* in the environment of its 'ray start', ~/.aws, or an "
+           "instance role)")
     out = []
     for r in reports:
         if r.storage_error is not None:
-            out.append(f"node {r.node} cannot read the sweep's storage {storage} ({r.storage_error}); on a cluster "
-                       f"of {len(reports)} nodes pass --storage with a location every node reaches (s3://bucket/"
-                       f"prefix, gs://..., or a shared mount)")
+            out.append(f"node {r.node} cannot read the sweep's storage {storage} ({r.storage_error}); {fix}")
         if r.missing:
             more = f" and {len(r.missing) - MISSING_SHOWN} more" if len(r.missing) > MISSING_SHOWN else ""
             out.append(f"node {r.node} lacks {len(r.missing)} file(s) or folder(s) of dataset '{data_name}': "
@@ -120,7 +122,8 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
                 timeout_s: float = NODE_TASK_TIMEOUT_S) -> int:
     """Probe every alive node of the Ray cluster this process joined; return how many there are.
 
-    The storage marker is written (and checked) only on a cluster of more than one node.
+    The storage marker is written (and checked) on a cluster of more than one node, and on any cluster when the
+    storage is remote (every node needs its own credentials).
 
     Raises:
         ConfigError: one line naming each node and what it lacks, or the nodes that did not answer in time.
@@ -130,7 +133,7 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     marker, token = None, uuid.uuid4().hex
-    if len(nodes) > 1:
+    if len(nodes) > 1 or not storage.is_local:
         marker = storage / MARKER
         marker.write_text(token + "\n")
     task = ray.remote(num_cpus=0, max_retries=0)(probe_node)

@@ -42,3 +42,14 @@ def test_each_node_is_named_with_what_it_lacks(tmp_path: Path) -> None:
     assert "cluster of 2 nodes pass --storage" in problems[0]
     assert "lacks 7 file(s) or folder(s) of dataset 'cifar10_lt'" in problems[1] and "and 2 more" in problems[1]
     assert node_problems(reports[:1], storage, "cifar10_lt") == []
+
+
+def test_a_node_that_cannot_read_a_remote_store_is_told_about_credentials() -> None:
+    import pyarrow.fs as pafs
+
+    from platform.storage import StoragePath
+
+    store = StoragePath(pafs.SubTreeFileSystem("/", pafs.LocalFileSystem()), "bucket/sweeps/x", "s3")
+    [problem] = node_problems([NodeReport("10.0.0.3 (w2, id 1234abcd)", "AWS Error ACCESS_DENIED", ())], store, "d")
+    assert problem.startswith("node 10.0.0.3 (w2, id 1234abcd) cannot read the sweep's storage s3://bucket/sweeps/x "
+                              "(AWS Error ACCESS_DENIED); give that node the store's credentials")
