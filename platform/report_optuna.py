@@ -4,7 +4,7 @@ importances by fANOVA, Hutter et al. 2014) and the command that opens the study 
 
 The study is the one Ray Tune's ``OptunaSearch`` filled: its trials are the Tune trials the searcher was told about
 (``platform.search_gate`` passes evaluated results only), with the value of ``tune.metric`` at the trial's last
-evaluation; a trial ASHA stopped early reports its last value too, so the history mixes schedule lengths.
+evaluation; a trial ASHA stopped early is PRUNED there, and Optuna's plots draw complete trials only.
 """
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str) -> li
         Heading("Optuna study"),
         Para(f"Study `{study.study_name}` in `{db}`: {len(study.trials)} trials, {len(done)} complete. Open it in "
              f"Optuna's dashboard with `{dashboard_command(db)}` (then http://127.0.0.1:8080). The plots below are "
-             "Optuna's own (`optuna.visualization.matplotlib`, marked experimental by Optuna); a trial's value is "
-             "the last one Tune gave the searcher, so trials stopped early by ASHA sit beside complete ones."),
+             "Optuna's own (`optuna.visualization.matplotlib`, marked experimental by Optuna) and draw the complete "
+             "trials only: trials ASHA stopped early are PRUNED in the study. Importances from a handful of trials "
+             "are noise."),
     ]
     (out / "plots").mkdir(parents=True, exist_ok=True)
     plots = (("optuna_history.png", ovm.plot_optimization_history, "Optimisation history", 1),
