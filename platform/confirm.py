@@ -30,6 +30,7 @@ from platform.sweep_best import FROM_SWEEP, BestTrial, best_trial
 
 VARIANT = "best"
 CONFIRM_SUFFIX = "_confirm"
+CONFIRM_CSV = "confirm.csv"
 GROUP_KEYS = ("balanced_acc", "acc", "acc_many", "acc_medium", "acc_few", "ece")  # reported for val/ and test/
 
 
@@ -109,6 +110,23 @@ def markdown(best: BestTrial, table: pd.DataFrame, command: str, seeds: Sequence
     return "\n".join(lines) + "\n"
 
 
+def confirm_blocks(experiment_dir: Path | None) -> list[Any]:
+    """The report's section for a confirmation run: ``confirm.csv`` as a table (values in %), or nothing."""
+    from platform.report_blocks import Heading, Para, table
+
+    csv = experiment_dir / CONFIRM_CSV if experiment_dir is not None else None
+    if csv is None or not csv.is_file():
+        return []
+    df = pd.read_csv(csv)
+    pct = lambda x: "—" if pd.isna(x) else f"{100 * x:.2f}"  # noqa: E731
+    rows = [[str(r["metric"]), pct(r["sweep_single_seed"]), f"{pct(r['mean'])} ± {pct(r['std'])}", str(r["n"]),
+             "—" if pd.isna(r["gap_in_stds"]) else f"{r['gap_in_stds']:+.1f}"] for _, r in df.iterrows()]
+    return [Heading("The sweep's winner over seeds"),
+            Para("The sweep's best trial re-run over seeds by `platform.confirm` (`confirm.md`): the sweep's "
+                 "single-seed value beside the mean ± sample std over seeds, in %; gap = (mean - sweep) / std."),
+            table(["metric", "sweep (one seed)", "mean ± std over seeds", "n", "gap (stds)"], rows)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from platform.plan import make_plan
     from platform.tune import run
@@ -134,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = "python -m platform.confirm " + " ".join(sys.argv[1:] if argv is None else argv)
-    table.to_csv(plan.out / "confirm.csv", index=False)
+    table.to_csv(plan.out / CONFIRM_CSV, index=False)
     (plan.out / "confirm.md").write_text(markdown(best, table, command, plan.spec.ablation.seeds))
     print((plan.out / "confirm.md").read_text(), flush=True)
     print(f"done in {time.perf_counter() - t0:.0f} s; outputs in {plan.out}", flush=True)

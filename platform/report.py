@@ -624,7 +624,11 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
         groups = list(dict.fromkeys(group_label_of(str(v), str(t)) for v, t in zip(trials[rt.VARIANT],
                                                                                    trials["trial_id"])))
         blocks += rpost.posthoc_blocks(experiment_dir, out, groups)
-    if not runs.is_ablation:
+    if runs.is_ablation:
+        from platform.confirm import confirm_blocks
+
+        blocks += confirm_blocks(experiment_dir)
+    else:
         from platform.report_optuna import optuna_blocks
 
         blocks += optuna_blocks(experiment_dir, out, name)

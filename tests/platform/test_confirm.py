@@ -74,3 +74,13 @@ def test_the_confirmation_config_plans_with_the_winners_values(tmp_path: Path) -
     assert plan.spec.ablation is not None and tuple(plan.spec.ablation.seeds) == (5, 6)
     assert plan.variants[VARIANT]["loss.tau"] == 1.3
     assert plan.variant_sources[VARIANT]["trial_id"] == "b"
+
+
+def test_the_report_section_shows_the_confirmation_table(tmp_path: Path) -> None:
+    from platform.confirm import CONFIRM_CSV, confirm_blocks
+    from platform.report import to_markdown
+
+    assert confirm_blocks(tmp_path) == [] and confirm_blocks(None) == []
+    pd.DataFrame([{"metric": "val/balanced_acc", "sweep_single_seed": 0.6, "mean": 0.54, "std": 0.04, "n": 3,
+                   "per_seed": "0.5, 0.54, 0.58", "gap_in_stds": -1.5}]).to_csv(tmp_path / CONFIRM_CSV, index=False)
+    assert "| val/balanced_acc | 60.00 | 54.00 ± 4.00 | 3 | -1.5 |" in to_markdown(confirm_blocks(tmp_path))
