@@ -5,6 +5,7 @@ tmp_path, then reads the MLflow store it wrote.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -158,19 +159,19 @@ def test_ray_workers_import_this_platform_package() -> None:
     assert "platform.trainables.worker" in proc.stdout
 
 
-@pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A head and a worker node on loopback, 1 CPU each; yields the address and a folder ``<root>/driver`` that the
-    worker node does not share with the driver.
+@contextlib.contextmanager
+def two_node_cluster(root: Path) -> Iterator[str]:
+    """A head and a worker node on loopback, 1 CPU each, until the block ends; yields the address. The worker node
+    does not share ``<root>/driver`` with the driver.
 
     The worker node runs in its own mount namespace with an empty tmpfs over ``<root>/driver``: there it sees a
     different, empty folder at the same path, as a node of a real cluster sees its own disk. Everything else on the
-    machine (``<root>/shared`` included) it sees as the driver does, as it would a shared mount.
+    machine (``<root>/shared`` included) it sees as the driver does, as it would a shared mount. Both nodes get this
+    process's environment.
     """
     from ray.cluster_utils import Cluster
 
-    root = tmp_path_factory.mktemp("two_nodes")
-    (root / "driver").mkdir()
+    (root / "driver").mkdir(exist_ok=True)
     # The head runs the dashboard: Ray Train's placement-group cleaner asks it whether a controller is alive.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
     script = (f'mount -t tmpfs tmpfs "{root / "driver"}" && exec "{Path(sys.executable).parent / "ray"}" start '
@@ -184,7 +185,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
             assert node.poll() is None, (root / "worker_node.log").read_text()[-3000:]
             assert time.time() < deadline, "the worker node did not join within 120 s"
             time.sleep(1)
-        yield cluster.address, root
+        yield cluster.address
     finally:
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # the node's own process group only
             try:
@@ -196,6 +197,14 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
             except subprocess.TimeoutExpired:
                 continue
         cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``two_node_cluster`` for this module's tests: the address and the root whose ``driver/`` is not shared."""
+    root = tmp_path_factory.mktemp("two_nodes")
+    with two_node_cluster(root) as address:
+        yield address, root
 
 
 def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_without_the_data(
