@@ -95,7 +95,8 @@ def markdown(best: BestTrial, table: pd.DataFrame, command: str, seeds: Sequence
     lines = [f"# Confirmation over seeds: best trial `{best.trial_id}` of `{best.sweep}`", "",
              f"Command: `{command}`", "",
              f"The sweep chose trial `{best.trial_id}` on `{best.metric}` ({best.mode}) = {best.value:.4f} after "
-             f"{best.epochs} epochs, with " + ", ".join(f"`{k}` = {v}" for k, v in sorted(best.params.items()))
+             f"{best.epochs} epochs, with " + ", ".join(f"`{k}` = {v:.4g}" if isinstance(v, float) else f"`{k}` = {v}"
+                                                for k, v in sorted(best.params.items()))
              + f". Re-run with seeds {list(seeds)} at the sweep's length; values in %, mean ± sample std over the "
              "finished seeds. `gap` is (mean - sweep value) / std: well below 0 means the sweep's value was a lucky "
              "seed." + (" The sweep ranked on a test metric, so its value is optimistic by construction."
