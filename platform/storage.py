@@ -201,8 +201,10 @@ def push_checkpoint(checkpoint: Path, run: StoragePath, keep: int) -> None:
     """Upload a local checkpoint folder into ``run/checkpoints/<its name>``, then keep only the newest ``keep``
     there. The state file goes last, so a checkpoint without it (an upload cut short) is never resumed from."""
     target = run / CHECKPOINTS / checkpoint.name
+    target.mkdir()
     for f in sorted(checkpoint.iterdir(), key=lambda p: p.name == STATE_FILE):
-        if f.is_file():
-            (target / f.name).write_bytes(f.read_bytes())
+        if f.is_file():  # streamed, not read into memory
+            pafs.copy_files(str(f), (target / f.name).path, source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=run.fs)
     for old in complete_checkpoints(run)[:-keep]:
         (run / CHECKPOINTS / old).delete()
