@@ -621,8 +621,10 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
     if len(trials):
         from platform.posthoc import group_label_of
 
-        groups = list(dict.fromkeys(group_label_of(str(v), str(t)) for v, t in zip(trials[rt.VARIANT],
-                                                                                   trials["trial_id"])))
+        ordered = trials if runs.is_ablation or metric not in trials else trials.sort_values(
+            metric, ascending=mode == "min", na_position="last")  # a search's best trials first
+        groups = list(dict.fromkeys(group_label_of(str(v), str(t)) for v, t in zip(ordered[rt.VARIANT],
+                                                                                   ordered["trial_id"])))
         blocks += rpost.posthoc_blocks(experiment_dir, out, groups)
     if runs.is_ablation:
         from platform.confirm import confirm_blocks

@@ -15,6 +15,7 @@ from platform import report_tables as rt
 from platform.report_blocks import Heading, Image, Para, table
 
 POSTHOC_DIR = "posthoc"  # platform.posthoc's default output folder inside an experiment folder
+MAX_RELIABILITY = 8  # reliability diagrams embedded (variants, or trials of a search in the order given)
 
 
 def calibration_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequence[str], prefix: str) -> list[Any]:
@@ -52,9 +53,11 @@ def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]
                          f"[`posthoc.csv`]({rel / 'posthoc.csv'})). Reliability on test, before and after the "
                          "chosen global tau, pooled over the seeds of each variant:")]
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    for g in groups:
+    found = [g for g in groups if (folder / "plots" / reliability_file(g)).is_file()]
+    for g in found[:MAX_RELIABILITY]:
         src = folder / "plots" / reliability_file(g)
-        if src.is_file():
-            shutil.copyfile(src, out / "plots" / src.name)
-            blocks.append(Image(f"plots/{src.name}", f"Reliability diagram: {g}"))
+        shutil.copyfile(src, out / "plots" / src.name)
+        blocks.append(Image(f"plots/{src.name}", f"Reliability diagram: {g}"))
+    if len(found) > MAX_RELIABILITY:
+        blocks.append(Para(f"{len(found) - MAX_RELIABILITY} more reliability diagrams in `{rel / 'plots'}`."))
     return blocks

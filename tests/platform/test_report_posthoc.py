@@ -35,3 +35,17 @@ def test_posthoc_section_links_the_analysis_and_copies_each_variants_reliability
     assert [b.path for b in blocks if isinstance(b, Image)] == [f"plots/{reliability_file('ce')}"]
     assert (out / "plots" / reliability_file("ce")).read_bytes() == b"png"
     assert "](../posthoc/posthoc.md)" in to_markdown(blocks)
+
+
+def test_a_search_with_many_trials_embeds_the_first_few_diagrams_only(tmp_path: Path) -> None:
+    from platform.report_posthoc import MAX_RELIABILITY
+
+    exp = tmp_path / "exp"
+    (exp / "posthoc" / "plots").mkdir(parents=True)
+    (exp / "posthoc" / "posthoc.md").write_text("# x\n")
+    groups = [f"trial t{i}" for i in range(MAX_RELIABILITY + 3)]
+    for g in groups:
+        (exp / "posthoc" / "plots" / reliability_file(g)).write_bytes(b"png")
+    blocks = posthoc_blocks(exp, exp / "report", groups)
+    assert len([b for b in blocks if isinstance(b, Image)]) == MAX_RELIABILITY
+    assert "3 more reliability diagrams" in to_markdown(blocks)
