@@ -14,7 +14,10 @@ Every setting is chosen on the validation split and read once on test. An experi
 is chosen on test itself; its rows say ``test (oracle)`` and are upper bounds, not estimates. Writes
 ``posthoc.md``, ``posthoc.csv`` (every trial x method x test prior) and ``plots/*.png`` (tau curves, shifted
 priors, a reliability diagram per variant before and after adjustment) to ``<dir>/posthoc/`` (or ``--out``);
-``platform.report`` links them. Cost: well under a second per CIFAR trial (printed at the end).
+``platform.report`` links them. Cost: 0.2 s per CIFAR-10 trial, about 1 s with CIFAR-100's 3 groups (printed at
+the end). Expected: on CE logits validation picks tau near 1 and balanced accuracy rises (Menon et al. 2021, Table 3:
+72.84 -> 77.40 on CIFAR-10-LT); on logit-adjusted losses it picks tau near 0; with a known backward-shifted prior
+the known-prior rule beats balanced adjustment (docs/results/posthoc_cifar10_reduced_3ep).
 """
 from __future__ import annotations
 
