@@ -205,22 +205,25 @@ def _mean_std(values: pd.Series, percent: bool = True) -> str:
 
 def markdown(df: pd.DataFrame, missing: Sequence[str], seconds: Sequence[float], name: str) -> str:
     """``posthoc.md``: the uniform-prior table (accuracy and ECE by group) and the shifted-prior table."""
-    on = sorted(set(df["selected_on"])) if len(df) else []
     lines = [f"# Post-hoc analysis: {name}", ""]
+    if not len(df):
+        why = (f"No trial stored logits (trials without: {', '.join(missing) or 'none'}). Trials store them at their "
+               "last epoch since issue 15; older or stopped ones have none.")
+        return "\n".join(lines + [why]) + "\n"
+    on = sorted(set(df["selected_on"]))
     lines.append(
-        f"{df['trial'].nunique() if len(df) else 0} trials with stored logits; settings chosen on **{', '.join(on)}**"
+        f"{df['trial'].nunique()} trials with stored logits; settings chosen on **{', '.join(on)}**"
         + (" (no validation split: the test numbers of chosen settings are optimistic upper bounds, not estimates)"
            if any("oracle" in o for o in on) else ", read once on test")
         + f". Global tau grid {GLOBAL_TAUS[0]:g}..{GLOBAL_TAUS[-1]:g} step {GLOBAL_TAUS[1]:g}; per-group grid "
         f"{GROUP_TAUS[0]:g}..{GROUP_TAUS[-1]:g} step {GROUP_TAUS[1]:g}, every combination. Accuracies in %, "
         f"ECE ({RELIABILITY_BINS} bins) in %, mean ± sample std over the trials of a row's group."
-        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s." if seconds else ""))
+        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s."
+           if seconds else ""))
     lines.append("")
     if missing:
         lines += ["Trials without stored logits (stopped before their last epoch, or from before logits were "
                   "stored): " + ", ".join(missing), ""]
-    if not len(df):
-        return "\n".join(lines + ["No stored logits found."]) + "\n"
     uni = df[df["test_prior"] == UNIFORM]
     cols = [("val", "val balanced"), ("test", "test balanced"), ("test_acc_many", "Many"),
             ("test_acc_medium", "Medium"), ("test_acc_few", "Few"), ("ece", "ECE"), ("ece_many", "ECE Many"),
@@ -320,9 +323,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    n = df["trial"].nunique() if len(df) else 0
+    if not len(df):
+        print(f"error: no trial of {src.name} stored logits (see {out / 'posthoc.md'})", file=sys.stderr)
+        return 1
     per = f"; {np.median(seconds):.2f} s per trial (median)" if seconds else ""
-    print(f"analysed {n} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and {out / 'plots'}")
+    print(f"analysed {df['trial'].nunique()} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and "
+          f"{out / 'plots'}")
     return 0
 
 

@@ -109,7 +109,8 @@ def test_shifted_prior_is_geometric_in_training_rank(direction: str) -> None:
     expected = torch.tensor([8.0 ** (-r / 3) for r in ranks], dtype=torch.float64)
     assert torch.allclose(p, expected / expected.sum())
     assert (p.max() / p.min()).item() == pytest.approx(8.0)
-    assert torch.allclose(shifted_prior(counts, 1.0, direction), torch.full((4,), 0.25, dtype=torch.float64))  # type: ignore[arg-type]
+    uniform = shifted_prior(counts, 1.0, direction)  # type: ignore[arg-type]
+    assert torch.allclose(uniform, torch.full((4,), 0.25, dtype=torch.float64))
 
 
 def test_shifted_prior_rejects_bad_arguments() -> None:

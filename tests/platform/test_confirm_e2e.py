@@ -1,4 +1,7 @@
-"""platform.confirm through the real platform.tune path (slow: ``python -m pytest -m slow tests/platform/test_confirm_e2e.py``)."""
+"""platform.confirm through the real platform.tune path.
+
+Slow: ``python -m pytest -m slow tests/platform/test_confirm_e2e.py``.
+"""
 from __future__ import annotations
 
 import subprocess

@@ -136,3 +136,8 @@ def test_final_checkpoint_is_tunes_own_else_the_ray_train_path_of_the_last_resul
     assert final_checkpoint(_Trial(own, {TRAIN_CHECKPOINT_KEY: "/elsewhere"})) is own
     assert final_checkpoint(_Trial(None, {})) is None
     assert Path(final_checkpoint(_Trial(None, {TRAIN_CHECKPOINT_KEY: str(tmp_path)})).path) == tmp_path
+
+
+def test_markdown_without_any_stored_logits_says_so() -> None:
+    text = ph.markdown(pd.DataFrame(), ["t1", "t2"], [], "old")
+    assert "No trial stored logits (trials without: t1, t2)" in text and "chosen on" not in text
