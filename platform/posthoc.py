@@ -166,7 +166,8 @@ class TrialLogits:
 
 
 def find_stored_logits(src: Any, metric: str, tmp: Path) -> list[TrialLogits]:
-    """The finished trials of the experiment ``src`` (``platform.report.Source``) and their stored-logits files.
+    """The finished trials of the experiment ``src`` (``platform.report.Source``) and their stored-logits files: the
+    MLflow artifact, else the file in the trial's final checkpoint (``platform.backfill_logits``).
 
     Raises:
         FileNotFoundError: the experiment has no MLflow store (stored logits are MLflow artifacts).
@@ -174,6 +175,7 @@ def find_stored_logits(src: Any, metric: str, tmp: Path) -> list[TrialLogits]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from platform.backfill_logits import stored_logits_in_run_folder
     from platform.report import artifact_file, load_mlflow
 
     if src.tracking_uri is None:
@@ -184,6 +186,8 @@ def find_stored_logits(src: Any, metric: str, tmp: Path) -> list[TrialLogits]:
     for _, t in runs.trials.iterrows():
         run = client.get_run(str(t["run_id"]))
         path = artifact_file(client, run, STORED_LOGITS_FILE, tmp, src.directory, MlflowException)
+        if path is None and src.directory is not None and run.info.run_name:  # platform.backfill_logits wrote it
+            path = stored_logits_in_run_folder(src.directory, run.info.run_name)
         out.append(TrialLogits(str(t["run_id"]), str(t["trial_id"]), str(t["variant"]), t["seed"], path))
     return out
 
