@@ -255,7 +255,10 @@ def final_checkpoint(trial: Any) -> Any:
     ``TuneReportCallback`` put in the last result (a TorchTrainer's checkpoints never reach Tune's); or None."""
     ckpt = getattr(trial, "checkpoint", None)
     path = (getattr(trial, "last_result", None) or {}).get(TRAIN_CHECKPOINT_KEY)
-    return ckpt if ckpt is not None or not path else tune.Checkpoint(path)
+    # The path is on the sweep's storage (platform.storage), which Tune's state shares: read it with Tune's file
+    # system (an s3:// store's path has no scheme and would be taken for a local one).
+    fs = getattr(getattr(trial, "storage", None), "storage_filesystem", None)
+    return ckpt if ckpt is not None or not path else tune.Checkpoint(path, filesystem=fs)
 
 
 def log_stored_logits(client: MlflowClient, run_id: str, checkpoint: Any) -> bool:

@@ -70,19 +70,20 @@ def train_in_trial_fn(
         if not cfg.train.num_threads:
             torch.set_num_threads(max(1, int(cpus)))  # the CPUs this trial holds, not every core of the node
         with tempfile.TemporaryDirectory(prefix="elm-trial-") as tmp:
-            run_dir, report = local_run(run, Path(tmp), cfg.train.keep_checkpoints)
+            run_dir, report = local_run(run, Path(tmp), cfg.train.keep_checkpoints, cfg.optim.epochs)
             resume = restored_from(ray.tune.get_checkpoint(), run_dir, tmp)
             fit(cfg, report, run_dir=run_dir, resume_from=resume, device=trial_device())
     except DETERMINISTIC_ERRORS as e:
         raise TrialFailedError(record_failure(e, failure_file, ray.tune.report)) from e
 
 
-def local_run(run: StoragePath, scratch: Path, keep: int) -> tuple[Path, Callable[[EpochReport], None]]:
+def local_run(run: StoragePath, scratch: Path, keep: int, epochs: int) -> tuple[Path, Callable[[EpochReport], None]]:
     """Where ``fit`` writes the trial's checkpoints, and the reporter that forwards each epoch to Tune.
 
     A local or mounted ``run`` folder is used as it is, and checkpoints are handed to Tune as well. A remote one is
     mirrored: its newest checkpoint is copied into ``scratch/run`` (to resume from), and every new checkpoint is
-    uploaded to ``run`` (keeping the newest ``keep``) before the epoch is reported.
+    uploaded to ``run`` (keeping the newest ``keep``) before the epoch is reported; only the last epoch's (of
+    ``epochs``) also goes to Tune, where the tracker reads the stored logits it holds.
     """
     local = run.local()
     if local is not None:
@@ -93,6 +94,6 @@ def local_run(run: StoragePath, scratch: Path, keep: int) -> tuple[Path, Callabl
     def report(r: EpochReport) -> None:
         if r.checkpoint is not None:
             push_checkpoint(r.checkpoint, run, keep)
-        report_epoch(replace(r, checkpoint=None), ray.tune.report, ray.tune.Checkpoint)
+        report_epoch(r if r.epoch == epochs else replace(r, checkpoint=None), ray.tune.report, ray.tune.Checkpoint)
 
     return run_dir, report

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from tests.platform.servers import BIN, free_port, server
 from tests.platform.test_e2e import REPO_ROOT, children
 
@@ -37,6 +38,8 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
         kids = children(runs)
         assert len(parents) == 1 and len(kids) == 2 and parents[0].info.status == "FINISHED"
         assert "elm.best_trial" in parents[0].data.tags
+        logits = [r for r in kids if STORED_LOGITS_FILE in {a.path for a in client.list_artifacts(r.info.run_id)}]
+        assert logits, "no trial's stored logits reached the server"  # ASHA may stop one trial before they exist
         for run in kids:
             assert run.info.status == "FINISHED"
             assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -47,6 +50,7 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
             assert yaml.safe_load(Path(got).read_text())["name"] == "smoke"
     # The files went through the server to its artifact destination; nothing to a local store on the driver.
     assert list(artifacts.rglob("config.yaml")) and list(artifacts.rglob("*.png"))
+    assert list(artifacts.rglob(STORED_LOGITS_FILE))
     assert not (out / "mlflow.db").exists() and not (out / "mlartifacts").exists()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from tests.platform.servers import moto_s3, s3_keys
 from tests.platform.test_e2e import REPO_ROOT, children, kill_ray_session_of, runs_of
 
@@ -66,6 +67,8 @@ def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path
     for run in kids:  # every epoch logged once, including those a restarted trial replays
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
         assert sorted(steps) == list(range(1, EPOCHS + 1))
+        # the last checkpoint's stored logits, read from the bucket by the tracker
+        assert STORED_LOGITS_FILE in {a.path for a in client.list_artifacts(run.info.run_id)}
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["status"]) == ["finished"] * 3 and list(trials["epochs"]) == [EPOCHS] * 3
     # The checkpoints and Tune's state are in the bucket, and nowhere on the driver's disk.
@@ -100,8 +103,9 @@ def test_ray_train_trials_keep_checkpoints_and_failure_records_in_the_bucket(tmp
         proc = tune(args, env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/train/")
-    _, runs = runs_of(out, "smoke")
+    client, runs = runs_of(out, "smoke")
     by_lr = {r.data.params["optim.lr"]: r for r in children(runs)}
+    assert STORED_LOGITS_FILE in {a.path for a in client.list_artifacts(by_lr["0.05"].info.run_id)}
     assert by_lr["0.05"].info.status == "FINISHED" and by_lr["1e+30"].info.status == "FAILED"
     assert "training loss is" in by_lr["1e+30"].data.tags["error"]
     failed_trial = by_lr["1e+30"].data.tags["elm.trial_id"]
