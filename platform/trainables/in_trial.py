@@ -5,7 +5,7 @@ actor per trial, each a fresh interpreter importing torch: about 10 s of start-u
 ``benchmarks/README.md``). Here the trial reports with ``ray.tune.report``; its checkpoints live in its own folder
 ``<storage>/train/<name>-trial=<id>/`` (the newest ``train.keep_checkpoints``; ``platform.storage``). On a local or
 mounted storage folder ``fit`` writes them there and they are also handed to Tune; on a remote store (``s3://``)
-``fit`` writes to a scratch folder and each checkpoint is uploaded to the trial's folder (once: not to Tune too). A
+``fit`` writes to a scratch folder and each checkpoint is uploaded to the trial's folder (Tune gets the last one). A
 trial restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash), on any node, continues from the
 newest checkpoint there, else from ``ray.tune.get_checkpoint()``. A deterministic failure is recorded and not retried
 (``platform.failures``). The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
