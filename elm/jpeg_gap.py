@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,12 +27,14 @@ from torch import Tensor, nn
 
 from elm.checkpoint import latest_checkpoint, load_checkpoint
 from elm.config import ConfigError, from_dict, with_overrides
+from elm.data import DatasetCorruptError
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import iterate_batches
 from elm.metrics.evaluate import classification_metrics, posthoc_sweep
 from elm.train import build_experiment, predict
 
 LOSSLESS_FILE = "cifar10/cifar10_lossless_subset.npz"  # under the data root
+CIFAR10 = "cifar10_lt"  # the dataset whose test split the lossless file indexes
 POSTHOC_TAU = 1.0  # the LA paper's post-hoc headline (Table 3, "post-hoc correction, tau = 1")
 EVAL_BATCH = 500
 
@@ -53,18 +56,25 @@ def load_pairs(npz_path: Path, test: TensorSplit) -> ImagePairs:
             ``test_row_in_cifar10_test_npz`` (N,) rows of the staged ``test_batch``).
         test: the full staged test split, in ``test_batch`` order (images (M, 3, 32, 32) uint8).
     Raises:
-        ConfigError: the file is missing or lacks a key, or a row's label differs between the two copies.
+        ConfigError: the file is missing, unreadable, empty or lacks a key, or a row lies outside the test split
+            or its label differs between the two copies.
     """
     if not npz_path.is_file():
         raise ConfigError(f"lossless CIFAR-10 subset not found at {npz_path}")
-    with np.load(npz_path) as z:
-        missing = {"x_test", "y_test", "test_row_in_cifar10_test_npz"} - set(z.files)
-        if missing:
-            raise ConfigError(f"{npz_path} lacks {sorted(missing)}")
-        x, y, rows = z["x_test"], z["y_test"], z["test_row_in_cifar10_test_npz"]
+    try:
+        with np.load(npz_path) as z:
+            arrays = {k: z[k] for k in z.files if k in ("x_test", "y_test", "test_row_in_cifar10_test_npz")}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:  # not an .npz, or one holding pickled objects
+        raise ConfigError(f"{npz_path} is not a readable .npz of arrays ({e})") from None
+    missing = {"x_test", "y_test", "test_row_in_cifar10_test_npz"} - set(arrays)
+    if missing:
+        raise ConfigError(f"{npz_path} lacks {sorted(missing)}")
+    x, y, rows = arrays["x_test"], arrays["y_test"], arrays["test_row_in_cifar10_test_npz"]
+    if len(rows) == 0:
+        raise ConfigError(f"{npz_path} holds no images")
     rows_t = torch.from_numpy(rows.astype(np.int64))
     labels = torch.from_numpy(y.astype(np.int64))
-    if int(rows_t.max()) >= len(test) or not torch.equal(test.labels[rows_t], labels):
+    if not 0 <= int(rows_t.min()) <= int(rows_t.max()) < len(test) or not torch.equal(test.labels[rows_t], labels):
         raise ConfigError(f"{npz_path}: its test rows do not match the staged test_batch's labels "
                           f"(is data.root a CIFAR-10 copy with the original test order by class?)")
     lossless = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -114,12 +124,19 @@ def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
     the lossless subset and its JPEG versions, with the numerics (bf16, channels_last) the run trained with.
 
     Raises:
-        ConfigError: no checkpoint under ``run``, or the lossless file does not match the data.
+        ConfigError: no checkpoint under ``run``, a run not trained on CIFAR-10, or the lossless file does not
+            match the data.
+        FileNotFoundError, DatasetCorruptError: ``data_root`` lacks CIFAR-10 or holds a broken copy.
     """
     found = latest_checkpoint(run / "checkpoints") if (run / "checkpoints").is_dir() else run
     if found is None or not (found / "state.pt").is_file():
         raise ConfigError(f"no checkpoint under {run}")
     state = load_checkpoint(found)
+    if not isinstance(state.get("config"), dict):
+        raise ConfigError(f"{found} holds no config: not a checkpoint written by elm.train")
+    data_name = state["config"].get("data", {}).get("name")
+    if data_name != CIFAR10:  # the lossless file holds CIFAR-10 test images; data.root/download are CIFAR keys
+        raise ConfigError(f"{run}: the JPEG gap needs a CIFAR-10 run (data.name {CIFAR10}), not {data_name!r}")
     cfg = with_overrides(from_dict(state["config"]), {"data.root": data_root, "data.download": False})
     exp = build_experiment(cfg)
     exp.model.load_state_dict(state["model"])
@@ -151,6 +168,8 @@ def _named_run(text: str) -> tuple[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI. Returns 0; 2 for bad arguments, runs or lossless files; 1 for missing or corrupt CIFAR-10 data.
+    Each error is one ``error: ...`` line on stderr."""
     p = argparse.ArgumentParser(prog="python -m elm.jpeg_gap", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=_named_run, action="append", required=True,
                    help="NAME=RUN_FOLDER (or a checkpoint folder); repeat for several models")
@@ -165,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, DatasetCorruptError) as e:  # the data root lacks CIFAR-10 or holds a broken copy
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,3 +92,48 @@ def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels
     assert table["balanced_acc_gap"][0] == 0 and table["agree"][0] == 100 and table["only_jpeg_right"][0] == 0
     assert (out.parent / "gap.md").read_text().startswith("| model | epoch | images |")
     assert main(["--run", f"m={tmp_path / 'nothing'}", "--data-root", str(tmp_path), "--lossless", str(npz)]) == 2
+
+
+def _cifar_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A fake CIFAR-10 root and a run folder with one checkpoint of a tiny model trained on it."""
+    write_fake_cifar10(tmp_path, num_classes=10, per_class=20, test_per_class=5)
+    cfg = from_dict({"name": "t", "seed": 0,
+                     "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
+                     "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"},
+                     "train": {"bf16": False, "channels_last": False}})
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / checkpoint_name(1),
+                    {"model": build_experiment(cfg).model.state_dict(), "epoch": 1, "config": cfg.to_dict()})
+    return tmp_path, run
+
+
+def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, run = _cifar_run(tmp_path)
+    (tmp_path / "text.npz").write_text("not an npz")
+    empty = _npz(tmp_path / "empty.npz", np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64),
+                 np.zeros(0, np.int64))
+    negative = _npz(tmp_path / "neg.npz", np.zeros((1, 32, 32, 3), np.uint8), np.zeros(1, np.int64),
+                    np.array([-1]))
+    smoke = tmp_path / "smoke"
+    smoke_cfg = from_dict({"name": "s", "seed": 0, "data": {"name": "synthetic_lt", "num_classes": 3, "image_size": 8,
+                                                            "n_max": 8, "imbalance_ratio": 2},
+                           "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"}})
+    save_checkpoint(smoke / "checkpoints" / checkpoint_name(1), {"model": {}, "epoch": 1, "config": smoke_cfg.to_dict()})
+    cases = [  # (arguments, exit code, words of the message)
+        (["--run", f"m={run}", "--data-root", str(tmp_path / "absent"), "--lossless", str(empty)], 1, "not found"),
+        (["--run", f"m={run}", "--data-root", str(root), "--lossless", str(tmp_path / "text.npz")], 2, "npz"),
+        (["--run", f"m={run}", "--data-root", str(root), "--lossless", str(empty)], 2, "no images"),
+        (["--run", f"m={run}", "--data-root", str(root), "--lossless", str(negative)], 2, "do not match"),
+        (["--run", f"m={smoke}", "--data-root", str(root), "--lossless", str(empty)], 2, "CIFAR-10"),
+    ]
+    for argv, code, words in cases:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and words in err, (argv, err)
+
+
+def test_a_lossless_file_without_its_keys_names_them(tmp_path: Path) -> None:
+    np.savez(tmp_path / "partial.npz", x_test=np.zeros((1, 2, 2, 3), np.uint8))
+    test = TensorSplit(images=torch.zeros(2, 3, 2, 2, dtype=torch.uint8), labels=torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match=r"lacks \['test_row_in_cifar10_test_npz', 'y_test'\]"):
+        load_pairs(tmp_path / "partial.npz", test)
