@@ -82,10 +82,10 @@ def load_pairs(npz_path: Path, test: TensorSplit) -> ImagePairs:
 
 
 def _logits(model: nn.Module, images: Tensor, labels: Tensor, data: LongTailData, bf16: bool | str,
-            channels_last: bool) -> Tensor:
+            channels_last: bool, fp16: bool = False) -> Tensor:
     batches = iterate_batches(TensorSplit(images=images, labels=labels), batch_size=EVAL_BATCH, train=False,
                               mean=data.mean, std=data.std, image_size=data.image_size, seed=0, epoch=0)
-    logits, _, _, _ = predict(model, batches, torch.device("cpu"), bf16=bf16, channels_last=channels_last)
+    logits, _, _, _ = predict(model, batches, torch.device("cpu"), bf16=bf16, fp16=fp16, channels_last=channels_last)
     return logits
 
 
@@ -121,7 +121,7 @@ def gap_row(lossless_logits: Tensor, jpeg_logits: Tensor, labels: Tensor, class_
 
 def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
     """Evaluate the newest checkpoint of ``run`` (a run folder with ``checkpoints/`` or one checkpoint folder) on
-    the lossless subset and its JPEG versions, with the numerics (bf16, channels_last) the run trained with.
+    the lossless subset and its JPEG versions, with the numerics (bf16/fp16, channels_last) the run trained with.
 
     Raises:
         ConfigError: no checkpoint under ``run``, a run not trained on CIFAR-10, or the lossless file does not
@@ -145,7 +145,8 @@ def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
     pairs = load_pairs(npz_path, exp.data.test)
 
     def logits(images: Tensor) -> Tensor:
-        return _logits(exp.model, images, pairs.labels, exp.data, cfg.train.bf16, cfg.train.channels_last)
+        return _logits(exp.model, images, pairs.labels, exp.data, cfg.train.bf16, cfg.train.channels_last,
+                       cfg.train.fp16)
 
     row = gap_row(logits(pairs.lossless), logits(pairs.jpeg), pairs.labels, exp.data.class_counts)
     return {"epoch": int(state["epoch"]), **row}

@@ -195,7 +195,7 @@ def evaluate(
     kw = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed, epoch=0)
     batches = iterate_batches(split, batch_size=cfg.train.eval_batch_size, **kw)
     logits, embeddings, projections, targets = predict(
-        model, batches, device, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last
+        model, batches, device, bf16=cfg.train.bf16, fp16=cfg.train.fp16, channels_last=cfg.train.channels_last
     )
     counts = data.class_counts
     out = {f"{split_name}/{k}": v for k, v in classification_metrics(logits, targets, counts).items()}
@@ -211,7 +211,8 @@ def evaluate(
     out.update(geo)
     sample = data.train.subset(train_sample(data.train, cfg.seed))
     _, t_emb, t_proj, t_y = predict(model, iterate_batches(sample, batch_size=cfg.train.eval_batch_size, **kw),
-                                    device, bf16=cfg.train.bf16, channels_last=cfg.train.channels_last)
+                                    device, bf16=cfg.train.bf16, fp16=cfg.train.fp16,
+                                    channels_last=cfg.train.channels_last)
     train_geo, train_rows = _geometry(t_emb, t_proj, t_y, counts, "train/")
     out.update(train_geo)
     rows = [dict(r) for r in stats.per_class]
@@ -428,7 +429,8 @@ class _Loop:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One epoch of steps. The host waits for the device only every ``train.check_finite_every`` steps (to
-        look for a non-finite loss) and once at the end (for the metrics).
+        look for a non-finite loss) and once at the end (for the metrics), except under ``train.fp16``: the
+        ``GradScaler`` reads its overflow flag on the host at every step.
 
         Raises:
             NonFiniteLossError: naming the first step whose loss was NaN or Inf; raised before the epoch ends, so

@@ -118,7 +118,8 @@ def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path: Path, capsys:
     smoke_cfg = from_dict({"name": "s", "seed": 0, "data": {"name": "synthetic_lt", "num_classes": 3, "image_size": 8,
                                                             "n_max": 8, "imbalance_ratio": 2},
                            "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"}})
-    save_checkpoint(smoke / "checkpoints" / checkpoint_name(1), {"model": {}, "epoch": 1, "config": smoke_cfg.to_dict()})
+    save_checkpoint(smoke / "checkpoints" / checkpoint_name(1),
+                    {"model": {}, "epoch": 1, "config": smoke_cfg.to_dict()})
     cases = [  # (arguments, exit code, words of the message)
         (["--run", f"m={run}", "--data-root", str(tmp_path / "absent"), "--lossless", str(empty)], 1, "not found"),
         (["--run", f"m={run}", "--data-root", str(root), "--lossless", str(tmp_path / "text.npz")], 2, "npz"),

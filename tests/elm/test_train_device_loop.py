@@ -94,3 +94,24 @@ def test_fp16_resume_is_exact_because_the_loss_scale_is_checkpointed(tmp_path: P
     assert a["grad_scaler"] == b["grad_scaler"]
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_evaluation_runs_in_the_precision_the_run_trains_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """train.fp16 with bf16: auto on a device with native bf16: training and evaluation both in fp16 (evaluation
+    once read train.bf16 alone and ran in bf16)."""
+    import elm.precision
+    import elm.train
+
+    monkeypatch.setattr(elm.precision, "_cached_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    used: list[str] = []
+    real = elm.train._autocast
+
+    def recording(device: torch.device, precision: str):  # type: ignore[no-untyped-def]
+        used.append(precision)
+        return real(device, precision)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(elm.train, "_autocast", recording)
+    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
+                             {"optim.epochs": 1, "train.bf16": "auto", "train.fp16": True}))
+    fit(cfg, lambda r: None)
+    assert set(used) == {"fp16"}
