@@ -64,12 +64,14 @@ class ResourcesSpec:
         Raises:
             ConfigError: naming ``resources.gpus_per_worker``: a fraction with more than one worker (DDP ranks
                 cannot share one GPU: NCCL refuses two ranks on one device), a fraction finer than Ray's
-                resource unit of 0.0001, or a share above 1 that is not a whole number of GPUs (Ray refuses it).
+                resource unit of 0.0001, or more than 1 GPU (a worker's ``elm.train.fit`` trains on one device, so
+                the others would sit idle; more GPUs per trial are more workers).
         """
         g = self.gpus_per_worker
         key = f"resources.gpus_per_worker={g:g}"
-        if g > 1 and g != int(g):
-            raise ConfigError(f"{key}: above 1 GPU a worker needs a whole number of GPUs (Ray refuses fractions > 1)")
+        if g > 1:
+            raise ConfigError(f"{key}: a worker trains on one GPU and would leave the rest idle; for more GPUs per "
+                              f"trial set resources.num_workers (one DDP rank per GPU) with gpus_per_worker: 1")
         if 0 < g < 1 and self.num_workers > 1:
             raise ConfigError(f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
                               f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs")
