@@ -192,7 +192,9 @@ def evaluate(
     split = data.val if split_name == "val" else data.test
     if split is None:
         raise ConfigError("train.eval_split='val' needs a validation split: set data.val_per_class > 0")
-    kw = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed, epoch=0)
+    # File splits decode in train.loader_workers workers, as in training; they end with the evaluation.
+    kw = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed, epoch=0,
+              loader=loader_options(cfg, device, persistent=False))
     batches = iterate_batches(split, batch_size=cfg.train.eval_batch_size, **kw)
     logits, embeddings, projections, targets = predict(
         model, batches, device, bf16=cfg.train.bf16, fp16=cfg.train.fp16, channels_last=cfg.train.channels_last
@@ -222,6 +224,15 @@ def evaluate(
                 row.update({f"{where}{space}_{k}": v for k, v in geo_row.items()
                             if k not in ("class", "train_count", "group")})
     return out, rows
+
+
+def loader_options(cfg: ExperimentConfig, device: torch.device, *, persistent: bool) -> FileLoaderOptions:
+    """The DataLoader settings of a file-backed split (``train.loader_workers``, ``pin_memory``: auto = on CUDA,
+    ``prefetch_factor``); workers persist between passes only if ``persistent`` and there are workers."""
+    t = cfg.train
+    pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
+    return FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,
+                             persistent_workers=persistent and t.loader_workers > 0, prefetch_factor=t.prefetch_factor)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -412,11 +423,7 @@ class _Loop:
         model.train()
         precision = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
         scaler = scaler if scaler is not None else _grad_scaler(cfg, device)
-        t = cfg.train
-        pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
-        loader = FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,
-                                   persistent_workers=t.persistent_workers and t.loader_workers > 0,
-                                   prefetch_factor=t.prefetch_factor)
+        loader = loader_options(cfg, device, persistent=cfg.train.persistent_workers)
         return cls(cfg, train_model, compiled_model, loss_fn, data, optimizer, device, rank, world, progress,
                    views_for(loss_fn, cfg.train.views), per_rank_batch, steps, precision, scaler, loader)
 

@@ -64,3 +64,29 @@ def test_bad_options_are_refused(options: dict, needle: str) -> None:
 def test_loader_config_keys_are_validated(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=key):
         from_dict(set_keys(tiny_raw(), {key: value}))
+
+
+def test_evaluation_decodes_file_splits_with_the_configured_workers(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation of ImageNet-LT reads tens of thousands of files: it uses train.loader_workers as training does
+    (not persistent: its workers end with the evaluation)."""
+    from elm.data.base import LongTailData
+    from elm.registry import MODELS
+    from elm.train import evaluate
+
+    split = png_split(tmp_path, n=6)
+    data = LongTailData(train=split, val=None, test=split, num_classes=2, class_counts=torch.tensor([3, 3]),
+                        mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), image_size=16)
+    cfg = from_dict(set_keys(tiny_raw(), {"train.loader_workers": 3, "train.prefetch_factor": 4,
+                                          "train.bf16": False, "train.channels_last": False}))
+    seen: list[FileLoaderOptions] = []
+    real = file_loader.file_batches
+
+    def recording(*args, options: FileLoaderOptions, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(options)
+        return real(*args, options=FileLoaderOptions(), **kwargs)  # decode here: the test needs no workers
+
+    monkeypatch.setattr(file_loader, "file_batches", recording)
+    model = MODELS.build("tiny_mlp", {}, num_classes=2, in_channels=3, image_size=16)
+    evaluate(model, cfg, data, "test", torch.device("cpu"))
+    assert seen and all(o.workers == 3 and o.prefetch_factor == 4 and not o.persistent_workers for o in seen)
