@@ -6,7 +6,7 @@ ARGS ?= --smoke --set data.root=../shared/data
 # (an existing sweep there is refused: add ARGS='... --resume' to continue it).
 OUT ?= experiments/$(basename $(notdir $(CONFIG)))-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup run test test-fast test-browser
+.PHONY: setup run lint test test-fast test-browser
 setup:
 	@bash scripts/setup.sh
 
@@ -16,7 +16,11 @@ run: setup  ## the main job: a sweep through Ray Tune + Optuna, tracked in MLflo
 test-fast: setup
 	$(PY) -m pytest -q
 
-test: setup  ## the whole suite: fast unit tests, the end-to-end ones with real Ray/Optuna/MLflow, then the browser ones
+lint: setup  ## ruff's lint (pycodestyle, pyflakes, bugbear) over the tree and mypy over elm/ (settings in pyproject.toml)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint  ## lint, then the whole suite: fast unit tests, the end-to-end ones with real Ray/Optuna/MLflow, then the browser ones
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
 	@$(MAKE) --no-print-directory test-browser

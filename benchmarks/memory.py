@@ -5,8 +5,8 @@
 
 trainer      a fresh interpreter runs ``elm.train.fit`` (the throughput benchmark's config: ResNet-32, batch 128,
              2 epochs of ``--steps`` steps, fp32 and bf16) and prints its own ``getrusage(RUSAGE_SELF).ru_maxrss``.
-tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the driver's peak RSS from ``os.wait4`` (its own, or of a
-             reaped child if larger),
+tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the driver's peak RSS from ``os.wait4``
+             (its own, or of a reaped child if larger),
              the peak of the summed RSS of its whole process tree (GCS, raylet, Tune and Train workers),
              the peak of its summed PSS (``/proc/<pid>/smaps_rollup``: shared pages such as torch's libraries
              are split between the processes mapping them, so this sum is what the tree really occupies; the RSS
@@ -117,8 +117,8 @@ def tune_peaks(config: str, extra: list[str]) -> tuple[int, int, int, dict[str, 
     """(driver peak RSS KiB from wait4, peak summed process-tree RSS KiB, peak summed process-tree PSS KiB,
     peak RSS KiB per process kind) of a sweep."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o"),
-                                 *extra], cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(Path(tmp) / "o"), *extra]
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tree_peak, pss_peak, per_kind = 0, 0, {}
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

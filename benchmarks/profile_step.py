@@ -6,7 +6,8 @@ For each precision, ``torch.profiler`` records ``--steps`` steps of benchmark (c
 model, optimiser and precision settings as ``benchmarks.throughput``) and prints the time of each phase (data,
 forward, backward, optimizer step) and, inside forward and backward, of the convolutions (which carry > 99 % of
 the FLOPs). Convolution time against the FLOP count of ``benchmarks.flops`` gives the rate the conv kernels
-themselves reach; the rest of forward + backward is the time the FLOP count does not see. With ``--compile``, it also times the step with the model wrapped in
+themselves reach; the rest of forward + backward is the time the FLOP count does not see. With ``--compile``, it
+also times the step with the model wrapped in
 ``torch.compile`` (inductor, which fuses BN/ReLU/add around the oneDNN convolutions).
 """
 from __future__ import annotations

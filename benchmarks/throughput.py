@@ -65,13 +65,15 @@ PRECISIONS = ("fp32", "bf16")
 def data_spec(data_root: str | None) -> dict[str, Any]:
     """The ``data:`` block for either real CIFAR-10-LT or same-shaped synthetic blobs."""
     if data_root:
-        return {"name": "cifar10_lt", "root": str(Path(data_root).resolve()), "download": False, "imbalance_ratio": IMBALANCE,
-                "max_test_per_class": EVAL_PER_CLASS}
+        return {"name": "cifar10_lt", "root": str(Path(data_root).resolve()), "download": False,
+                "imbalance_ratio": IMBALANCE, "max_test_per_class": EVAL_PER_CLASS}
     return {"name": "synthetic_lt", "num_classes": NUM_CLASSES, "image_size": 32, "n_max": N_MAX,
             "imbalance_ratio": IMBALANCE, "n_test_per_class": EVAL_PER_CLASS}
 
 
-def make_config(data: dict[str, Any], precision: str, steps: int, threads: int, compile: bool = False) -> ExperimentConfig:
+def make_config(
+    data: dict[str, Any], precision: str, steps: int, threads: int, compile: bool = False
+) -> ExperimentConfig:
     """A 2-epoch ResNet-32 + CE config capped at ``steps`` steps per epoch, constant lr, no evaluation in between
     (``compile``: ``train.compile``, so epoch 1, the warm-up, also holds the compilation)."""
     bf16 = precision == "bf16"
@@ -133,7 +135,9 @@ def run_elm(data: LongTailData, cfg: ExperimentConfig) -> float:
     return reports[-1].metrics["train/images_per_sec"]
 
 
-def bare_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float, ...]) -> Iterator[tuple[Tensor, Tensor]]:
+def bare_batches(
+    split: TensorSplit, mean: tuple[float, ...], std: tuple[float, ...]
+) -> Iterator[tuple[Tensor, Tensor]]:
     """(c)'s data: endless shuffled epochs of batched pad-crop-flip + normalisation on uint8 tensors."""
     gen = torch.Generator().manual_seed(0)
     n = len(split)
@@ -153,8 +157,9 @@ def run_bare(data: LongTailData, precision: str, warmup: int, steps: int, compil
     model.train()
     opt = sgd(model)
     run = torch.compile(model) if compile else model
+    warmup += COMPILE_WARMUP_STEPS if compile else 0
     return timed(bare_batches(data.train, data.mean, data.std),
-                 lambda x, y: train_step(run, opt, x, y, precision), warmup + (COMPILE_WARMUP_STEPS if compile else 0), steps)
+                 lambda x, y: train_step(run, opt, x, y, precision), warmup, steps)
 
 
 class PilCifar(torch.utils.data.Dataset):

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import torch
 import torch.distributed as dist
@@ -86,7 +86,8 @@ def build_experiment(cfg: ExperimentConfig) -> Experiment:
     data = load_data(cfg.data.name, cfg.data.kwargs)
     in_channels = int(data.train.images.shape[1]) if isinstance(data.train, TensorSplit) else 3
     model = MODELS.build(
-        cfg.model.name, cfg.model.kwargs, num_classes=data.num_classes, in_channels=in_channels, image_size=data.image_size
+        cfg.model.name, cfg.model.kwargs, num_classes=data.num_classes, in_channels=in_channels,
+        image_size=data.image_size,
     )
     loss = LOSSES.build(cfg.loss.name, cfg.loss.kwargs, class_counts=data.class_counts)
     if getattr(loss, "uses_projections", False) and not getattr(model, "has_projection", False):
@@ -143,14 +144,16 @@ TRAIN_SAMPLE_PER_CLASS = 50  # training images per class (at most) in the fixed 
 
 def _geometry(embeddings: Tensor, projections: Tensor | None, targets: Tensor, counts: Tensor,
               prefix: str) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
-    """``embedding_statistics`` in every space of ``FEATURE_SPACES`` (those the model has), keys ``<prefix><space>/...``."""
+    """``embedding_statistics`` in every space of ``FEATURE_SPACES`` (those the model has), keys
+    ``<prefix><space>/...``."""
     features = {"projections": projections, "embeddings": embeddings}
     scalars: dict[str, float] = {}
     per_class: dict[str, list[dict[str, Any]]] = {}
     for space, source in FEATURE_SPACES.items():
-        if features[source] is None:
+        feats = features[source]
+        if feats is None:
             continue
-        stats = embedding_statistics(features[source], targets, counts)
+        stats = embedding_statistics(feats, targets, counts)
         scalars.update({f"{prefix}{space}/{k}": v for k, v in stats.scalars.items()})
         per_class[space] = stats.per_class
     return scalars, per_class
@@ -193,8 +196,8 @@ def evaluate(
     if split is None:
         raise ConfigError("train.eval_split='val' needs a validation split: set data.val_per_class > 0")
     # File splits decode in train.loader_workers workers, as in training; they end with the evaluation.
-    kw = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed, epoch=0,
-              loader=loader_options(cfg, device, persistent=False))
+    kw: dict[str, Any] = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed,
+                              epoch=0, loader=loader_options(cfg, device, persistent=False))
     batches = iterate_batches(split, batch_size=cfg.train.eval_batch_size, **kw)
     logits, embeddings, projections, targets = predict(
         model, batches, device, bf16=cfg.train.bf16, fp16=cfg.train.fp16, channels_last=cfg.train.channels_last
@@ -415,7 +418,7 @@ class _Loop:
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         # With train.compile, full batches go through the compiled module; a smaller last batch uses the eager one
         # (same parameters), which avoids a recompile for a second shape.
-        compiled_model: nn.Module = torch.compile(train_model) if cfg.train.compile else train_model
+        compiled_model = cast(nn.Module, torch.compile(train_model)) if cfg.train.compile else train_model
         per_rank_batch = max(1, cfg.optim.batch_size // world)
         steps = math.ceil(math.ceil(len(data.train) / world) / per_rank_batch)
         if cfg.train.max_steps_per_epoch:
@@ -481,7 +484,7 @@ class _Loop:
             count += batch
             for k, v in terms.items():
                 terms_sum[k] = terms_sum.get(k, 0) + v.detach().double() * batch
-            if terms:
+            if terms and isinstance(self.loss_fn, MultiTermLoss):
                 for k, v in self.loss_fn.anchor_statistics(y).items():
                     anchor_sums[k] = anchor_sums.get(k, 0) + torch.as_tensor(v).detach().double()
             if (step + 1) % cfg.train.check_finite_every == 0:
@@ -552,8 +555,9 @@ def _with_progress(batches: Iterator[tuple[Tensor, Tensor]], steps: int, desc: s
 
 def _print_report(r: EpochReport) -> None:
     m = r.metrics
-    keys = [k for k in ("train/loss", "train/images_per_sec") if k in m]
-    keys += [k for k in m if k.endswith(("/balanced_acc", "/acc_many", "/acc_medium", "/acc_few")) and "posthoc" not in k]
+    keys: list[str] = [k for k in ("train/loss", "train/images_per_sec") if k in m]
+    headline = ("/balanced_acc", "/acc_many", "/acc_medium", "/acc_few")
+    keys += [k for k in m if k.endswith(headline) and "posthoc" not in k]
     keys += [k for k in m if k.endswith("posthoc_tau1/balanced_acc")]
     print(f"epoch {r.epoch:3d}  " + "  ".join(f"{k}={m[k]:.4g}" for k in keys), flush=True)
 

@@ -107,7 +107,8 @@ def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir:
         raise FileNotFoundError(f"no MLflow experiment '{experiment}' in {tracking_uri}; known: {known}")
     runs = []
     token = None
-    trial_filter = f"tags.`{TAG_ROLE}` = 'trial'" + (f" and tags.`{TAG_SWEEP_ID}` = {quote(sweep_id)}" if sweep_id else "")
+    of_sweep = f" and tags.`{TAG_SWEEP_ID}` = {quote(sweep_id)}" if sweep_id else ""
+    trial_filter = f"tags.`{TAG_ROLE}` = 'trial'" + of_sweep
     while True:
         page = client.search_runs([exp.experiment_id], filter_string=trial_filter, max_results=1000, page_token=token)
         runs.extend(page)
@@ -548,7 +549,8 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
                    Para(f"The {len(full)} trials that reached the last epoch ({_fmt_int(epochs)}); "
                         f"tail = the {tail_name} group"
                         + (" (no class has fewer than 20 training images)." if tail_name == "Medium" else ".")),
-                   Image(_save(fig, out, "head_vs_tail_pareto.png"), f"{head_name} vs {tail_name} accuracy of every trial"),
+                   Image(_save(fig, out, "head_vs_tail_pareto.png"),
+                         f"{head_name} vs {tail_name} accuracy of every trial"),
                    table(["trial", f"{head_name} (%)", f"{tail_name} (%)", f"{metric} (%)",
                           *[f"{c[len(CONFIG_PREFIX):]} (setting)" for c in varying]],
                          [[labels[i], _pct(xs[i]), _pct(ys[i]), _pct(full.iloc[i][metric]),

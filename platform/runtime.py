@@ -43,7 +43,8 @@ def runtime_env(ship_code: bool = False, api_server: str | None = None) -> dict[
     existing = os.environ.get("PYTHONPATH", "")
     if ship_code:
         # Ray starts workers inside the unpacked working_dir; "." resolves there.
-        env: dict[str, Any] = {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES, "env_vars": {"PYTHONPATH": "."}}
+        env: dict[str, Any] = {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES,
+                               "env_vars": {"PYTHONPATH": "."}}
     else:
         env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p)}}
     if api_server:

@@ -153,7 +153,8 @@ def resolve_storage(uri: str) -> StoragePath:
     except (OSError, ValueError) as e:  # pyarrow's ArrowIOError / ArrowInvalid
         first = " ".join(str(e).split())[:300]
         raise ConfigError(f"--storage {uri}: cannot reach it ({first}); for S3 set AWS_ENDPOINT_URL (S3-compatible "
-                          "servers), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a local/shared folder") from None
+                          "servers), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a local/shared folder"
+                          ) from None
     if not found:
         raise ConfigError(f"--storage {uri}: '{bucket}' does not exist there; create the bucket first")
     return StoragePath(fs, path.rstrip("/"), scheme)

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from ray import tune
 
@@ -190,7 +190,9 @@ class MlflowTracker(tune.Callback):
         run_id = self.trial_run(trial)
         self.client.update_run(run_id, status="RUNNING")
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         run_id = self.trial_run(trial)
         now = int(time.time() * 1000)
         # A resumed trial first replays the epochs before its checkpoint: this driver may have missed them.

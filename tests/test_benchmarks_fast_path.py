@@ -37,7 +37,9 @@ def resnet32_batch(request: pytest.FixtureRequest) -> tuple[nn.Module, Tensor, T
     return model, x, y
 
 
-def loss_and_grads(model: nn.Module, x: Tensor, y: Tensor, *, channels_last: bool, bf16: bool) -> tuple[Tensor, list[Tensor]]:
+def loss_and_grads(
+    model: nn.Module, x: Tensor, y: Tensor, *, channels_last: bool, bf16: bool
+) -> tuple[Tensor, list[Tensor]]:
     m = copy.deepcopy(model).train()
     if channels_last:
         m = m.to(memory_format=torch.channels_last)

@@ -88,7 +88,8 @@ def splits_on(data: LongTailData, device: torch.device) -> LongTailData:
     """``data`` with every in-memory split (``TensorSplit``) moved to ``device`` once; file splits stay as they are
     (their DataLoader decodes on the CPU). ``class_counts`` stays on the CPU."""
 
-    def move(split: Split | None) -> Split | None:
+    def move(split: Split) -> Split:
         return split.to(device) if isinstance(split, TensorSplit) else split
 
-    return replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
+    val = move(data.val) if data.val is not None else None
+    return replace(data, train=move(data.train), val=val, test=move(data.test))

@@ -27,7 +27,6 @@ def binned_calibration_error(confidences: Tensor, correct: Tensor, n_bins: int =
     conf = confidences.double()
     inner_edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64)[1:-1]
     bins = torch.bucketize(conf, inner_edges, right=False)  # edges[m-1] < c <= edges[m]
-    size = torch.bincount(bins, minlength=n_bins).double()
     conf_sum = torch.bincount(bins, weights=conf, minlength=n_bins)
     hit_sum = torch.bincount(bins, weights=correct.double(), minlength=n_bins)
     # sum_m |B_m|/N * |acc(B_m) - conf(B_m)| = sum_m |hits_m - conf_m| / N

@@ -60,7 +60,7 @@ def save_stored_logits(path: str | Path, splits: Mapping[str, tuple[Tensor, Tens
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as fh:  # a file handle: np.savez would append .npz to a name without it
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     return out
 
 

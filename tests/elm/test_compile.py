@@ -73,7 +73,9 @@ def test_compiled_resnet_is_as_close_to_a_float64_reference_as_eager(seed: int) 
         assert torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6), name
 
 
-def test_fit_with_compile_trains_the_same_weights_and_compiles_only_full_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_with_compile_trains_the_same_weights_and_compiles_only_full_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     raw = set_keys(tiny_raw(), {"optim.epochs": 2})
     eager_cfg, comp_cfg = from_dict(raw), from_dict(set_keys(raw, {"train.compile": True}))
     exp_eager = build_experiment(eager_cfg)

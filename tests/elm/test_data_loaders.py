@@ -75,7 +75,8 @@ def test_rank_shards_are_disjoint_and_cover(n: int, world: int) -> None:
     assert sorted(set().union(*map(set, shards))) == list(range(n))
     if n % world == 0:
         assert sum(len(s) for s in shards) == n and len(set().union(*map(set, shards))) == n
-    assert all(len(run(split, rank=r, world_size=world, batch_size=4)) == num_batches(split, 4, world) for r in range(world))
+    expected = num_batches(split, 4, world)
+    assert all(len(run(split, rank=r, world_size=world, batch_size=4)) == expected for r in range(world))
 
 
 def test_shard_pads_by_wrapping() -> None:

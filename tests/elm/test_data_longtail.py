@@ -23,9 +23,9 @@ def ldam_counts(img_max: float, cls_num: int, imb_type: str, imb_factor: float) 
             num = img_max * (imb_factor ** (cls_idx / (cls_num - 1.0)))
             img_num_per_cls.append(int(num))
     elif imb_type == "step":
-        for cls_idx in range(cls_num // 2):
+        for _ in range(cls_num // 2):
             img_num_per_cls.append(int(img_max))
-        for cls_idx in range(cls_num // 2):
+        for _ in range(cls_num // 2):
             img_num_per_cls.append(int(img_max * imb_factor))
     return img_num_per_cls
 
@@ -172,7 +172,8 @@ def test_a_holdout_that_takes_a_whole_class_names_val_per_class() -> None:
     with pytest.raises(ConfigError, match=r"data\.val_per_class=4 takes all 4 images of class 3.*< 4"):
         longtail_train_val(labels, 1.0, "exp", seed=0, val_per_class=4)
     first_empty = ldam_counts(1.0, 4, "exp", 1 / 5).index(0)  # n_max = 1 after the holdout
-    with pytest.raises(ConfigError, match=rf"imbalance_ratio=5 leaves class {first_empty} with 0.*val_per_class=3 held"):
+    message = rf"imbalance_ratio=5 leaves class {first_empty} with 0.*val_per_class=3 held"
+    with pytest.raises(ConfigError, match=message):
         longtail_train_val(labels, 5.0, "exp", seed=0, val_per_class=3)
     _, val, counts = longtail_train_val(labels, 1.0, "exp", seed=0, val_per_class=3)
     assert counts == [1, 1, 1, 1] and len(val) == 12

@@ -130,7 +130,8 @@ def test_cli_shows_a_progress_bar_with_eta_over_each_epoch(tmp_path: Path, capsy
     assert main([str(path), "--set", "optim.epochs=2", "--out", str(tmp_path / "run"), "--progress"]) == 0
     captured = capsys.readouterr()
     for epoch in (1, 2):
-        assert re.search(rf"epoch {epoch}/2: +\d+%\|.*\| 0/{steps} \[00:00<\?", captured.err)  # tqdm: n/total [elapsed<ETA
+        # tqdm: n/total [elapsed<ETA
+        assert re.search(rf"epoch {epoch}/2: +\d+%\|.*\| 0/{steps} \[00:00<\?", captured.err)
     assert "step/s" in captured.err and "epoch   2" in captured.out
     assert main([str(path), "--set", "optim.epochs=1", "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
     assert capsys.readouterr().err == ""

@@ -52,7 +52,7 @@ def test_fp16_with_a_grad_scaler_trains(one_torch_thread: None) -> None:
     reports = []
     fit(cfg, reports.append)
     losses = [r.metrics["train/loss"] for r in reports]
-    assert all(l == l for l in losses) and losses[-1] < losses[0]
+    assert all(v == v for v in losses) and losses[-1] < losses[0]
 
 
 def test_precision_is_said_once(capsys: pytest.CaptureFixture[str]) -> None:

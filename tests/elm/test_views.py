@@ -41,7 +41,7 @@ def test_each_view_is_an_independent_crop_and_flip_of_each_image_and_view_0_is_t
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(derive_seed(0, 3, 2)))
     augment_seed = derive_seed(1, 3, 2, 0)
     generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(2)]
-    for k, ((x1, y1), (x2, y2)) in enumerate(zip(single, double)):
+    for k, ((x1, _), (x2, y2)) in enumerate(zip(single, double)):
         idx = order[k * b:(k + 1) * b]
         n = len(idx)
         assert torch.equal(x2[:n], x1) and torch.equal(y2, split.labels[idx].repeat(2))  # view 0 unchanged

@@ -300,8 +300,8 @@ def test_a_run_page_shows_the_margin_statistics(store: Store, mlflow_ui: str, br
                    lambda d: name in d.find_element(By.TAG_NAME, "body").text)
         close_assistant_panel(browser)
         for metric in MARGIN_METRICS:
-            wait_until(browser, f"metric {metric} on the run page", lambda d: d.find_elements(
-                By.XPATH, f"//*[normalize-space(text())='{metric}']"))
+            wait_until(browser, f"metric {metric} on the run page", lambda d, m=metric: d.find_elements(
+                By.XPATH, f"//*[normalize-space(text())='{m}']"))
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Metrics (4)" in body, body[:3000]
         # The latest (epoch 2) value of the logit margin mean, on the same table row as its name.

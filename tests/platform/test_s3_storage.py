@@ -125,7 +125,8 @@ def test_two_nodes_without_a_shared_disk_train_through_the_bucket(tmp_path: Path
     out = tmp_path / "driver" / "exp"
     with moto_s3(tmp_path, BUCKET) as env, mock.patch.dict(os.environ, env), two_node_cluster(tmp_path) as address:
         proc = tune(["ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address,
-                     "--storage", f"s3://{BUCKET}/sweeps", "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
+                     "--storage", f"s3://{BUCKET}/sweeps", "--set", "tune.searcher=grid",
+                     "--set", "tune.scheduler=fifo",
                      "--set", "search={loss.tau: {grid: [0.0, 2.0]}}", "--set", "resources.launcher=in_trial"], env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/")

@@ -15,7 +15,8 @@ PROBE = (
     "'system': platform.system(), 'machine': platform.machine(), 'release': platform.release(),"
     "'python_version': platform.python_version(), 'implementation': platform.python_implementation(),"
     "'uname': list(platform.uname()), 'platform': platform.platform(), 'libc': list(platform.libc_ver()),"
-    "'architecture': list(platform.architecture()), 'names': sorted(n for n in dir(platform) if not n.startswith('__'))}))"
+    "'architecture': list(platform.architecture()),"
+    " 'names': sorted(n for n in dir(platform) if not n.startswith('__'))}))"
 )
 
 
