@@ -43,7 +43,9 @@ def make_searcher(plan: Plan) -> Any:
     if t.study_storage:
         plan.out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{plan.layout.optuna_db}"
-    searcher = entry.build(plan.cfg.seed if t.seed is None else t.seed, plan.sweep_name, storage)
+    objectives = {"metric": list(t.metrics), "mode": list(t.modes)} if t.multi_objective else {}
+    searcher = entry.build(plan.cfg.seed if t.seed is None else t.seed, plan.sweep_name, storage,
+                           sampler=t.sampler, **objectives)
     return EvaluatedResultsOnly(searcher, metric=t.metric, mode=t.mode, epochs=plan.cfg.optim.epochs)
 
 
@@ -135,12 +137,14 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
             f"{experiment_path} already holds a sweep: pass --resume to continue it, or --out for a new folder"
         )
     t = plan.spec.tune
+    # Several metrics: the searcher holds them (Ray's OptunaSearch takes lists); TuneConfig takes one metric only.
+    metric, mode = (None, None) if t.multi_objective else (t.metric, t.mode)
     num_samples = 1 if plan.spec.ablation is not None else SEARCHERS[t.searcher].num_samples(t.num_samples)
     return tune.Tuner(
         trainable,
         param_space=param_space(plan),
         tune_config=tune.TuneConfig(
-            metric=t.metric, mode=t.mode, num_samples=num_samples, search_alg=make_searcher(plan),
+            metric=metric, mode=mode, num_samples=num_samples, search_alg=make_searcher(plan),
             scheduler=make_scheduler(plan), max_concurrent_trials=t.max_concurrent or None,
         ),
         run_config=tune.RunConfig(

@@ -184,25 +184,27 @@ def check_tracking_uri(uri: str, timeout_s: float = TRACKING_PROBE_S) -> None:
 
 
 def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
-    """``tune.metric`` must be a training metric or one of the evaluation split's (``train.eval_split``).
+    """Every ``tune.metric`` must be a training metric or one of the evaluation split's (``train.eval_split``).
 
     Raises:
         ConfigError: naming the metric and the split.
     """
-    metric, split = spec.tune.metric, cfg.train.eval_split
-    if spec.tune.mode == "max" and metric.rsplit("/", 1)[-1].startswith("loss"):
-        raise ConfigError(f"tune.metric '{metric}' is a loss but tune.mode is 'max': set tune.mode: min")
-    if is_training_metric(metric) or metric.startswith(f"{split}/"):
-        return
-    rest = metric.partition("/")[2]
-    hint = f"; did you mean '{split}/{rest}'?" if rest else ""
-    raise ConfigError(f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split "
-                      f"(train.eval_split){hint}")
+    split = cfg.train.eval_split
+    for metric, mode in zip(spec.tune.metrics, spec.tune.modes):
+        if mode == "max" and metric.rsplit("/", 1)[-1].startswith("loss"):
+            raise ConfigError(f"tune.metric '{metric}' is a loss but tune.mode is 'max': set its tune.mode: min")
+        if is_training_metric(metric) or metric.startswith(f"{split}/"):
+            continue
+        rest = metric.partition("/")[2]
+        hint = f"; did you mean '{split}/{rest}'?" if rest else ""
+        raise ConfigError(f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split "
+                          f"(train.eval_split){hint}")
 
 
 def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
     """Load the dataset (fails now, with the path to fix, if it is missing or corrupt) and check that it has the
-    evaluation split and that ``tune.metric`` is among the metrics an evaluation of its class counts reports.
+    evaluation split and that every ``tune.metric`` is among the metrics an evaluation of its class counts reports
+    (CIFAR-10-LT at rho = 100 has no Few class, so ``val/acc_few`` is refused there).
 
     Raises:
         ConfigError: no validation split for ``train.eval_split: val``; a metric the trials will not report.
@@ -212,25 +214,25 @@ def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
     if split == "val" and data.val is None:
         raise ConfigError(f"train.eval_split: val, but dataset '{cfg.data.name}' has no validation split "
                           f"(set data.val_per_class > 0 where the dataset takes it)")
-    metric = spec.tune.metric
-    if is_training_metric(metric):
-        # every variant must report it (a loss term of one loss is not reported by another)
-        configs = [cfg] + [with_overrides(cfg, dict(v)) for v in (spec.ablation.variants.values()
-                                                                    if spec.ablation is not None else [])]
-        reported = set.intersection(*[
-            training_metric_names(LOSSES.build(c.loss.name, c.loss.kwargs, class_counts=data.class_counts),
-                                  data.num_classes) for c in configs])
-        if metric not in reported:
-            raise ConfigError(f"tune.metric '{metric}' is never reported by loss '{cfg.loss.name}'"
-                              + (" (or some ablation variant's loss)" if len(configs) > 1 else "")
-                              + f"; training metrics: {sorted(reported)}")
-        return
-    names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
-    if metric not in names:
-        stem = metric.rsplit("/", 1)[-1].split("_")[0]  # e.g. "acc" of "test/acc_many"
-        close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == stem)
-        raise ConfigError(f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts give "
-                          f"no such metric); candidates: {close[:8] or sorted(names)[:8]}")
+    for metric in spec.tune.metrics:
+        if is_training_metric(metric):
+            # every variant must report it (a loss term of one loss is not reported by another)
+            configs = [cfg] + [with_overrides(cfg, dict(v)) for v in (spec.ablation.variants.values()
+                                                                        if spec.ablation is not None else [])]
+            reported = set.intersection(*[
+                training_metric_names(LOSSES.build(c.loss.name, c.loss.kwargs, class_counts=data.class_counts),
+                                      data.num_classes) for c in configs])
+            if metric not in reported:
+                raise ConfigError(f"tune.metric '{metric}' is never reported by loss '{cfg.loss.name}'"
+                                  + (" (or some ablation variant's loss)" if len(configs) > 1 else "")
+                                  + f"; training metrics: {sorted(reported)}")
+            continue
+        names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
+        if metric not in names:
+            stem = metric.rsplit("/", 1)[-1].split("_")[0]  # e.g. "acc" of "test/acc_many"
+            close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == stem)
+            raise ConfigError(f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts "
+                              f"give no such metric); candidates: {close[:8] or sorted(names)[:8]}")
 
 
 def _resolve_from_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict[str, dict[str, Any]]]:

@@ -2,7 +2,8 @@
 
 Trials evaluate every ``train.eval_every`` epochs (``elm.train.fit``), and a failed trial's last report carries its
 error instead of metrics, so many results lack the tuned metric; Ray's ``OptunaSearch.on_trial_result`` indexes
-the metric and would end the whole sweep with a ``KeyError``. The gate forwards only results that carry the metric,
+the metric and would end the whole sweep with a ``KeyError``. The gate forwards only results that carry the metric
+(every one of them, for a multi-objective search: Optuna cannot ``tell`` a trial a partial vector of values),
 gives the searcher the trial's *epoch* as its step (``training_iteration`` counts reports, which differ from epochs
 after a trial resumes from a checkpoint newer than Tune's snapshot), and completes a trial with its last evaluated
 result. A trial that ended before the last epoch without an error (stopped by ASHA) completes with no result, which
@@ -12,7 +13,7 @@ skips results without the metric itself (``AsyncHyperBandScheduler.on_trial_resu
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ray.tune.search import Searcher
 
@@ -25,15 +26,23 @@ class EvaluatedResultsOnly(Searcher):
 
     Args:
         searcher: any Ray Tune ``Searcher``.
-        metric, mode: the sweep's metric and direction.
+        metric, mode: the sweep's metric and direction, or lists of them (a multi-objective search).
         epochs: the schedule's length: a trial that completes below it was stopped early.
     """
 
-    def __init__(self, searcher: Searcher, *, metric: str, mode: str, epochs: int) -> None:
+    def __init__(self, searcher: Searcher, *, metric: str | Sequence[str], mode: str | Sequence[str],
+                 epochs: int) -> None:
         self.searcher = searcher
         self.epochs = epochs
-        self.last_evaluated: dict[str, dict[str, Any]] = {}  # trial id -> its last result with the metric
-        super().__init__(metric=metric, mode=mode)
+        self.metrics: tuple[str, ...] = (metric,) if isinstance(metric, str) else tuple(metric)
+        self.last_evaluated: dict[str, dict[str, Any]] = {}  # trial id -> its last result with the metric(s)
+        several = len(self.metrics) > 1  # Ray's Searcher takes a list of metrics with a list of modes
+        super().__init__(metric=list(self.metrics) if several else self.metrics[0],
+                         mode=list(mode) if several else (mode if isinstance(mode, str) else mode[0]))
+
+    def evaluated(self, result: Mapping[str, Any] | None) -> bool:
+        """Whether ``result`` carries every tuned metric."""
+        return result is not None and all(result.get(m) is not None for m in self.metrics)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
@@ -51,13 +60,13 @@ class EvaluatedResultsOnly(Searcher):
         return out
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if result.get(self.metric) is None:
+        if not self.evaluated(result):
             return
         self.last_evaluated[trial_id] = self._as_epoch_step(result)
         self.searcher.on_trial_result(trial_id, self.last_evaluated[trial_id])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if result is not None and result.get(self.metric) is not None:
+        if result is not None and self.evaluated(result):
             self.last_evaluated[trial_id] = self._as_epoch_step(result)
         last = self.last_evaluated.pop(trial_id, None)
         epochs = int(last[EPOCH_KEY]) if last is not None and EPOCH_KEY in last else 0

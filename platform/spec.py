@@ -10,7 +10,7 @@ from typing import Annotated, Any, Mapping
 
 from elm.config import ConfigError, ExperimentConfig, parse_section
 from elm.registry import Choice, Interval
-from platform.searchers import SEARCHERS
+from platform.searchers import SAMPLERS, SEARCHERS
 
 GPU_FRACTION_STEPS = 10_000  # Ray stores resource amounts in units of 1/10000
 
@@ -20,8 +20,11 @@ class TuneSpec:
     """How trials are searched and scheduled."""
 
     searcher: Annotated[str, Choice(*SEARCHERS)] = "optuna"
-    metric: str = "test/balanced_acc"
-    mode: Annotated[str, Choice("max", "min")] = "max"
+    # One metric (a string), or several (a list, with a list of modes of the same length): a multi-objective search
+    # whose result is the Pareto front of the persisted Optuna study (platform.pareto). A one-item list is one metric.
+    metric: str | tuple[str, ...] = "test/balanced_acc"
+    mode: str | tuple[str, ...] = "max"
+    sampler: Annotated[str, Choice(*SAMPLERS)] = "tpe"  # Optuna's sampler; both take one metric or several
     num_samples: Annotated[int, Interval(ge=1)] = 16
     scheduler: Annotated[str, Choice("asha", "fifo")] = "asha"
     grace_period: Annotated[int, Interval(ge=1)] = 10  # epochs before ASHA may stop a trial
@@ -35,6 +38,59 @@ class TuneSpec:
     # Where Tune's state and the trials' checkpoints go (platform.storage): a local or shared folder, or a URI such
     # as s3://bucket/prefix (--storage). None: the experiment folder itself. Required to be shared on a cluster.
     storage: str | None = None
+
+    def __post_init__(self) -> None:
+        # YAML gives lists; a one-item list is the single-metric case, spelt as a string everywhere downstream
+        for key in ("metric", "mode"):
+            value = getattr(self, key)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, key, value[0] if len(value) == 1 else tuple(value))
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The tuned metrics, in order (one for a single-objective search)."""
+        return (self.metric,) if isinstance(self.metric, str) else tuple(self.metric)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """``max`` or ``min`` per metric of ``metrics``."""
+        return (self.mode,) if isinstance(self.mode, str) else tuple(self.mode)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    def check_objectives(self) -> None:
+        """Refuse metric/mode lists the searcher, scheduler or study cannot take.
+
+        Raises:
+            ConfigError: naming the key: an empty list, a mode per metric missing or not max/min, a metric named
+                twice; with several metrics: a searcher without multi-objective support, ASHA (it compares one
+                metric), or no persisted study (the Pareto front is read from it).
+        """
+        metrics, modes = self.metrics, self.modes
+        if not metrics or not all(isinstance(m, str) and m for m in metrics):
+            raise ConfigError(f"tune.metric={list(metrics)!r}: give one metric name or a list of them")
+        if len(modes) != len(metrics):
+            raise ConfigError(f"tune.mode: {len(modes)} mode(s) for {len(metrics)} metric(s) in tune.metric; "
+                              f"give one mode (max or min) per metric, in the same order")
+        bad = [m for m in modes if m not in ("max", "min")]
+        if bad:
+            raise ConfigError(f"tune.mode={bad[0]!r} is not allowed; choose one of ['max', 'min'] per metric")
+        if len(set(metrics)) != len(metrics):
+            raise ConfigError(f"tune.metric: {list(metrics)} names a metric twice")
+        if not self.multi_objective:
+            return
+        takes = [name for name, entry in SEARCHERS.items() if entry.multi_objective]
+        if not SEARCHERS[self.searcher].multi_objective:
+            raise ConfigError(f"tune.searcher: {self.searcher} takes one metric; with several metrics use "
+                              f"tune.searcher: {' or '.join(takes)} (tune.sampler: {' | '.join(SAMPLERS)})")
+        if self.scheduler == "asha":
+            raise ConfigError("tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several "
+                              "metrics")
+        if not self.study_storage:
+            raise ConfigError("tune.study_storage: with several metrics the Pareto front is read from the persisted "
+                              "Optuna study; set tune.study_storage: true")
 
 
 @dataclass(frozen=True)
@@ -119,8 +175,10 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     if resources.launcher == "in_trial" and resources.num_workers > 1:
         raise ConfigError("resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train "
                           "(or auto)")
+    tune = parse_section(TuneSpec, "tune", blocks.get("tune"))
+    tune.check_objectives()
     return PlatformSpec(
-        tune=parse_section(TuneSpec, "tune", blocks.get("tune")),
+        tune=tune,
         resources=resources,
         tracking=parse_section(TrackingSpec, "tracking", blocks.get("tracking")),
         ablation=ablation,
