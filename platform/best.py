@@ -3,6 +3,9 @@
 The best trial is, among the trials that reached the last epoch (``optim.epochs``), the one with the best last
 evaluated value of the sweep's metric. Trials stopped early by ASHA, or failed, never compete with complete ones:
 an early value is measured on a shorter schedule. Pure pandas; nothing here reads files.
+
+This is the rule for one metric. A sweep with several metrics (a list in ``tune.metric``) has no single best trial:
+its "best" is the Pareto front its Optuna study holds (``platform.pareto``).
 """
 from __future__ import annotations
 

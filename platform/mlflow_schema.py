@@ -12,6 +12,10 @@ TAG_LOSS = "loss"
 TAG_ERROR = "error"  # a failed trial's reason (one line)
 TAG_OUTCOME = "elm.outcome"  # finished | stopped_early | failed
 TAG_BEST_TRIAL = "elm.best_trial"  # on the parent: the best trial's id (platform.best), or "none"
+# On the parent of a sweep with several metrics: the Pareto front's Tune trial ids, comma-separated ("none" if
+# empty), and the front itself (ids, Optuna numbers, values, params) as a JSON artifact; both from the study.
+TAG_PARETO_FRONT = "elm.pareto_front"
+PARETO_ARTIFACT = "pareto_front.json"
 
 
 def best_metric_key(metric: str) -> str:

@@ -1,19 +1,21 @@
 """The end-of-sweep summary: ``trials.csv`` (every trial, status and searched values first) and ``summary.md``.
 
 A trial's status is ``finished`` (reached the last epoch), ``stopped early`` (by the scheduler) or ``failed`` (with
-its one-line reason). Its value is the last evaluated value of the sweep's metric. The best trial comes from
-``platform.best`` (the one definition ``from_sweep`` and the report use too).
+its one-line reason). Its value is the last evaluated value of the sweep's metric (of each, with several). The best
+trial comes from ``platform.best`` (the one definition ``from_sweep`` and the report use too); a sweep with several
+metrics has a Pareto front instead, read from its Optuna study (``platform.pareto``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from platform.best import EPOCH, best_index, describe_no_best
 from platform.failures import FAILURE_KEY
+from platform.pareto import FrontTrial, load_front
 from platform.plan import Plan
 
 CONFIG_PREFIX = "config/"
@@ -31,10 +33,11 @@ class TrialRecord:
 
     Attributes:
         last: its last reported result (Tune's ``Result.metrics``).
-        last_evaluated: its last reported value of the sweep's metric (NaN if it never evaluated).
+        last_evaluated: its last reported value of the sweep's (first) metric (NaN if it never evaluated).
         epochs: the last epoch it completed (0 if none).
         error: its error's one-line reason, or None.
         ended: False if the sweep stopped before the trial ended (Ctrl-C, or a driver that died).
+        values: every tuned metric -> its last reported value (NaN if never evaluated).
     """
 
     last: Mapping[str, Any]
@@ -42,6 +45,7 @@ class TrialRecord:
     epochs: int
     error: str | None
     ended: bool = True
+    values: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -49,27 +53,35 @@ class TrialRecord:
         return self.error is None and self.ended and self.epochs > 0
 
 
-def records_from_results(results: Iterable[Any], metric: str) -> list[TrialRecord]:
-    """``TrialRecord``s from a Tune ``ResultGrid``."""
+def last_value(last: Mapping[str, Any], history: Any, metric: str) -> float:
+    """A trial's last reported value of ``metric``: in its last result, else the last one in its history."""
+    value = last.get(metric)
+    if value is None and history is not None and metric in history:
+        evaluated = history[metric].dropna()
+        value = evaluated.iloc[-1] if len(evaluated) else None
+    return float(value) if value is not None else math.nan
+
+
+def records_from_results(results: Iterable[Any], metric: str | Sequence[str]) -> list[TrialRecord]:
+    """``TrialRecord``s from a Tune ``ResultGrid``; ``metric``: the tuned metric, or the list of them."""
+    metrics = (metric,) if isinstance(metric, str) else tuple(metric)
     # Tune's Trial objects say which trials ended; a Result does not (a private attribute: read defensively).
     trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
     ended = {t.trial_id: t.status in ("TERMINATED", "ERROR") for t in trials}
     out = []
     for r in results:
         last = dict(r.metrics or {})
-        value, reached = last.get(metric), last.get(EPOCH)
+        reached = last.get(EPOCH)
         history = r.metrics_dataframe  # every result of the trial (a failed trial's last one has no metrics)
-        if value is None and history is not None and metric in history:
-            evaluated = history[metric].dropna()
-            value = evaluated.iloc[-1] if len(evaluated) else None
+        values = {m: last_value(last, history, m) for m in metrics}
         if reached is None and history is not None and EPOCH in history:
             reached = history[EPOCH].max()
         error = None
         if r.error is not None:
             error = str(last.get(FAILURE_KEY) or "") or error_line(r.error)
-        out.append(TrialRecord(last, float(value) if value is not None else math.nan,
+        out.append(TrialRecord(last, values[metrics[0]],
                                int(reached) if reached is not None and not pd.isna(reached) else 0, error,
-                               ended.get(str(last.get("trial_id")), True)))
+                               ended.get(str(last.get("trial_id")), True), values))
     return out
 
 
@@ -83,7 +95,7 @@ def error_line(error: BaseException) -> str:
 def trial_table(records: list[TrialRecord], plan: Plan) -> pd.DataFrame:
     """One row per trial: id, status, epochs reached, reason, searched values (and variant, seed), the metric, then
     every other reported column."""
-    metric, epochs = plan.spec.tune.metric, plan.cfg.optim.epochs
+    metrics, epochs = plan.spec.tune.metrics, plan.cfg.optim.epochs
     searched = [CONFIG_PREFIX + k for k in plan.space] + [CONFIG_PREFIX + k for k in ("variant", "seed")
                                                           if plan.spec.ablation is not None]
     rows = []
@@ -96,11 +108,11 @@ def trial_table(records: list[TrialRecord], plan: Plan) -> pd.DataFrame:
         row: dict[str, Any] = {"trial_id": str(last.get("trial_id", "")), "status": status, EPOCHS: reached,
                                "reason": rec.error or ""}
         row.update({c: config.get(c[len(CONFIG_PREFIX):]) for c in searched})
-        row[metric] = rec.last_evaluated
+        row.update({m: rec.values.get(m, rec.last_evaluated if m == metrics[0] else math.nan) for m in metrics})
         row.update({k: v for k, v in last.items() if k not in row and k not in DROPPED_COLUMNS})
         row.update({CONFIG_PREFIX + k: v for k, v in config.items() if CONFIG_PREFIX + k not in row})
         rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else [*TRIAL_COLUMNS, metric])
+    return pd.DataFrame(rows, columns=None if rows else [*TRIAL_COLUMNS, *metrics])
 
 
 def fmt(v: Any) -> str:
@@ -118,33 +130,63 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def front_lines(df: pd.DataFrame, plan: Plan, front: Sequence[FrontTrial]) -> list[str]:
+    """The Pareto front section: the study's own front (``platform.pareto``), one row per trial on it."""
+    t = plan.spec.tune
+    objectives = " and ".join(f"`{m}` ({d})" for m, d in zip(t.metrics, t.modes))
+    lines = ["## Pareto front", "",
+             f"{len(front)} trial(s) on the front of {objectives}, as the Optuna study holds it "
+             f"(`optuna.load_study(study_name='{plan.sweep_name}', storage='sqlite:///{plan.layout.optuna_db}')"
+             f".best_trials`; complete trials only).", ""]
+    if not front:
+        return lines + ["None: no trial of the study completed.", ""]
+    cols = searched_columns(df, plan)
+    by_id = df.set_index("trial_id") if len(df) else df
+    rows = []
+    for f in front:
+        row = by_id.loc[f.trial_id] if f.trial_id in by_id.index else None
+        rows.append([f.trial_id or "?", str(f.number), *[fmt(f.values[m]) for m in t.metrics],
+                     *[fmt(row[c]) if row is not None else "—" for c in cols]])
+    header = ["trial", "optuna #", *t.metrics, *[c[len(CONFIG_PREFIX):] for c in cols]]
+    return lines + markdown_table(header, rows) + [""]
+
+
+def best_lines(df: pd.DataFrame, plan: Plan, idx: object | None) -> list[str]:
+    """The best trial section of a single-metric sweep (``platform.best``)."""
+    t, epochs = plan.spec.tune, plan.cfg.optim.epochs
+    lines = ["## Best trial", ""]
+    if idx is None:
+        return lines + [f"None: {describe_no_best(df, t.metric, epochs, epoch_col=EPOCHS)}.", ""]
+    best = df.loc[idx]
+    lines += [f"Trial `{best['trial_id']}`: {t.metric} = {best[t.metric]:.4f} at epoch {int(best['epochs'])} "
+              f"(the best last evaluated value among the trials that reached epoch {epochs}).", ""]
+    lines += [f"- {c[len(CONFIG_PREFIX):]} = {fmt(best[c])}" for c in searched_columns(df, plan)]
+    return lines + [""]
+
+
 def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri: str,
-                 stopped: str | None = None) -> str:
-    """``summary.md``: counts, the best trial, every trial, per-variant means (ablations), and what to run next."""
+                 stopped: str | None = None, front: Sequence[FrontTrial] | None = None) -> str:
+    """``summary.md``: counts, the best trial (or the Pareto front of several metrics), every trial, per-variant
+    means (ablations), and what to run next."""
     t, epochs = plan.spec.tune, plan.cfg.optim.epochs
     counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
     tally = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in (FINISHED, STOPPED, FAILED, INTERRUPTED)
                       if s != INTERRUPTED or counts.get(s, 0))
+    named = ", ".join(f"`{m}` ({d})" for m, d in zip(t.metrics, t.modes))
     lines = [f"# {plan.sweep_name}: {len(df)} trials ({tally})", "",
-             f"Metric `{t.metric}` ({t.mode}); a trial's value is its last evaluated one. Schedule: {epochs} epochs.",
-             ""]
+             f"Metric{'s' if t.multi_objective else ''} {named}; a trial's value is its last evaluated one. "
+             f"Schedule: {epochs} epochs.", ""]
     if stopped:
         lines += [f"**The sweep stopped early:** {stopped}.", ""]
-    idx = best_index(df, t.metric, t.mode, epochs, epoch_col=EPOCHS)
-    lines += ["## Best trial", ""]
-    if idx is None:
-        lines += [f"None: {describe_no_best(df, t.metric, epochs, epoch_col=EPOCHS)}.", ""]
-    else:
-        best = df.loc[idx]
-        lines += [f"Trial `{best['trial_id']}`: {t.metric} = {best[t.metric]:.4f} at epoch {int(best['epochs'])} "
-                  f"(the best last evaluated value among the trials that reached epoch {epochs}).", ""]
-        lines += [f"- {c[len(CONFIG_PREFIX):]} = {fmt(best[c])}" for c in searched_columns(df, plan)]
-        lines.append("")
+    idx = None if t.multi_objective else best_index(df, t.metric, t.mode, epochs, epoch_col=EPOCHS)
+    on_front = {f.trial_id for f in front or ()}
+    lines += front_lines(df, plan, front or []) if t.multi_objective else best_lines(df, plan, idx)
     lines += ["## Trials", ""]
     cols = searched_columns(df, plan)
-    header = ["trial", "status", "epochs", *[c[len(CONFIG_PREFIX):] for c in cols], t.metric, "reason"]
-    rows = [[str(r["trial_id"]) + (" **(best)**" if i == idx else ""), str(r["status"]), str(r["epochs"]),
-             *[fmt(r[c]) for c in cols], fmt(r[t.metric]), str(r["reason"])] for i, r in df.iterrows()]
+    header = ["trial", "status", "epochs", *[c[len(CONFIG_PREFIX):] for c in cols], *t.metrics, "reason"]
+    rows = [[str(r["trial_id"]) + (" **(best)**" if i == idx else " **(front)**" if r["trial_id"] in on_front else ""),
+             str(r["status"]), str(r["epochs"]), *[fmt(r[c]) for c in cols], *[fmt(r[m]) for m in t.metrics],
+             str(r["reason"])] for i, r in df.iterrows()]
     lines += markdown_table(header, rows) + [""]
     if plan.spec.ablation is not None and len(df):
         lines += per_variant(df[df["status"] == FINISHED], plan)
@@ -185,11 +227,20 @@ def next_steps(plan: Plan, *, config_path: str, tracking_uri: str, interrupted: 
     return lines + [""]
 
 
+def sweep_front(plan: Plan) -> list[FrontTrial] | None:
+    """The Pareto front of a multi-objective sweep from its study (``platform.pareto``); None for one metric."""
+    t = plan.spec.tune
+    if not t.multi_objective:
+        return None
+    return load_front(plan.layout.optuna_db, plan.sweep_name, t.metrics) if plan.layout.optuna_db.is_file() else []
+
+
 def write_summary(records: list[TrialRecord], plan: Plan, *, config_path: str, tracking_uri: str,
-                  stopped: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Write ``trials.csv`` and ``summary.md``; return the trial table and the summary text."""
+                  stopped: str | None = None, front: Sequence[FrontTrial] | None = None) -> tuple[pd.DataFrame, str]:
+    """Write ``trials.csv`` and ``summary.md``; return the trial table and the summary text. ``front``: the study's
+    Pareto front of a multi-objective sweep (``sweep_front``)."""
     df = trial_table(records, plan)
     df.to_csv(plan.layout.trials_csv, index=False)
-    text = summary_text(df, plan, config_path=config_path, tracking_uri=tracking_uri, stopped=stopped)
+    text = summary_text(df, plan, config_path=config_path, tracking_uri=tracking_uri, stopped=stopped, front=front)
     plan.layout.summary.write_text(text)
     return df, text

@@ -92,6 +92,10 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
         raise ConfigError("give metric together with mode (mode alone would flip the sweep's own metric)")
     cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
     tune_block = cfg.get("tune") or {}
+    if metric is None and isinstance(tune_block.get("metric"), list) and len(tune_block["metric"]) > 1:
+        raise ConfigError(f"{d} tuned several metrics {tune_block['metric']}: it has a Pareto front "
+                          f"(summary.md), not one best trial; give from_sweep a metric and mode to rank its trials "
+                          f"by (platform.confirm cannot confirm a front)")
     metric = metric or tune_block.get("metric", "test/balanced_acc")
     mode = mode or tune_block.get("mode", "max")
     if mode not in ("max", "min"):

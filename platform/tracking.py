@@ -6,7 +6,7 @@ margin statistics as metrics and as a per-class JSON artifact, plots, and tags (
 commit, outcome). Runs are found again by the sweep's own id (``elm.sweep_id``, made when the sweep starts and kept
 in its folder) and the trial id, never by a name: a resumed sweep or a retried trial continues its run, and two
 sweeps of the same name in one store stay apart. When the sweep ends no run is left RUNNING, and the parent carries
-the best trial and its value.
+the best trial and its value, or, for a sweep with several metrics, the Pareto front its Optuna study holds.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import math
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -26,9 +26,10 @@ from ray import tune
 from elm.config import PLATFORM_BLOCKS, ConfigError
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from platform.mlflow_schema import (
-    PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME, TAG_ROLE, TAG_SEED, TAG_SWEEP,
-    TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
+    PARETO_ARTIFACT, PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME,
+    TAG_PARETO_FRONT, TAG_ROLE, TAG_SEED, TAG_SWEEP, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
 )
+from platform.pareto import FrontTrial
 from platform.plots import PLOTS
 from platform.runtime import REPO_ROOT
 from platform.trainables.common import (
@@ -245,6 +246,17 @@ class MlflowTracker(tune.Callback):
         self.client.set_tag(self.parent_id, TAG_BEST_TRIAL, trial_id or "none")
         if trial_id is not None and value is not None and math.isfinite(value):
             self.client.log_metric(self.parent_id, best_metric_key(metric), float(value))
+
+    def record_front(self, metrics: Sequence[str], modes: Sequence[str], front: Sequence[FrontTrial]) -> None:
+        """Put a multi-objective sweep's Pareto front (``platform.pareto``, read from its study) on the parent run:
+        the tag ``elm.pareto_front`` (trial ids) and the artifact ``pareto_front.json``."""
+        if self.parent_id is None:
+            self.setup()
+        assert self.parent_id is not None
+        ids = ",".join(f.trial_id for f in front) or "none"
+        self.client.set_tag(self.parent_id, TAG_PARETO_FRONT, ids[:5000])
+        self.client.log_dict(self.parent_id, {"metrics": list(metrics), "modes": list(modes),
+                                              "trials": [f.as_record() for f in front]}, PARETO_ARTIFACT)
 
     def close_parent(self, status: str) -> None:
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""

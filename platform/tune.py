@@ -26,7 +26,8 @@ from elm.data import DatasetCorruptError
 from platform.best import best_index
 from platform.launch import build_tuner, make_tracker, make_trainable, param_space  # noqa: F401  (re-exported)
 from platform.plan import Plan, absolute_data_paths, make_plan, record_start  # noqa: F401  (re-exported)
-from platform.summary import EPOCHS, FINISHED, STOPPED, records_from_results, write_summary
+from platform.pareto import FrontTrial
+from platform.summary import EPOCHS, FINISHED, STOPPED, records_from_results, sweep_front, write_summary
 
 
 def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_path: str = "CONFIG") -> list[Any]:
@@ -66,10 +67,11 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
         if not resume:
             record_start(plan)
         results = tuner.fit()
-        records = records_from_results(results, plan.spec.tune.metric)
+        records = records_from_results(results, plan.spec.tune.metrics)
+        front = sweep_front(plan)  # several metrics: the Pareto front, as the Optuna study holds it
         df, text = write_summary(records, plan, config_path=config_path, tracking_uri=tracker.tracking_uri,
-                                 stopped=guard.reason if guard is not None else None)
-        finish_tracking(plan, df)
+                                 stopped=guard.reason if guard is not None else None, front=front)
+        finish_tracking(plan, df, front)
         close_stale_study_trials(plan)
     finally:
         ray.shutdown()
@@ -79,13 +81,18 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     return records
 
 
-def finish_tracking(plan: Plan, df: Any) -> None:
-    """Put the best trial (``platform.best``) and its value on the sweep's MLflow parent run."""
+def finish_tracking(plan: Plan, df: Any, front: list[FrontTrial] | None = None) -> None:
+    """Put the best trial (``platform.best``) and its value on the sweep's MLflow parent run; for several metrics,
+    the study's Pareto front (``front``) instead."""
     t = plan.spec.tune
-    idx = best_index(df, t.metric, t.mode, plan.cfg.optim.epochs, epoch_col=EPOCHS) if len(df) else None
     tracker = make_tracker(plan)  # a fresh client: Tune may have used a restored copy of the callback
     tracker.setup()
-    if idx is None:
+    idx = None
+    if not t.multi_objective and len(df):
+        idx = best_index(df, t.metric, t.mode, plan.cfg.optim.epochs, epoch_col=EPOCHS)
+    if t.multi_objective:
+        tracker.record_front(t.metrics, t.modes, front or [])
+    elif idx is None:
         tracker.record_best(t.metric, None, None)
     else:
         tracker.record_best(t.metric, str(df.loc[idx, "trial_id"]), float(df.loc[idx, t.metric]))
