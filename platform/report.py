@@ -479,13 +479,18 @@ def _tail_group(trials: pd.DataFrame, prefix: str) -> tuple[str | None, str]:
     return None, "Few"
 
 
-def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -> list[Block]:
+def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str,
+                 objectives: Sequence[str] = ()) -> list[Block]:
     """The best trial, the trials ranked, the head-vs-tail Pareto front and the best trial's per-class plots of a
     search sweep.
 
     The best trial is ``platform.best.best_index`` (the one definition ``summary.md`` and ``from_sweep`` use too):
     among the trials that reached the last epoch, the best last evaluated value. The table lists those trials
     first, then the ones stopped early (ASHA), each group by the metric, and says which is which.
+
+    ``objectives``: every metric of a multi-objective sweep (``metric`` is the first). Such a sweep has no best
+    trial and its front is the Optuna study's (``platform.report_optuna``), so neither is computed here: the trials
+    are only ranked by ``metric``.
     """
     trials = runs.trials
     blocks: list[Block] = []
@@ -495,7 +500,8 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
         return [Para(f"No trial reports `{metric}`.")]
     epochs = schedule_epochs(runs)
     complete = reached_last_epoch(trials, epochs) if epochs is not None else pd.Series(False, index=trials.index)
-    best = best_index(trials, metric, mode, epochs) if epochs is not None else None
+    several = len(objectives) > 1
+    best = best_index(trials, metric, mode, epochs) if epochs is not None and not several else None
     ranked = trials.assign(_complete=complete).sort_values(
         ["_complete", metric], ascending=[False, mode == "min"], na_position="last")
     percent = rt.is_percent_metric(metric)  # one unit per table: accuracies in %, another metric on its own
@@ -505,7 +511,11 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
     if head == tail:  # one group only: no head-vs-tail view
         head = None
     last = "last epoch" if epochs is None else f"epoch {epochs}"
-    if best is None:
+    if several:
+        chosen = (f"This sweep optimised {len(objectives)} metrics ({', '.join(f'`{m}`' for m in objectives)}): it "
+                  "has no single best trial. Its Pareto front, as the Optuna study holds it, is in the section "
+                  f"'Pareto front (Optuna study)'; here the trials are only ranked by the first, `{metric}`.")
+    elif best is None:
         why = "the trials' epochs are unknown" if epochs is None else describe_no_best(trials, metric, epochs)
         chosen = f"No best trial: {why}."
     else:
@@ -536,7 +546,7 @@ def sweep_blocks(runs: RunSet, out: Path, prefix: str, metric: str, mode: str) -
                            + (note if comparable else f"**{note}**: shown only to place this run") + ")."))
 
     many = head
-    if many is not None and tail is not None:
+    if many is not None and tail is not None and not several:  # several metrics: the study's front instead
         # Only trials that reached the last epoch compete: one ASHA stopped early is not a point on the same front.
         full = trials[complete]
         full = full[full[many].notna() & full[tail].notna()]
@@ -585,11 +595,12 @@ def _fmt_value(v: Any) -> str:
 
 def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/balanced_acc", mode: str = "max",
                  prefix: str = "test/", variant_sources: Mapping[str, Mapping[str, Any]] | None = None,
-                 experiment_dir: Path | None = None) -> list[Block]:
+                 experiment_dir: Path | None = None, objectives: Sequence[str] = ()) -> list[Block]:
     """The whole document; writes plots under ``out/plots`` and ``out/aggregate.csv`` for an ablation.
 
     ``variant_sources``: ``<dir>/variant_sources.yaml``, the sweep trials that ``from_sweep`` variants came from.
     ``experiment_dir``: the sweep's folder, where ``platform.posthoc`` output and ``optuna.db`` are looked for.
+    ``objectives``: every tuned metric of a multi-objective sweep (``metric``, ``mode``: its first).
     """
     out.mkdir(parents=True, exist_ok=True)
     trials = runs.trials
@@ -619,7 +630,7 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
         pd.DataFrame([{rt.VARIANT: v, "metric": m, "mean": s.mean, "std": s.std, "n": s.n}
                       for v, by in stats.items() for m, s in by.items()]).to_csv(out / "aggregate.csv", index=False)
     else:
-        blocks += sweep_blocks(runs, out, prefix, metric, mode)
+        blocks += sweep_blocks(runs, out, prefix, metric, mode, objectives)
     if len(trials):
         from platform.posthoc import group_label_of
 
@@ -635,7 +646,7 @@ def build_report(runs: RunSet, out: Path, *, name: str, metric: str = "test/bala
     else:
         from platform.report_optuna import optuna_blocks
 
-        blocks += optuna_blocks(experiment_dir, out, name)
+        blocks += optuna_blocks(experiment_dir, out, name, objectives)
     if runs.excluded:
         blocks += [Heading("Runs left out"), Bullets(runs.excluded)]
     return blocks
@@ -689,6 +700,12 @@ def load(src: Source, metric: str) -> RunSet:
     return load_trials_csv(csv, src.config)
 
 
+def tuned_metrics(tune_cfg: Mapping[str, Any], default: str) -> list[str]:
+    """The sweep's ``tune.metric`` as a list (several for a multi-objective sweep), or ``[default]``."""
+    metric = tune_cfg.get("metric", default)
+    return [str(m) for m in metric] if isinstance(metric, list) else [str(metric)]
+
+
 def write_report(blocks: Sequence[Block], out: Path, title: str) -> tuple[Path, Path]:
     md, page = out / "report.md", out / "report.html"
     md.write_text(to_markdown(blocks))
@@ -707,16 +724,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         src = resolve(args.experiment_dir, args.tracking_uri, args.experiment)
         tune_cfg = src.config.get("tune") or {}
-        metric = str(tune_cfg.get("metric", f"{args.split}/balanced_acc"))
-        runs = load(src, metric)
+        objectives = tuned_metrics(tune_cfg, f"{args.split}/balanced_acc")
+        runs = load(src, objectives[0])
         if runs.config and not src.config:
             tune_cfg = runs.config.get("tune") or {}
-            metric = str(tune_cfg.get("metric", metric))
+            objectives = tuned_metrics(tune_cfg, objectives[0])
+        metric = objectives[0]
         out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / "report"
         sources_file = ExperimentDir(src.directory).sources if src.directory is not None else None
         sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
-        blocks = build_report(runs, out, name=src.name, metric=metric, mode=str(tune_cfg.get("mode", "max")),
-                              prefix=f"{args.split}/", variant_sources=sources, experiment_dir=src.directory)
+        mode = tune_cfg.get("mode", "max")
+        blocks = build_report(runs, out, name=src.name, metric=metric,
+                              mode=str(mode[0] if isinstance(mode, list) else mode), prefix=f"{args.split}/",
+                              variant_sources=sources, experiment_dir=src.directory,
+                              objectives=objectives if len(objectives) > 1 else ())
         md, page = write_report(blocks, out, f"Report: {src.name}")
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

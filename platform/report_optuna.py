@@ -5,14 +5,18 @@ importances by fANOVA, Hutter et al. 2014) and the command that opens the study 
 The study is the one Ray Tune's ``OptunaSearch`` filled: its trials are the Tune trials the searcher was told about
 (``platform.search_gate`` passes evaluated results only), with the value of ``tune.metric`` at the trial's last
 evaluation; a trial ASHA stopped early is PRUNED there, and Optuna's plots draw complete trials only.
+
+A study with several objectives (a multi-objective sweep) gets its Pareto front instead: the table of
+``study.best_trials`` (``platform.pareto``; the same front as ``summary.md`` and the MLflow parent's
+``pareto_front.json``) and Optuna's own ``plot_pareto_front``.
 """
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from platform.report_blocks import Heading, Image, Para
+from platform.report_blocks import Heading, Image, Para, table
 
 DASHBOARD = "optuna-dashboard"  # pip install optuna-dashboard (not in requirements.lock)
 
@@ -56,8 +60,38 @@ def _figure(plot: Callable[..., Any], study: Any) -> Any:
     return fig
 
 
-def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str) -> list[Any]:
-    """Report blocks for the study in ``experiment_dir/optuna.db``; empty when the sweep persisted none."""
+def front_blocks(study: Any, out: Path, objectives: Sequence[str]) -> list[Any]:
+    """The Pareto front of a multi-objective study: its ``best_trials`` as a table, and Optuna's front plot."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    from platform.pareto import study_front
+
+    front = study_front(study, objectives)
+    directions = ", ".join(f"`{m}` ({d.name.lower()})" for m, d in zip(objectives, study.directions))
+    params = sorted({k for f in front for k in f.params})
+    blocks: list[Any] = [
+        Heading("Pareto front (Optuna study)"),
+        Para(f"{len(front)} trial(s) on the front of {directions}: `study.best_trials` of the persisted study, not "
+             "recomputed here (the same front as `summary.md` and the MLflow parent run's `pareto_front.json`). "
+             "Values are each trial's last evaluated ones."),
+        table(["trial", "optuna #", *objectives, *params],
+              [[f.trial_id or "?", str(f.number), *[f"{f.values[m]:.4f}" for m in objectives],
+                *[f"{f.params[k]:.4g}" if isinstance(f.params.get(k), float) else str(f.params.get(k, "—"))
+                  for k in params]] for f in front]),
+    ]
+    if len(objectives) in (2, 3) and front:  # Optuna draws 2 or 3 objectives
+        fig = _figure(lambda st: ovm.plot_pareto_front(st, target_names=list(objectives)), study)
+        fig.savefig(out / "plots" / "optuna_pareto_front.png", dpi=110)
+        plt.close(fig)
+        blocks.append(Image("plots/optuna_pareto_front.png", "Optuna: Pareto front"))
+    return blocks
+
+
+def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
+                  objectives: Sequence[str] = ()) -> list[Any]:
+    """Report blocks for the study in ``experiment_dir/optuna.db``; empty when the sweep persisted none.
+    ``objectives``: the metric names of a multi-objective study, in its order (``tune.metric``)."""
     import matplotlib.pyplot as plt
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as ovm
@@ -79,6 +113,10 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str) -> li
              "are noise."),
     ]
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    if len(study.directions) > 1:  # Optuna's history and importance plots need one target
+        names = list(objectives) if len(objectives) == len(study.directions) else [
+            f"objective {i}" for i in range(len(study.directions))]
+        return blocks + front_blocks(study, out, names)
     plots = (("optuna_history.png", ovm.plot_optimization_history, "Optimisation history", 1),
              ("optuna_parallel_coordinate.png", ovm.plot_parallel_coordinate, "Parallel coordinates", 2),
              ("optuna_param_importances.png", ovm.plot_param_importances, "Parameter importances (fANOVA)", 2))
