@@ -310,7 +310,7 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from platform.report import resolve
+    from platform.report import resolve, tuned_metrics
 
     parser = argparse.ArgumentParser(prog="python -m platform.posthoc", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment_dir", help="folder written by platform.tune, or a name under experiments/")
@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)  # small tensors: threads only add synchronisation
     try:
         src = resolve(args.experiment_dir, args.tracking_uri, args.experiment)
-        metric = str((src.config.get("tune") or {}).get("metric", "val/balanced_acc"))
+        metric = tuned_metrics(src.config.get("tune") or {}, "val/balanced_acc")[0]  # the first of several
         out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / POSTHOC_DIR
         df, seconds = run(src, out, metric)
     except FileNotFoundError as e:
