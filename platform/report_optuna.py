@@ -96,7 +96,6 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as ovm
 
-
     db = experiment_dir / "optuna.db" if experiment_dir is not None else None
     if db is None or not db.is_file():
         return []
@@ -104,16 +103,19 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
     if study is None:
         return []
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    several = len(study.directions) > 1  # Optuna's history and importance plots need one target: the front instead
+    plots_text = ("Its plot is Optuna's own `plot_pareto_front` (`optuna.visualization.matplotlib`, marked "
+                  "experimental by Optuna), over the complete trials." if several else
+                  "The plots below are Optuna's own (`optuna.visualization.matplotlib`, marked experimental by "
+                  "Optuna) and draw the complete trials only: trials ASHA stopped early are PRUNED in the study. "
+                  "Importances from a handful of trials are noise.")
     blocks: list[Any] = [
         Heading("Optuna study"),
         Para(f"Study `{study.study_name}` in `{db}`: {len(study.trials)} trials, {len(done)} complete. Open it in "
-             f"Optuna's dashboard with `{dashboard_command(db)}` (then http://127.0.0.1:8080). The plots below are "
-             "Optuna's own (`optuna.visualization.matplotlib`, marked experimental by Optuna) and draw the complete "
-             "trials only: trials ASHA stopped early are PRUNED in the study. Importances from a handful of trials "
-             "are noise."),
+             f"Optuna's dashboard with `{dashboard_command(db)}` (then http://127.0.0.1:8080). {plots_text}"),
     ]
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    if len(study.directions) > 1:  # Optuna's history and importance plots need one target
+    if several:
         names = list(objectives) if len(objectives) == len(study.directions) else [
             f"objective {i}" for i in range(len(study.directions))]
         return blocks + front_blocks(study, out, names)
