@@ -29,7 +29,8 @@ def calibration_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequ
     header, rows = rt.stat_table(stats, rt.calibration_columns(shown), prefix)
     keep = [i for i in range(len(header)) if i < 2 or any(r[i] != "—" for r in rows)]
     return [Heading("Calibration by group"),
-            Para("ECE (15 equal-width confidence bins, Guo et al. 2017) over the test images of each group's classes, "
+            Para(f"ECE (15 equal-width confidence bins, Guo et al. 2017) over the {prefix.rstrip('/')} images of each "
+                 "group's classes, "
                  "before and after post-hoc adjustment (softmax of logits - tau x log prior). Every tau the trials "
                  "evaluated is in MLflow (`<split>/posthoc_tau<tau>/ece_<group>`)."),
             table([header[i] for i in keep], [[r[i] for i in keep] for r in rows])]

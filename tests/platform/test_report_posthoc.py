@@ -62,3 +62,9 @@ def test_the_link_does_not_claim_validation_when_the_analysis_chose_on_test(tmp_
     assert "chosen on test itself" in text and "upper bounds" in text
     (exp / "posthoc" / "posthoc.csv").write_text("trial,method,selected_on\na,none,val\n")
     assert "chosen on validation and read on test" in to_markdown(posthoc_blocks(exp, exp / "report", ["ce"]))
+
+
+def test_calibration_text_names_the_split_the_table_is_read_on() -> None:
+    stats = {"ce": {"val/ece": Stat(0.30, 0.01, 2), "val/ece_many": Stat(0.2, 0.0, 2)}}
+    text = to_markdown(calibration_blocks(stats, ["val/ece", "val/ece_many"], "val/"))
+    assert "over the val images" in text and "test images" not in text
