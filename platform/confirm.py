@@ -1,12 +1,14 @@
 """Confirm a sweep's winner over seeds in one command: its best configuration re-run at full length over N seeds.
 
     python -m platform.confirm experiments/cifar10_elm_search --seeds 3 [--out DIR] [--set key=value ...] [--smoke]
+                               [--resume]
 
 This is the ``from_sweep`` chain (``platform.sweep_best``) made one command: an ablation of one variant, ``best``,
 whose searched values are the sweep's best trial (``platform.best``: among the trials that reached the last
 epoch, the best last evaluated value), on the sweep's own resolved config (``config.yaml``: data, model, schedule
 and epochs), with seeds ``seed, seed + 1, ...`` from the sweep's seed, a grid searcher and no early stopping. It
-runs through ``platform.tune`` (MLflow, summary, ``--resume`` as for any sweep) into ``experiments/<name>_confirm``
+runs through ``platform.tune`` (MLflow, summary; an interrupted confirmation continues with
+``platform.confirm ... --resume``) into ``experiments/<name>_confirm``
 (or ``--out``), then writes ``confirm.md``: each metric's mean ± sample std over the seeds beside the sweep's
 single-seed value, and how many stds apart they are, so a winner picked on a lucky seed is visible. The seed the
 sweep trained is one of the N, so its own run is repeated too (bitwise only with ``train.deterministic``).
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default experiments/<name>_confirm)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, for a quick check of the chain")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted confirmation in its folder (then write confirm.md)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -149,8 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="elm-confirm-") as tmp:
             path = Path(tmp) / f"{raw['name']}.yaml"
             path.write_text(yaml.safe_dump(raw, sort_keys=False))
-            plan = make_plan(str(path), parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out)
-            run(plan, config_path=str(path))
+            plan = make_plan(str(path), parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out,
+                             resume=args.resume)
+            run(plan, resume=args.resume, config_path=str(path))
         table = comparison(best, pd.read_csv(plan.layout.trials_csv, dtype={"trial_id": str}))
     except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -9,7 +9,7 @@ alive node (node-affinity scheduling, no CPU) that
 - lists the dataset's files that are missing on that node (``missing_data_files``).
 
 and refuses the sweep naming each node and what it lacks. On a single-node cluster a local storage folder is not
-checked (the driver shares the node's disk, except through a ``ray://`` client); the data always are.
+checked (the driver shares the node's disk), except through a ``ray://`` client; the data always are.
 """
 from __future__ import annotations
 
@@ -118,12 +118,19 @@ def node_problems(reports: Sequence[NodeReport], storage: StoragePath, data_name
     return out
 
 
+def storage_needs_marker(n_nodes: int, storage: StoragePath, *, client: bool) -> bool:
+    """Whether the nodes must prove they read the driver's storage: on a cluster of more than one node, on any
+    cluster when the storage is remote (every node needs its own credentials), and through a ``ray://`` client
+    (the driver's disk is not the node's even when the cluster has one node)."""
+    return n_nodes > 1 or not storage.is_local or client
+
+
 def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, Any],
-                timeout_s: float = NODE_TASK_TIMEOUT_S) -> int:
+                timeout_s: float = NODE_TASK_TIMEOUT_S, *, client: bool = False) -> int:
     """Probe every alive node of the Ray cluster this process joined; return how many there are.
 
-    The storage marker is written (and checked) on a cluster of more than one node, and on any cluster when the
-    storage is remote (every node needs its own credentials).
+    The storage marker is written (and checked) when ``storage_needs_marker`` says so (``client``: joined through
+    ``ray://``).
 
     Raises:
         ConfigError: one line naming each node and what it lacks, or the nodes that did not answer in time.
@@ -133,7 +140,7 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     marker, token = None, uuid.uuid4().hex
-    if len(nodes) > 1 or not storage.is_local:
+    if storage_needs_marker(len(nodes), storage, client=client):
         marker = storage / MARKER
         marker.write_text(token + "\n")
     task = ray.remote(num_cpus=0, max_retries=0)(probe_node)

@@ -26,7 +26,7 @@ from platform.layout import ExperimentDir, new_sweep_id
 from platform.search_spaces import Dimension, parse_search, validate_space
 from platform.smoke import smoke
 from platform.spec import PlatformSpec, parse_platform
-from platform.storage import SWEEP_FILES, StoragePath, is_default_storage, sweep_storage
+from platform.storage import SWEEP_FILES, StoragePath, is_default_storage, resolve_storage, sweep_storage
 
 EXPERIMENTS_DIR = Path("experiments")
 LAUNCHERS = ("in_trial", "ray_train")
@@ -87,6 +87,8 @@ def make_plan(
         plan = resumed_plan(layout, storage=(cfg.platform.get("tune") or {}).get("storage"), asked=storage)
         if plan.spec.tune.storage is not None:
             check_storage(plan.storage, plan.spec.tune.storage)
+        if plan.spec.tracking.uri:  # a server that was up when the sweep started may be down now
+            check_tracking_uri(plan.spec.tracking.uri)
         if check_data:
             check_metric_and_data(plan.cfg, plan.spec)
         return plan
@@ -145,6 +147,7 @@ def absolute_storage_path(cfg: ExperimentConfig) -> ExperimentConfig:
     value = (cfg.platform.get("tune") or {}).get("storage")
     if not isinstance(value, str) or "://" in value or Path(value).is_absolute():
         return cfg
+    resolve_storage(value)  # refuses 's3:/bucket' (a mistyped scheme), which would become the local folder 's3:'
     return with_overrides(cfg, {"tune.storage": str(Path(value).expanduser().resolve())})
 
 

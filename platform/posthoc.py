@@ -52,6 +52,10 @@ BALANCED_ONLY, KNOWN_PRIOR_ONE, KNOWN_PRIOR = "balanced post-hoc", "known prior,
 UNIFORM = "uniform"
 
 
+class StoredLogitsError(ValueError):
+    """A trial's stored-logits file cannot be analysed (corrupt, not an .npz, no test split)."""
+
+
 @dataclass(frozen=True)
 class Splits:
     """The splits one trial is chosen and read on (torch, float32 logits)."""
@@ -277,8 +281,11 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
                 missing.append(t.trial_id)
                 continue
             t0 = time.perf_counter()
-            stored = load_stored_logits(t.path)
-            a = analyse(stored)
+            try:
+                stored = load_stored_logits(t.path)
+                a = analyse(stored)
+            except ValueError as e:  # a corrupt or foreign file: name the trial, stop (skipping would hide it)
+                raise StoredLogitsError(f"trial {t.trial_id}: {e}") from None
             seconds.append(time.perf_counter() - t0)
             g = group_label_of(t.variant, t.trial_id)
             rows += [{"group": g, "trial": t.trial_id, "variant": t.variant, "seed": t.seed, "run_id": t.run_id, **r}
@@ -324,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metric = tuned_metrics(src.config.get("tune") or {}, "val/balanced_acc")[0]  # the first of several
         out = Path(args.out) if args.out else (src.directory or Path("experiments") / src.name) / POSTHOC_DIR
         df, seconds = run(src, out, metric)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, StoredLogitsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not len(df):

@@ -666,7 +666,11 @@ class Source:
 
 
 def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> Source:
-    """Find the experiment folder, its config, its store (or trials.csv) and the MLflow experiment name."""
+    """Find the experiment folder, its config, its store (or trials.csv) and the MLflow experiment name.
+
+    Raises:
+        FileNotFoundError: no such folder (and no store given), or an http(s) store whose server does not answer.
+    """
     path = Path(target)
     directory = path if path.is_dir() else (Path("experiments") / target if (Path("experiments") / target).is_dir()
                                             else None)
@@ -684,6 +688,14 @@ def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> So
         tracking_uri = str(tracking["uri"])
     if tracking_uri is None and layout is not None and layout.mlflow_db.is_file():
         tracking_uri = layout.default_tracking_uri
+    if tracking_uri is not None and tracking_uri.startswith(("http://", "https://")):
+        from elm.config import ConfigError
+        from platform.plan import check_tracking_uri
+
+        try:  # MLflow's client would retry a server that is down for minutes
+            check_tracking_uri(tracking_uri)
+        except ConfigError as e:
+            raise FileNotFoundError(str(e)) from None
     name = str(config.get("name") or (directory.name if directory is not None else target))
     sweep_id = layout.read_sweep_id(name) if layout is not None and layout.sweep_id.is_file() else None
     return Source(name=name, directory=directory, tracking_uri=tracking_uri,

@@ -29,7 +29,8 @@ def calibration_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequ
     header, rows = rt.stat_table(stats, rt.calibration_columns(shown), prefix)
     keep = [i for i in range(len(header)) if i < 2 or any(r[i] != "—" for r in rows)]
     return [Heading("Calibration by group"),
-            Para("ECE (15 equal-width confidence bins, Guo et al. 2017) over the test images of each group's classes, "
+            Para(f"ECE (15 equal-width confidence bins, Guo et al. 2017) over the {prefix.rstrip('/')} images of each "
+                 "group's classes, "
                  "before and after post-hoc adjustment (softmax of logits - tau x log prior). Every tau the trials "
                  "evaluated is in MLflow (`<split>/posthoc_tau<tau>/ece_<group>`)."),
             table([header[i] for i in keep], [[r[i] for i in keep] for r in rows])]
@@ -48,8 +49,10 @@ def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]
                            "group and shifted test priors on every trial's stored logits (chosen on val, read on "
                            "test) and draws reliability diagrams; this report links them once they exist.")]
     rel = Path(os.path.relpath(folder, out.resolve()))  # links that survive moving the experiment folder
-    blocks = [head, Para(f"Global tau, tau per group and shifted test priors, chosen on validation and read on "
-                         f"test: [`{rel / 'posthoc.md'}`]({rel / 'posthoc.md'}) (table: "
+    chosen = ("chosen on test itself (no validation split: upper bounds, not estimates)" if _chosen_on_test(folder)
+              else "chosen on validation and read on test")
+    blocks = [head, Para(f"Global tau, tau per group and shifted test priors, {chosen}: "
+                         f"[`{rel / 'posthoc.md'}`]({rel / 'posthoc.md'}) (table: "
                          f"[`posthoc.csv`]({rel / 'posthoc.csv'})). Reliability on test, before and after the "
                          "chosen global tau, pooled over the seeds of each variant:")]
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -61,3 +64,15 @@ def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]
     if len(found) > MAX_RELIABILITY:
         blocks.append(Para(f"{len(found) - MAX_RELIABILITY} more reliability diagrams in `{rel / 'plots'}`."))
     return blocks
+
+
+def _chosen_on_test(folder: Path) -> bool:
+    """Whether ``platform.posthoc`` chose any setting on test (its ``selected_on`` column says ``test (oracle)``)."""
+    import pandas as pd
+
+    csv = folder / "posthoc.csv"
+    try:
+        on = pd.read_csv(csv, usecols=["selected_on"])["selected_on"] if csv.is_file() else []
+    except (ValueError, pd.errors.EmptyDataError):  # no such column, or an empty table
+        return False
+    return any("oracle" in str(v) for v in on)

@@ -16,6 +16,7 @@ https://docs.ray.io/en/latest/train/user-guides/persistent-storage.html
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pyarrow.fs as pafs
 from elm.checkpoint import STATE_FILE
 from elm.config import ConfigError
 
+MISTYPED_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")  # 'scheme:' not followed by '//' (C: stays a path)
 SWEEP_FILES = ("config.yaml", "launcher.txt", "sweep_id.txt", "variant_sources.yaml")  # mirrored for --resume
 
 
@@ -143,6 +145,9 @@ def resolve_storage(uri: str) -> StoragePath:
         ConfigError: naming the URI and what pyarrow said.
     """
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if not scheme and MISTYPED_SCHEME.match(uri):  # s3:/bucket, gs:bucket: would become a local folder 's3:'
+        raise ConfigError(f"--storage {uri}: looks like a URI with a mistyped scheme (write SCHEME://, e.g. "
+                          "s3://bucket/prefix); a local folder is a path such as /shared/sweeps or ./sweeps")
     if scheme in ("", "file"):
         local = Path(uri.removeprefix("file://")).expanduser().resolve()
         return StoragePath(pafs.LocalFileSystem(), str(local))

@@ -50,9 +50,11 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
     if address is not None:
         from platform.nodecheck import check_nodes
+        from platform.runtime import CLIENT_SCHEME
 
         try:  # every node reaches the storage (shared, not node-local) and holds the data
-            check_nodes(plan.storage, plan.cfg.data.name, plan.cfg.data.kwargs)
+            check_nodes(plan.storage, plan.cfg.data.name, plan.cfg.data.kwargs,
+                        client=address.startswith(CLIENT_SCHEME))
         except ConfigError:
             ray.shutdown()
             raise

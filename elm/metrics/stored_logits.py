@@ -8,6 +8,7 @@ than the noise between seeds. CIFAR-10 test logits (10,000 x 10) take about 0.2 
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -68,9 +69,15 @@ def load_stored_logits(path: str | Path) -> StoredLogits:
     """Read a file written by ``save_stored_logits``; logits come back as float32.
 
     Raises:
-        ValueError: the file has no ``class_counts`` or a split without its labels.
+        ValueError: the file is not an ``.npz`` archive, or has no ``class_counts`` or a split without its labels.
     """
-    with np.load(Path(path)) as z:
+    try:
+        archive = np.load(Path(path))
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:  # not an npz (numpy refuses pickles), empty, truncated
+        raise ValueError(f"{path}: not a stored-logits file ({' '.join(str(e).split())[:120]})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise ValueError(f"{path}: not a stored-logits file (a single array, not an .npz archive)")
+    with archive as z:
         if "class_counts" not in z.files:
             raise ValueError(f"{path}: no class_counts; not a stored-logits file")
         splits = {}

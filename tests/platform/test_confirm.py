@@ -84,3 +84,32 @@ def test_the_report_section_shows_the_confirmation_table(tmp_path: Path) -> None
     pd.DataFrame([{"metric": "val/balanced_acc", "sweep_single_seed": 0.6, "mean": 0.54, "std": 0.04, "n": 3,
                    "per_seed": "0.5, 0.54, 0.58", "gap_in_stds": -1.5}]).to_csv(tmp_path / CONFIRM_CSV, index=False)
     assert "| val/balanced_acc | 60.00 | 54.00 ± 4.00 | 3 | -1.5 |" in to_markdown(confirm_blocks(tmp_path))
+
+
+def test_an_interrupted_confirmation_resumes_through_platform_confirm(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed confirmation (hours of full-length runs) continues with --resume and still writes confirm.md; without
+    it, the second call is refused with one line (Tune's 'already holds a sweep' is checked in build_tuner)."""
+    import platform.tune as tune_module
+    from platform.confirm import main
+    from platform.plan import record_start
+
+    d, out = _sweep(tmp_path), tmp_path / "confirm"
+    calls: list[bool] = []
+
+    def fake_run(plan, *, resume=False, address=None, config_path="CONFIG"):  # type: ignore[no-untyped-def]
+        calls.append(resume)
+        if not resume:
+            plan.out.mkdir(parents=True, exist_ok=True)
+            record_start(plan)
+            raise KeyboardInterrupt  # the driver dies mid-sweep
+        pd.DataFrame({"trial_id": ["x", "y"], "status": ["finished"] * 2, "val/balanced_acc": [0.5, 0.7],
+                      "test/balanced_acc": [0.4, 0.6]}).to_csv(plan.layout.trials_csv, index=False)
+        return []
+
+    monkeypatch.setattr(tune_module, "run", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        main([str(d), "--seeds", "2", "--out", str(out)])
+    assert main([str(d), "--seeds", "2", "--out", str(out), "--resume"]) == 0
+    assert calls == [False, True]
+    assert "| val/balanced_acc | 60.00 | 60.00 ± 14.14 | 2 |" in (out / "confirm.md").read_text()

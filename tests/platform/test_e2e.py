@@ -160,9 +160,9 @@ def test_ray_workers_import_this_platform_package() -> None:
 
 
 @contextlib.contextmanager
-def two_node_cluster(root: Path) -> Iterator[str]:
-    """A head and a worker node on loopback, 1 CPU each, until the block ends; yields the address. The worker node
-    does not share ``<root>/driver`` with the driver.
+def two_node_cluster(root: Path, head_cpus: int = 1) -> Iterator[str]:
+    """A head (``head_cpus`` CPUs) and a worker node (1 CPU) on loopback until the block ends; yields the address.
+    The worker node does not share ``<root>/driver`` with the driver.
 
     The worker node runs in its own mount namespace with an empty tmpfs over ``<root>/driver``: there it sees a
     different, empty folder at the same path, as a node of a real cluster sees its own disk. Everything else on the
@@ -173,7 +173,7 @@ def two_node_cluster(root: Path) -> Iterator[str]:
 
     (root / "driver").mkdir(exist_ok=True)
     # The head runs the dashboard: Ray Train's placement-group cleaner asks it whether a controller is alive.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": head_cpus, "include_dashboard": True})
     script = (f'mount -t tmpfs tmpfs "{root / "driver"}" && exec "{Path(sys.executable).parent / "ray"}" start '
               f'--address={cluster.address} --node-ip-address=127.0.0.1 --num-cpus=1 --block')
     with (root / "worker_node.log").open("w") as log:

@@ -53,3 +53,18 @@ def test_a_node_that_cannot_read_a_remote_store_is_told_about_credentials() -> N
     [problem] = node_problems([NodeReport("10.0.0.3 (w2, id 1234abcd)", "AWS Error ACCESS_DENIED", ())], store, "d")
     assert problem.startswith("node 10.0.0.3 (w2, id 1234abcd) cannot read the sweep's storage s3://bucket/sweeps/x "
                               "(AWS Error ACCESS_DENIED); give that node the store's credentials")
+
+
+def test_a_ray_client_driver_checks_a_local_storage_even_on_one_node(tmp_path: Path) -> None:
+    """Through ray://, the driver's disk is not the node's: a local --out must be proven shared there too."""
+    import pyarrow.fs as pafs
+
+    from platform.nodecheck import storage_needs_marker
+    from platform.storage import StoragePath
+
+    local = resolve_storage(str(tmp_path))
+    remote = StoragePath(pafs.SubTreeFileSystem("/", pafs.LocalFileSystem()), "bucket/sweeps/x", "s3")
+    assert not storage_needs_marker(1, local, client=False)  # the driver runs on the one node
+    assert storage_needs_marker(1, local, client=True)
+    assert storage_needs_marker(2, local, client=False)
+    assert storage_needs_marker(1, remote, client=False)

@@ -84,3 +84,34 @@ def test_cli_storage_that_cannot_work_is_one_error_line_and_exit_2(tmp_path: Pat
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith(f"error: --storage {tmp_path / 'file' / 'sub'}: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_with_a_tracking_server_that_is_down_is_refused_before_ray(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server answered when the sweep started and is down now: --resume must fail in the plan, not hang in
+    MLflow's retries once Ray runs."""
+    import socket
+
+    import platform.plan as plan_module
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = write(tmp_path, tiny_raw(**SWEEP, tracking={"uri": url}))
+    with monkeypatch.context() as m:
+        m.setattr(plan_module, "check_tracking_uri", lambda uri: None)  # up at the start
+        started = make_plan(config, {}, out=str(tmp_path / "out"))
+    started.out.mkdir()
+    record_start(started)
+    with pytest.raises(ConfigError, match=r"tracking.uri 'http://127.0.0.1:\d+': no MLflow server answers there"):
+        make_plan(config, {}, out=str(tmp_path / "out"), resume=True)
+
+
+@pytest.mark.parametrize("typo", ["s3:/bucket/prefix", "gs:bucket/prefix", "S3:/bucket"])
+def test_a_storage_uri_with_a_mistyped_scheme_is_refused_not_made_a_local_folder(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                                 typo: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"--storage .*: looks like a URI with a mistyped scheme"):
+        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"), storage=typo)
+    assert not any(p.name.lower().endswith(":") for p in tmp_path.iterdir())

@@ -141,3 +141,41 @@ def test_final_checkpoint_is_tunes_own_else_the_ray_train_path_of_the_last_resul
 def test_markdown_without_any_stored_logits_says_so() -> None:
     text = ph.markdown(pd.DataFrame(), ["t1", "t2"], [], "old")
     assert "No trial stored logits (trials without: t1, t2)" in text and "chosen on" not in text
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", b""])
+def test_a_corrupt_stored_logits_file_is_one_error_line_naming_the_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    import types
+
+    import platform.report as report_module
+
+    bad = tmp_path / STORED_LOGITS_FILE
+    bad.write_bytes(content)
+    src = types.SimpleNamespace(name="exp", directory=tmp_path, config={}, tracking_uri="sqlite://")
+    monkeypatch.setattr(report_module, "resolve", lambda *a: src)
+    monkeypatch.setattr(ph, "find_stored_logits",
+                        lambda *a: [ph.TrialLogits("run1", "abc123", "ce", 0, bad)])
+    assert ph.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: trial abc123: {bad}: not a stored-logits file")
+
+
+@pytest.mark.parametrize("module", ["platform.posthoc", "platform.report"])
+def test_a_tracking_server_that_is_down_is_one_error_line_not_a_hang(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], module: str
+) -> None:
+    """MLflow's client retries an unreachable http store for minutes; the CLIs probe /health first."""
+    import importlib
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    t0 = time.perf_counter()
+    rc = importlib.import_module(module).main(["x", "--tracking-uri", url, "--experiment", "x",
+                                               "--out", str(tmp_path / "out")])
+    assert rc == 2 and time.perf_counter() - t0 < 20
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: tracking.uri '{url}': no MLflow server answers there")

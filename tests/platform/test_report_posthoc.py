@@ -49,3 +49,22 @@ def test_a_search_with_many_trials_embeds_the_first_few_diagrams_only(tmp_path: 
     blocks = posthoc_blocks(exp, exp / "report", groups)
     assert len([b for b in blocks if isinstance(b, Image)]) == MAX_RELIABILITY
     assert "3 more reliability diagrams" in to_markdown(blocks)
+
+
+def test_the_link_does_not_claim_validation_when_the_analysis_chose_on_test(tmp_path: Path) -> None:
+    """An experiment without a validation split (e.g. a --smoke run): posthoc chose on test itself."""
+    exp = tmp_path / "exp"
+    (exp / "posthoc").mkdir(parents=True)
+    (exp / "posthoc" / "posthoc.md").write_text("# x\n")
+    (exp / "posthoc" / "posthoc.csv").write_text("trial,method,selected_on\na,none,test (oracle)\n")
+    text = to_markdown(posthoc_blocks(exp, exp / "report", ["ce"]))
+    assert "chosen on validation" not in text
+    assert "chosen on test itself" in text and "upper bounds" in text
+    (exp / "posthoc" / "posthoc.csv").write_text("trial,method,selected_on\na,none,val\n")
+    assert "chosen on validation and read on test" in to_markdown(posthoc_blocks(exp, exp / "report", ["ce"]))
+
+
+def test_calibration_text_names_the_split_the_table_is_read_on() -> None:
+    stats = {"ce": {"val/ece": Stat(0.30, 0.01, 2), "val/ece_many": Stat(0.2, 0.0, 2)}}
+    text = to_markdown(calibration_blocks(stats, ["val/ece", "val/ece_many"], "val/"))
+    assert "over the val images" in text and "test images" not in text
