@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from platform.tune import make_plan, make_tracker
 from tests.conftest import REPO_ROOT
+from tests.platform.servers import stop
 
 pytestmark = pytest.mark.browser
 
@@ -168,18 +168,6 @@ def mlflow_ui(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield url
     finally:
         stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL it if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="module")
