@@ -10,6 +10,7 @@ from typing import Any
 
 from elm.config import ConfigError
 from platform.best import EPOCH
+from platform.code_version import same_code_trainable, source_digests
 from platform.layout import RAY_DIR, TRAIN_DIR
 from platform.plan import Plan
 from platform.search_spaces import to_tune
@@ -71,13 +72,15 @@ def make_trainable(plan: Plan) -> Any:
 
     r = plan.spec.resources
     train_dir = plan.storage / TRAIN_DIR
+    code = source_digests()  # every trial checks it imports these sources before it trains (platform.code_version)
     if r.runs_in_trial:
         # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
-        trainable = tune.with_parameters(train_in_trial_fn, base=plan.cfg.to_dict(), variants=plan.variants,
-                                         cpus=r.cpus_per_worker, train_dir=train_dir)
+        trainable = tune.with_parameters(same_code_trainable(train_in_trial_fn), code=code, base=plan.cfg.to_dict(),
+                                         variants=plan.variants, cpus=r.cpus_per_worker, train_dir=train_dir)
         return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
-        train_driver_fn,
+        same_code_trainable(train_driver_fn),
+        code=code,
         base=plan.cfg.to_dict(),
         variants=plan.variants,
         resources=r,
