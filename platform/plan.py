@@ -25,6 +25,7 @@ from platform.search_spaces import Dimension, parse_search, validate_space
 from platform.smoke import smoke_raw
 from platform.spec import PlatformSpec, parse_platform
 from platform.storage import SWEEP_FILES, StoragePath, is_default_storage, resolve_storage, sweep_storage
+from platform.variant_sets import expand_variant_set
 
 EXPERIMENTS_DIR = Path("experiments")
 LAUNCHERS = ("in_trial", "ray_train")
@@ -66,7 +67,8 @@ def make_plan(
     """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
 
     The file is validated on its own (its errors name the file); then every edit applies to its raw mapping, in
-    this order, and the result is validated once: ``--smoke`` (``platform.smoke``), ``--set`` and ``--storage``
+    this order, and the result is validated once: the file's ``ablation.variant_set`` expanded
+    (``platform.variant_sets``), ``--smoke`` (``platform.smoke``), ``--set`` and ``--storage``
     (so ``--set`` wins over ``--smoke``), ``from_sweep`` variants (``platform.sweep_best``; not on resume), then
     absolute folder paths (``absolute_paths``). With ``resume`` the sweep in the output folder continues as it
     started (``resumed_plan``): the YAML and ``--set`` only name the folder. ``check_data=False`` skips loading the
@@ -79,6 +81,8 @@ def make_plan(
     """
     file_cfg = load_config(config)
     raw = smoke_raw(file_cfg) if smoke_run else file_cfg.to_dict()
+    if "ablation" in raw:  # a named variant set, expanded: the saved config needs no set file on resume
+        raw["ablation"] = expand_variant_set(raw["ablation"])
     raw = set_keys(raw, {**overrides, **({"tune.storage": storage} if storage is not None else {})})
     sources: dict[str, dict[str, Any]] = {}
     if not resume:
