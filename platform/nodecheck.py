@@ -60,12 +60,16 @@ REQUIRED_FILES: dict[str, DataFiles] = {
     "imagenet_lt": split_list_files("ImageNet_LT_train.txt", "ImageNet_LT_test.txt"),
     "inaturalist2018": split_list_files("iNaturalist18_train.txt", "iNaturalist18_val.txt"),
 }
-FOLDER_KEYS = ("root", "split_dir")  # data kwargs naming folders (platform.plan.PATH_KEYS)
 
 
 def missing_data_files(name: str, kwargs: Mapping[str, Any]) -> list[str]:
-    """The files (or folders) of dataset ``name`` with ``kwargs`` that this machine lacks, in order."""
-    folders = [Path(str(kwargs[k])) for k in FOLDER_KEYS if isinstance(kwargs.get(k), str)]
+    """The files (or folders) of dataset ``name`` with ``kwargs`` that this machine lacks, in order; its folders are
+    the arguments its factory marks ``Folder()`` (``elm.registry``)."""
+    import elm.data  # noqa: F401  (registers the datasets)
+    from elm.registry import DATASETS, Folder
+
+    keys = DATASETS.marked(name, Folder) if name in DATASETS.names() else {}
+    folders = [Path(str(kwargs[k])) for k in keys if isinstance(kwargs.get(k), str)]
     missing = [f"{p}/" for p in folders if not p.is_dir()]
     if missing:
         return missing

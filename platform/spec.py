@@ -11,6 +11,7 @@ from typing import Annotated, Any, Mapping
 from elm.config import ConfigError, ExperimentConfig, parse_section
 from elm.registry import Choice, Interval
 from platform.searchers import SAMPLERS, SEARCHERS
+from platform.variant_sets import expand_variant_set
 
 GPU_FRACTION_STEPS = 10_000  # Ray stores resource amounts in units of 1/10000
 
@@ -145,7 +146,8 @@ class TrackingSpec:
 
 @dataclass(frozen=True)
 class AblationSpec:
-    """Named variants (each a set of dotted overrides) crossed with seeds."""
+    """Named variants (each a set of dotted overrides) crossed with seeds; a block naming a ``variant_set`` is
+    expanded first (``platform.variant_sets``)."""
 
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -164,7 +166,7 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     blocks = cfg.platform
     ablation = None
     if "ablation" in blocks:
-        ablation = parse_section(AblationSpec, "ablation", blocks["ablation"])
+        ablation = parse_section(AblationSpec, "ablation", expand_variant_set(blocks["ablation"]))
         if not ablation.variants:
             raise ConfigError("ablation.variants must name at least one variant")
         for name, overrides in ablation.variants.items():
