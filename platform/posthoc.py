@@ -35,7 +35,7 @@ import torch
 
 from elm.metrics.accuracy import GROUP_NAMES, group_means, group_of_classes, per_class_accuracy
 from elm.metrics.calibration import group_calibration_errors, expected_calibration_error, reliability_bins
-from elm.metrics.evaluate import correct_per_class
+from elm.metrics.classification import correct_per_class
 from elm.metrics.posthoc_search import (
     adjusted_logits, choose, group_tau_grid, log_prior, per_class_tau, prior_weighted_accuracy, shifted_prior,
     tau_curve,
