@@ -13,7 +13,7 @@ import torch
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE, StoredLogits, save_stored_logits
 from platform import posthoc as ph
-from platform.tracking import log_stored_logits
+from platform.trial_end import log_stored_logits
 
 COUNTS = np.array([400, 250, 120, 60, 30, 12])  # Many x3, Medium x2, Few x1
 
@@ -130,7 +130,7 @@ class _Trial:
 
 
 def test_final_checkpoint_is_tunes_own_else_the_ray_train_path_of_the_last_result(tmp_path: Path) -> None:
-    from platform.tracking import TRAIN_CHECKPOINT_KEY, final_checkpoint
+    from platform.trial_end import TRAIN_CHECKPOINT_KEY, final_checkpoint
 
     own = _Checkpoint(tmp_path)
     assert final_checkpoint(_Trial(own, {TRAIN_CHECKPOINT_KEY: "/elsewhere"})) is own
