@@ -15,24 +15,15 @@ from elm.metrics.stored_logits import STORED_LOGITS_FILE, StoredLogits, save_sto
 from platform import posthoc as ph
 from platform import posthoc_trial as pt
 from platform.trial_end import log_stored_logits
+from tests.logits import head_biased_logits
 
 COUNTS = np.array([400, 250, 120, 60, 30, 12])  # Many x3, Medium x2, Few x1
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add synchronisation
 
 
 def _split(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    c = len(COUNTS)
-    y = np.repeat(np.arange(c), n_per_class)
-    f = rng.normal(size=(len(y), c)) + 1.5 * np.eye(c)[y] + np.log(COUNTS / COUNTS.sum())
-    return f.astype(np.float32), y
+    f, y = head_biased_logits(torch.from_numpy(COUNTS), n_per_class, seed)
+    return f.numpy(), y.numpy()
 
 
 def _stored(with_val: bool = True) -> StoredLogits:
