@@ -13,8 +13,6 @@ each), with the same thread count as training: the attainable dense-GEMM rate, n
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from typing import Sequence
@@ -22,7 +20,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from benchmarks.common import load_average, print_header, print_table
+from benchmarks.common import (
+    add_threads, benchmark_parser, load_average, load_spec, print_header, print_load_at_end, print_table,
+)
 
 TRAIN_TO_FORWARD = 3.0  # forward + backward (input grads + weight grads), each ~ one forward
 MATMUL_N = 4096
@@ -92,16 +92,15 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = MATMUL_N, repeats: int = 5) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.flops", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("flops", __doc__)
     parser.add_argument("--images-per-sec", nargs=2, type=float, metavar=("FP32", "BF16"), default=None,
                         help="training throughputs to rate (e.g. from benchmarks.throughput)")
     parser.add_argument("--measure-throughput", action="store_true",
                         help="measure (b) and (c) of benchmarks.throughput now instead")
     parser.add_argument("--steps", type=int, default=20, help="measured steps with --measure-throughput")
     parser.add_argument("--repeats", type=int, default=5, help="matmuls per dtype (best is kept)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    add_threads(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print_header("ResNet-32 training FLOPs and fraction of this CPU's matmul peak", args.threads)
 
     from elm.registry import MODELS
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import throughput as tp
 
         spec = tp.data_spec(None)
-        data = tp.load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        data = load_spec(spec)
         for p in ("fp32", "bf16"):
             rates.setdefault("(b) elm", {})[p] = tp.run_elm(data, tp.make_config(spec, p, args.steps, args.threads))
             rates.setdefault("(c) bare", {})[p] = tp.run_bare(data, p, 3, args.steps)
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 achieved = ips * train_flops / 1e9
                 rows.append([name, p, ips, achieved, f"{100 * achieved / peak[p]:.1f}%"])
         print_table(["source", "precision", "images/s", "GFLOP/s", "of matmul peak"], rows)
-        print(f"load    : {load_average()} at end")
+        print_load_at_end()
     return 0
 
 

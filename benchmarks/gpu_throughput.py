@@ -34,9 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.common import REPO_ROOT, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, load_spec, print_header, print_table, timed
 from elm.config import ExperimentConfig, from_dict
-from elm.data import load_data
 from elm.data.augment import crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, channel_constants, normalise
@@ -132,21 +131,6 @@ def make_step(model: nn.Module, device: torch.device, precision: str) -> Callabl
     return step
 
 
-def timed(batches: Iterator[tuple[Tensor, Tensor]], step: Callable[[Tensor, Tensor], None], warmup: int, steps: int,
-          device: torch.device) -> float:
-    """Images/s over ``steps`` steps after ``warmup`` untimed ones, the device drained before and after."""
-    for _ in range(warmup):
-        step(*next(batches))
-    sync(device)
-    t0, n = time.perf_counter(), 0
-    for _ in range(steps):
-        x, y = next(batches)
-        step(x, y)
-        n += len(y)
-    sync(device)
-    return n / (time.perf_counter() - t0)
-
-
 def device_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int,
                    device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
     """(c)'s data: the uint8 split on ``device``; endless epochs of full batches, all randomness drawn there."""
@@ -167,7 +151,8 @@ def device_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float
 def run_bare(data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int,
              steps: int) -> float:
     step = make_step(build_model(data.num_classes, device), device, precision)
-    return timed(device_batches(data.train, data.mean, data.std, batch_size, device), step, warmup, steps, device)
+    batches = device_batches(data.train, data.mean, data.std, batch_size, device)
+    return timed(batches, step, warmup, steps, lambda: sync(device))
 
 
 def pil_batches(data: LongTailData, batch_size: int, workers: int, device: torch.device
@@ -193,7 +178,7 @@ def pil_batches(data: LongTailData, batch_size: int, workers: int, device: torch
 def run_pil(data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int, steps: int,
             workers: int) -> float:
     step = make_step(build_model(data.num_classes, device), device, precision)
-    return timed(pil_batches(data, batch_size, workers, device), step, warmup, steps, device)
+    return timed(pil_batches(data, batch_size, workers, device), step, warmup, steps, lambda: sync(device))
 
 
 def file_barrier(folder: Path, parties: int, me: int, timeout_s: float = 600.0) -> Callable[[], None]:
@@ -235,7 +220,7 @@ def run_concurrent(n: int, args: argparse.Namespace) -> dict[str, float]:
 def worker_main(args: argparse.Namespace) -> int:
     """One concurrent trial: (b), printing one JSON line (images/s, epoch-2 start and end)."""
     spec = data_spec(args.data_root, args.tiny)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     cfg = make_config(spec, args.precision, args.steps, args.batch_size, compile=False)
     barrier = file_barrier(Path(args.barrier), args.parties, args.worker)
     rate, start, end = run_elm(data, cfg, torch.device(args.device), after_warmup=barrier)
@@ -248,7 +233,7 @@ def verdict(ratio: float | None, goal: float) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_throughput", description=__doc__.split("\n\n")[0])
+    p = benchmark_parser("gpu_throughput", __doc__)
     p.add_argument("--data-root", default=None, help="folder holding cifar-10-batches-py")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", default=None, choices=["bf16", "fp16", "fp32"], help="default bf16 (--tiny: fp32)")
@@ -281,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         print(f"device  : {torch.cuda.get_device_name(device)}")
     spec = data_spec(args.data_root, args.tiny)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     print(f"data    : {spec['name']}: {len(data.train)} training images; {args.steps} measured steps per variant",
           flush=True)
     cfg = make_config(spec, args.precision, args.steps, args.batch_size, args.compile)

@@ -8,14 +8,12 @@ Target: under 1 s (the sweep runs at every evaluation of every trial).
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 
 import torch
 
-from benchmarks.common import load_average, print_header
+from benchmarks.common import add_threads, benchmark_parser, print_header, print_load_at_end
 from elm.data.longtail import longtail_counts
 from elm.metrics import posthoc_sweep
 
@@ -25,14 +23,13 @@ TARGET_BOOST = 2.0  # added to the target logit: about half the examples are rig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.posthoc", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("posthoc", __doc__)
     parser.add_argument("--taus", type=int, default=1000)
     parser.add_argument("--n", type=int, default=10_000, help="evaluation examples")
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    add_threads(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print_header("posthoc_sweep wall time (lower is better)", args.threads)
     g = torch.Generator().manual_seed(0)
     counts = torch.tensor(longtail_counts(500, args.classes, 100.0), dtype=torch.int64)  # (C,)
@@ -53,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if best < TARGET_SECONDS else 'MISSED'}")
     print(f"sanity  : balanced_acc at tau=0 {out[taus[0]]['balanced_acc']:.3f}, at tau={taus[-1]:g} "
           f"{out[taus[-1]]['balanced_acc']:.3f}")
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0 if best < TARGET_SECONDS else 1
 
 

@@ -12,17 +12,15 @@ also times the step with the model wrapped in
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import load_average, print_header, print_table
+from benchmarks.common import add_threads, benchmark_parser, load_spec, print_header, print_load_at_end, print_table
 from benchmarks.throughput import COMPILE_WARMUP_STEPS, build_model, bare_batches, data_spec, sgd, train_step
 import elm.models  # noqa: F401  (fills the MODELS registry)
-from elm.data import load_data
 
 TRAIN_GFLOP_PER_IMAGE = 0.4131  # benchmarks.flops: 3 x 0.1377 GFLOP forward (68.86 M MACs)
 
@@ -113,20 +111,19 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("profile_step", __doc__)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    add_threads(parser, default=torch.get_num_threads())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) against eager")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     inductor_cache = Path(cache_dir())
     cache_existed = inductor_cache.is_dir() and any(inductor_cache.iterdir())
     print_header("ResNet-32 training step profile (batch 128): time per phase and in convolutions", args.threads)
     spec = data_spec(args.data_root)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     for precision in args.precisions:
         t, wall = profile(precision, args.warmup, args.steps, data)
         images = args.steps * 128
@@ -150,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
               f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)")
         print_table(["precision", "eager images/s", "torch.compile images/s", "ratio", "first compiled step s"], rows)
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

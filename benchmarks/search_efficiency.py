@@ -21,7 +21,6 @@ anytime curves (CSV and PNG in ``--out``). Target (issue 5): within 0.5 points o
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, print_header, print_load_at_end, print_table
 
 CONFIG = "ablations/cifar10_mlp_search.yaml"
 METRIC = "val/balanced_acc"  # the sweep ranks trials on its balanced validation split
@@ -129,8 +128,7 @@ def plot(curves: dict[str, list[tuple[int, float | None]]], grid_epochs: int, pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.search_efficiency",
-                                     description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("search_efficiency", __doc__)
     parser.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py")
     parser.add_argument("--out", default="runs/search_efficiency")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="TPE sampler seeds")
@@ -175,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             f.writelines(f"{name},{e},{'' if b is None else b}\n" for e, b in curve)
     plot(curves, grid_epochs, out / "search_efficiency.png")
     print(f"curves: {out / 'curves.csv'}, {out / 'search_efficiency.png'}")
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

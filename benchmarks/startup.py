@@ -20,7 +20,6 @@ process's own imports and data load, the Train -> Tune report hop, the MLflow ru
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import subprocess
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, print_header, print_load_at_end, print_table
 
 POLL_SECONDS = 0.1
 TIMEOUT_SECONDS = 600
@@ -112,7 +111,7 @@ def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.startup", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("startup", __doc__)
     parser.add_argument("--config", default="ablations/smoke.yaml")
     parser.add_argument("--launchers", nargs="+", default=["in_trial", "ray_train"],
                         choices=["in_trial", "ray_train", "auto"], help="resources.launcher values to time")
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["  of which Tune/Train/MLflow orchestration", f"{first - sum(parts.values()):.2f}"])
         rows.append([f"{launcher}: command finished (all trials)", f"{done:.2f}"])
     print_table(["part", "seconds"], rows)
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

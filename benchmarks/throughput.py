@@ -30,9 +30,7 @@ Expected on a quiet 2-core Zen 4 (AVX-512 BF16): see benchmarks/README.md.
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,9 +43,11 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import (
+    REPO_ROOT, add_threads, benchmark_parser, load_average, load_spec, print_header, print_load_at_end, print_table,
+    timed,
+)
 from elm.config import ExperimentConfig, from_dict
-from elm.data import load_data
 from elm.data.augment import random_crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, normalise
@@ -111,19 +111,6 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tenso
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-
-
-def timed(batches: Iterator[tuple[Tensor, Tensor]], step: Any, warmup: int, steps: int) -> float:
-    """Images/s over ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones (batch fetch included)."""
-    for _ in range(warmup):
-        step(*next(batches))
-    t0 = time.perf_counter()
-    n = 0
-    for _ in range(steps):
-        x, y = next(batches)
-        step(x, y)
-        n += len(y)
-    return n / (time.perf_counter() - t0)
 
 
 def run_elm(data: LongTailData, cfg: ExperimentConfig) -> float:
@@ -233,11 +220,11 @@ def ratio(num: float | None, den: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("throughput", __doc__)
     parser.add_argument("--data-root", default=None, help="folder with cifar-10-batches-py (else synthetic blobs)")
     parser.add_argument("--steps", type=int, default=40, help="measured steps per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before (c) and (d)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads")
+    add_threads(parser)
     parser.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers of (d)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--with-platform", action="store_true", help="also time (a), a Ray Tune trial (~30 s)")
@@ -246,11 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model of (a), (b) (train.compile) and (c); (d) stays eager")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print_header("training throughput, ResNet-32, batch 128, images/s (higher is better)", args.threads)
     spec = data_spec(args.data_root)
     t0 = time.perf_counter()
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     print(f"data    : {spec['name']}: {len(data.train)} train images {tuple(data.train.images.shape[1:])} uint8 "
           f"in memory (loaded in {time.perf_counter() - t0:.1f} s)")
     print(f"steps   : {args.steps} measured after {args.warmup} warm-up steps "
@@ -286,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         a, b, d = results["bf16"]["a"], results["bf16"]["b"], results["fp32"]["d"]
         print(f"as used by default (platform/elm bf16 + channels_last vs the torchvision pipeline in fp32): "
               f"a/d = {ratio(a, d)}, b/d = {ratio(b, d)}")
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

@@ -138,8 +138,8 @@ class TrainConfig:
     # the first bad step, and no checkpoint is written after it).
     check_finite_every: Annotated[int, Interval(ge=1)] = 50
     # torch.compile the training forward (full batches only; a smaller last batch and evaluation run eager). Off by
-    # default: on the 2-core CPU it buys 1.2-1.3x in fp32 but only 1.02-1.06x in bf16, against ~42 s of compilation
-    # per machine with a cold cache (benchmarks/README.md, "torch.compile").
+    # default: what it buys and what a cold-cache compilation costs depend on the machine and precision (measured in
+    # benchmarks/README.md, "torch.compile").
     compile: bool = False
     eval_batch_size: Annotated[int, Interval(ge=1)] = 1000
     num_threads: Annotated[int, Interval(ge=0)] = 0  # 0: leave torch's default

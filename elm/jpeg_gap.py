@@ -30,7 +30,7 @@ from elm.config import ConfigError, from_dict, with_overrides
 from elm.data import DatasetCorruptError
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import iterate_batches
-from elm.metrics.evaluate import classification_metrics, posthoc_sweep
+from elm.metrics.classification import classification_metrics, posthoc_sweep
 from elm.train import build_experiment, predict
 
 LOSSLESS_FILE = "cifar10/cifar10_lossless_subset.npz"  # under the data root

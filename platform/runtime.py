@@ -3,8 +3,9 @@
 Ray worker processes start a fresh interpreter whose ``sys.path`` does not begin with the repo root, so they would
 import the standard-library ``platform`` and then fail with "'platform' is not a package" on ``platform.trainables``.
 The job-level runtime environment therefore puts the repo root first on PYTHONPATH (local and shared-filesystem
-clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters): one commented place for
-the `platform` name clash (STYLE.md section 8).
+clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters). This is the workers' half
+of the `platform` name clash; the package's ``__init__`` is the other half: it loads the standard module and
+re-exports every name, so pytest, uuid, torch, ray and mlflow still find what they import as ``platform``.
 
 The private local cluster listens on 127.0.0.1 only, and what a trial can never get (more CPUs or GPUs than the
 machine has, an address where no cluster answers) is refused before Ray starts.

@@ -14,7 +14,7 @@ from elm.metrics.calibration import (
     group_calibration_errors,
     reliability_bins,
 )
-from elm.metrics.evaluate import (
+from elm.metrics.classification import (
     calibration_by_group,
     classification_metrics,
     correct_per_class,

@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from elm.metrics.evaluate import correct_per_class
+from elm.metrics.classification import correct_per_class
 
 Direction = Literal["forward", "backward"]
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from elm.metrics.evaluate import calibration_by_group, classification_metrics, posthoc_sweep
+from elm.metrics.classification import calibration_by_group, classification_metrics, posthoc_sweep
 from elm.metrics.geometry import FEATURE_SPACES, embedding_statistics
 from elm.metrics.margins import margin_statistics
 

@@ -1,8 +1,8 @@
 """The Tune trainable for one-worker trials: ``elm.train.fit`` inside the Tune trial's own process.
 
 A one-worker ``TorchTrainer`` gains nothing from Ray Train (no DDP) but costs a controller actor and a worker
-actor per trial, each a fresh interpreter importing torch: about 10 s of start-up on a 2-core machine (see
-``benchmarks/README.md``). Here the trial reports with ``ray.tune.report``; its checkpoints live in its own folder
+actor per trial, each a fresh interpreter importing torch (its start-up cost: ``benchmarks/README.md``, "Start-up").
+Here the trial reports with ``ray.tune.report``; its checkpoints live in its own folder
 ``<storage>/train/<name>-trial=<id>/`` (the newest ``train.keep_checkpoints``; ``platform.storage``). On a local or
 mounted storage folder ``fit`` writes them there and they are also handed to Tune; on a remote store (``s3://``)
 ``fit`` writes to a scratch folder and each checkpoint is uploaded to the trial's folder (Tune gets the last one). A

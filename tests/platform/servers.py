@@ -47,9 +47,9 @@ def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     pytest.fail(f"{proc.args[0]} did not answer {url} within {timeout:.0f} s:\n{tail(log)}")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL it if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+def stop(proc: subprocess.Popen, term_grace_s: float = 20) -> None:
+    """SIGTERM the process group of ``proc`` (started in its own session), then SIGKILL it if it lingers."""
+    for sig, grace in ((signal.SIGTERM, term_grace_s), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:

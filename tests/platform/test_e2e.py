@@ -6,9 +6,7 @@ tmp_path, then reads the MLflow store it wrote.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,9 @@ from typing import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
+
+from tests.platform.procs import sigkill_sweep_when
+from tests.platform.servers import stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -77,26 +78,6 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path:
     assert "NonFiniteLossError" in (out / "summary.md").read_text()
 
 
-def kill_ray_session_of(driver_pid: int) -> None:
-    """SIGKILL the Ray processes (GCS, raylet, workers) of the local cluster a killed driver had started.
-
-    They live in /tmp/ray/session_<time>_<driver pid>; other clusters on the machine are left alone.
-    """
-    session = re.compile(rf"/tmp/ray/session_[0-9_\-]+_{driver_pid}\b")
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if session.search(cmdline):
-            try:
-                os.kill(int(proc_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
@@ -105,21 +86,10 @@ def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_
             "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}", "--set", f"resources.launcher={launcher}"]
     proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 400
-    try:
-        while time.time() < deadline:  # kill once the second trial has a checkpoint
-            # Checkpoints live in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in the trial).
-            trial_dirs = {c.parent for c in out.glob("*/**/checkpoint_*")}
-            if len(trial_dirs) >= 2:
-                break
-            assert proc.poll() is None, "the sweep ended before it could be interrupted"
-            time.sleep(0.5)
-        else:
-            pytest.fail("no second trial checkpoint within the deadline")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    kill_ray_session_of(proc.pid)
+    # Kill once the second trial has a checkpoint: in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in
+    # the trial).
+    sigkill_sweep_when(proc, lambda: len({c.parent for c in out.glob("*/**/checkpoint_*")}) >= 2, 400,
+                       "second trial checkpoint")
     _, before = runs_of(out, "smoke")
     finished_before = {r.data.tags["elm.trial_id"] for r in children(before) if r.info.status == "FINISHED"}
     assert len(finished_before) >= 1
@@ -187,15 +157,7 @@ def two_node_cluster(root: Path, head_cpus: int = 1) -> Iterator[str]:
             time.sleep(1)
         yield cluster.address
     finally:
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # the node's own process group only
-            try:
-                os.killpg(node.pid, sig)
-                node.wait(timeout=grace)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop(node, term_grace_s=30)  # the node's own process group only
         cluster.shutdown()
 
 

@@ -3,7 +3,6 @@ SIGKILL, resumed from the bucket; nothing lost, nothing duplicated, the checkpoi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,8 @@ import pytest
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from tests.platform.servers import moto_s3, s3_keys
-from tests.platform.test_e2e import REPO_ROOT, children, kill_ray_session_of, runs_of
+from tests.platform.procs import sigkill_sweep_when
+from tests.platform.test_e2e import REPO_ROOT, children, runs_of
 
 pytestmark = pytest.mark.slow
 BUCKET = "elm-sweeps"
@@ -42,19 +42,8 @@ def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path
         proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT,
                                 start_new_session=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        deadline = time.time() + KILL_DEADLINE_S
-        try:
-            while time.time() < deadline:  # kill once the second trial has a checkpoint in the bucket
-                if len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2:
-                    break
-                assert proc.poll() is None, "the sweep ended before it could be interrupted"
-                time.sleep(0.5)
-            else:
-                pytest.fail("no second trial checkpoint in the bucket within the deadline")
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        kill_ray_session_of(proc.pid)
+        sigkill_sweep_when(proc, lambda: len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2,
+                           KILL_DEADLINE_S, "second trial checkpoint in the bucket")
 
         again = tune([*args, "--resume"], env)
         assert again.returncode == 0, again.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""Evaluation summaries: the standard long-tail metrics, and a post-hoc logit-adjustment sweep.
+"""Classification metrics of logits: the standard long-tail summary, and a post-hoc logit-adjustment sweep.
 
 The sweep evaluates argmax_y f_y(x) - tau * log pi_y for many tau at once (post-hoc logit adjustment,
 Menon et al. 2021, "Long-tail learning via logit adjustment", eq. 7, https://arxiv.org/abs/2007.07314).
