@@ -26,7 +26,7 @@ import yaml
 from platform.layout import ExperimentDir
 from platform.report.build import build_report
 from platform.report.document import write_report
-from platform.report.source import EXPERIMENTS, load, resolve, tuned_metrics
+from platform.report.source import EXPERIMENTS, default_metric, load, resolve, tune_spec, tuned_metrics
 
 REPORT_DIR = "report"  # the default output folder inside the experiment folder
 
@@ -43,20 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         src = resolve(args.experiment_dir, args.tracking_uri, args.experiment)
-        tune_cfg = src.config.get("tune") or {}
-        objectives = tuned_metrics(tune_cfg, f"{args.split}/balanced_acc")
+        objectives = tuned_metrics(src.config.get("tune") or {}, default_metric(args.split))
         runs = load(src, objectives[0])
-        if runs.config and not src.config:
-            tune_cfg = runs.config.get("tune") or {}
-            objectives = tuned_metrics(tune_cfg, objectives[0])
+        saved = runs.config if runs.config and not src.config else src.config  # the store's copy without a folder
+        objectives = tuned_metrics(saved.get("tune") or {}, objectives[0])
         metric = objectives[0]
         out = Path(args.out) if args.out else (src.directory or EXPERIMENTS / src.name) / REPORT_DIR
         sources_file = ExperimentDir(src.directory).sources if src.directory is not None else None
         sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
-        mode = tune_cfg.get("mode", "max")
-        blocks = build_report(runs, out, name=src.name, metric=metric,
-                              mode=str(mode[0] if isinstance(mode, list) else mode), prefix=f"{args.split}/",
-                              variant_sources=sources, experiment_dir=src.directory,
+        blocks = build_report(runs, out, name=src.name, metric=metric, mode=tune_spec(saved.get("tune")).modes[0],
+                              prefix=f"{args.split}/", variant_sources=sources, experiment_dir=src.directory,
                               objectives=objectives if len(objectives) > 1 else ())
         md, page = write_report(blocks, out, f"Report: {src.name}")
     except FileNotFoundError as e:
