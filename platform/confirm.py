@@ -118,7 +118,7 @@ def markdown(best: BestTrial, table: pd.DataFrame, command: str, seeds: Sequence
 
 def confirm_blocks(experiment_dir: Path | None) -> list[Any]:
     """The report's section for a confirmation run: ``confirm.csv`` as a table (values in %), or nothing."""
-    from platform.report_blocks import Heading, Para, table
+    from platform.report.document import Heading, Para, table
 
     csv = experiment_dir / CONFIRM_CSV if experiment_dir is not None else None
     if csv is None or not csv.is_file():

@@ -159,7 +159,7 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
     """Analyse every trial of ``src``; write ``posthoc.md``, ``posthoc.csv`` and ``plots/`` under ``out``."""
     import matplotlib.pyplot as plt
 
-    from platform import report_plots as rp
+    from platform.report import plots as rp
 
     rows: list[dict[str, Any]] = []
     missing, seconds = [], []

@@ -30,7 +30,7 @@ from platform.mlflow_schema import (
     TAG_PARETO_FRONT, TAG_ROLE, TAG_SEED, TAG_SWEEP, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
 )
 from platform.pareto import FrontTrial
-from platform.plots import PLOTS
+from platform.report.class_plots import PLOTS
 from platform.runtime import REPO_ROOT
 from platform.trainables.common import (
     HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial, resolve_trial_overrides, trial_run_name,

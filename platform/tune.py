@@ -27,7 +27,7 @@ from platform.best import best_index
 from platform.launch import build_tuner, make_tracker, make_trainable, param_space  # noqa: F401  (re-exported)
 from platform.plan import Plan, absolute_data_paths, make_plan, record_start  # noqa: F401  (re-exported)
 from platform.pareto import FrontTrial
-from platform.summary import EPOCHS, FINISHED, STOPPED, records_from_results, sweep_front, write_summary
+from platform.report.summary import EPOCHS, FINISHED, STOPPED, records_from_results, sweep_front, write_summary
 
 
 def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_path: str = "CONFIG") -> list[Any]:

@@ -143,7 +143,7 @@ FRONT = [FrontTrial("t2", 1, {HEAD: 0.8, TAIL: 0.2}, {"loss.tau": 0.1}),
 
 
 def test_the_summary_shows_the_study_front_and_no_single_best(tmp_path: Path) -> None:
-    from platform.summary import TrialRecord, trial_table, summary_text
+    from platform.report.summary import TrialRecord, trial_table, summary_text
 
     p = plan(tmp_path, TWO, check_data=False)
     records = [TrialRecord({"trial_id": tid, "config": {"loss.tau": tau}}, h, 2, None, True, {HEAD: h, TAIL: t})
@@ -173,8 +173,8 @@ def test_the_parent_run_carries_the_front(tmp_path: Path) -> None:
 
 
 def test_the_report_section_is_the_studys_front(tmp_path: Path) -> None:
-    from platform.report_blocks import Heading, Image, Table
-    from platform.report_optuna import optuna_blocks
+    from platform.report.document import Heading, Image, Table
+    from platform.report.optuna_section import optuna_blocks
 
     db = tmp_path / "optuna.db"
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{db}", directions=["maximize", "maximize"])

@@ -11,8 +11,11 @@ import pytest
 import yaml
 
 from platform import report as rep
-from platform import report_tables as rt
 from platform.best import best_index
+from platform.mlflow_schema import PER_CLASS_ARTIFACT, TAG_ROLE, TAG_TRIAL
+from platform.report import papers as pa
+from platform.report import tables as rt
+from platform.report import verdict as rv
 
 # ----------------------------------------------------------------------------------------------- pure maths
 
@@ -81,10 +84,10 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
         elm={"balanced_acc": (0.425, 0.01), "embedding/spread_few": (0.20, 0.01),
              "logit_margin/class_mean_std_ratio": (0.95, 0.1)},
     )
-    c = rt.verdict(stats, ROLES, "test/")
+    c = rv.verdict(stats, ROLES, "test/")
     assert [x.holds for x in c] == [True, True, False, True, True]
     assert [x.beyond_noise for x in c] == [True, False, False, True, False]
-    assert [x.source for x in c] == [rt.LA_PAPER, rt.LA_PAPER, rt.ELM_PAPER, rt.ELM_PAPER, rt.HYPOTHESIS]
+    assert [x.source for x in c] == [rv.LA_PAPER, rv.LA_PAPER, rv.ELM_PAPER, rv.ELM_PAPER, rv.HYPOTHESIS]
     assert c[0].difference == pytest.approx(0.04) and c[0].noise == pytest.approx(0.005)
     assert c[1].difference == pytest.approx(0.01) and c[1].noise == pytest.approx(0.02)
     assert c[2].difference == pytest.approx(-0.005)
@@ -96,7 +99,7 @@ def test_verdict_states_each_comparison_with_difference_and_noise() -> None:
 
 def test_verdict_uses_the_medium_group_when_the_data_has_no_few_class() -> None:
     stats = _stats(logit_only={"embedding/spread_medium": (0.30, 0.01)}, elm={"embedding/spread_medium": (0.25, 0.01)})
-    spread = rt.verdict(stats, ROLES, "test/")[3]
+    spread = rv.verdict(stats, ROLES, "test/")[3]
     assert spread.claim == "ELM has lower Medium-group embedding spread than LA (embeddings)"
     assert spread.holds is True and spread.difference == pytest.approx(0.05)
 
@@ -104,7 +107,7 @@ def test_verdict_uses_the_medium_group_when_the_data_has_no_few_class() -> None:
 def test_verdict_without_a_variant_or_with_one_seed_says_so() -> None:
     stats = {"ce": {"test/balanced_acc": rt.Stat(0.3, math.nan, 1), "test/posthoc_tau1/balanced_acc":
                     rt.Stat(0.35, math.nan, 1)}}
-    c = rt.verdict(stats, {"ce": "ce"}, "test/")
+    c = rv.verdict(stats, {"ce": "ce"}, "test/")
     assert c[0].holds is True and c[0].beyond_noise is None
     assert "seed noise unknown" in c[0].sentence()
     assert all(x.holds is None for x in c[1:])
@@ -113,14 +116,14 @@ def test_verdict_without_a_variant_or_with_one_seed_says_so() -> None:
 
 def test_compare_equal_means_satisfy_non_strict_only() -> None:
     a, b = ("a", rt.Stat(0.5, 0.1, 2)), ("b", rt.Stat(0.5, 0.1, 2))
-    assert rt.compare("a <= b", a, b, strict=False).holds is True
-    assert rt.compare("a < b", a, b, strict=True).holds is False
+    assert rv.compare("a <= b", a, b, strict=False).holds is True
+    assert rv.compare("a < b", a, b, strict=True).holds is False
 
 
 def test_paper_rows_put_table3_beside_ours() -> None:
     stats = _stats(ce={"balanced_acc": (0.40, 0.01), "posthoc_tau1/balanced_acc": (0.42, 0.01)},
                    logit_only={"balanced_acc": (0.43, 0.01)}, elm={"balanced_acc": (0.45, 0.01)})
-    header, rows = rt.paper_rows(stats, ROLES, "cifar100_lt", "test/")
+    header, rows = pa.paper_rows(stats, ROLES, "cifar100_lt", "test/")
     assert len(header) == 4
     assert rows == [
         ["ce (ce)", "40.00 ± 1.00", "38.36", "+1.64"],
@@ -128,7 +131,7 @@ def test_paper_rows_put_table3_beside_ours() -> None:
         ["logit_only (la)", "43.00 ± 1.00", "43.89", "-0.89"],
         ["elm (elm)", "45.00 ± 1.00", "", ""],
     ]
-    _, other = rt.paper_rows(stats, ROLES, "synthetic_lt", "test/")
+    _, other = pa.paper_rows(stats, ROLES, "synthetic_lt", "test/")
     assert all(r[2] == "" for r in other)
 
 
@@ -202,13 +205,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.create_experiment("tiny_ablation", artifact_location=(root / "mlartifacts").as_uri())
-    parent = client.create_run(exp, run_name="tiny_ablation", tags={rep.TAG_ROLE: "parent"})
+    parent = client.create_run(exp, run_name="tiny_ablation", tags={TAG_ROLE: "parent"})
     client.log_text(parent.info.run_id, json.dumps(config), "config.yaml")
     trial = 0
     for variant, (loss, finals) in FINAL.items():
         for seed, final in zip(SEEDS, finals):
             run = client.create_run(exp, run_name=f"tiny_ablation-trial={trial}", tags={
-                rep.TAG_ROLE: "trial", rep.TAG_TRIAL: str(trial), "variant": variant, "seed": str(seed), "loss": loss,
+                TAG_ROLE: "trial", TAG_TRIAL: str(trial), "variant": variant, "seed": str(seed), "loss": loss,
                 "mlflow.parentRunId": parent.info.run_id})
             rid = run.info.run_id
             metrics = [
@@ -223,11 +226,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 }.items()
             ]
             client.log_batch(rid, metrics=metrics, params=[Param("data.name", "cifar100_lt")])
-            client.log_dict(rid, _per_class(0.01 * seed), rep.PER_CLASS_ARTIFACT)
+            client.log_dict(rid, _per_class(0.01 * seed), PER_CLASS_ARTIFACT)
             client.set_terminated(rid, "FINISHED")
             trial += 1
     failed = client.create_run(exp, run_name="tiny_ablation-trial=9", tags={
-        rep.TAG_ROLE: "trial", "variant": "elm", "seed": "2", "loss": "elm", "error": "NonFiniteLossError: nan"})
+        TAG_ROLE: "trial", "variant": "elm", "seed": "2", "loss": "elm", "error": "NonFiniteLossError: nan"})
     client.log_metric(failed.info.run_id, "test/balanced_acc", 0.0, step=1)
     client.set_terminated(failed.info.run_id, "FAILED")
     return root
@@ -323,23 +326,23 @@ def test_sweep_without_a_few_group_puts_medium_on_the_tail_axis_and_drops_stoppe
 
 
 def test_paper_epochs_note_says_when_runs_are_shorter_than_the_paper() -> None:
-    assert rt.paper_epochs_note("cifar10_lt", [2]) == \
+    assert pa.paper_epochs_note("cifar10_lt", [2]) == \
         ("paper: 200 epochs; these runs: 2 epochs — not comparable", False)
-    assert rt.paper_epochs_note("cifar100_lt", [11, 40]) == \
+    assert pa.paper_epochs_note("cifar100_lt", [11, 40]) == \
         ("paper: 200 epochs; these runs: 11-40 epochs — not comparable", False)
-    assert rt.paper_epochs_note("imagenet_lt", [90]) == ("paper: 90 epochs; these runs: 90 epochs", True)
-    assert rt.paper_epochs_note("inaturalist2018", [30, 90])[1] is False  # the shortest shown trial decides
-    assert rt.paper_epochs_note("cifar10_lt", [])[1] is False and "unknown" in rt.paper_epochs_note("cifar10_lt", [])[0]
-    assert rt.paper_epochs_note("synthetic_lt", [2]) == ("", False)
-    assert set(rt.PAPER_EPOCHS) == set(rt.PAPER_RESULTS)
+    assert pa.paper_epochs_note("imagenet_lt", [90]) == ("paper: 90 epochs; these runs: 90 epochs", True)
+    assert pa.paper_epochs_note("inaturalist2018", [30, 90])[1] is False  # the shortest shown trial decides
+    assert pa.paper_epochs_note("cifar10_lt", [])[1] is False and "unknown" in pa.paper_epochs_note("cifar10_lt", [])[0]
+    assert pa.paper_epochs_note("synthetic_lt", [2]) == ("", False)
+    assert set(pa.PAPER_EPOCHS) == set(pa.PAPER_RESULTS)
 
 
 def test_paper_rows_header_labels_a_short_run() -> None:
     stats = _stats(ce={"balanced_acc": (0.40, 0.01)})
-    header, rows = rt.paper_rows(stats, ROLES, "cifar10_lt", "test/", [2])
+    header, rows = pa.paper_rows(stats, ROLES, "cifar10_lt", "test/", [2])
     assert "paper: 200 epochs; these runs: 2 epochs — not comparable" in header[2]
     assert header[3].endswith("not comparable") and rows[0][2] == "72.84"
-    header, _ = rt.paper_rows(stats, ROLES, "cifar10_lt", "test/", [200])
+    header, _ = pa.paper_rows(stats, ROLES, "cifar10_lt", "test/", [200])
     assert "not comparable" not in " ".join(header) and "200 epochs" in header[2]
 
 
@@ -441,7 +444,7 @@ def test_geometry_is_read_from_the_projection_space_when_runs_report_it() -> Non
     """Runs since elm.metrics.geometry report {split}/emb_proj/... (pairwise spread); older ones embedding/..."""
     stats = _stats(logit_only={"emb_proj/spread_pairwise_medium": (0.30, 0.01), "embedding/spread_medium": (0.1, 0.0)},
                    elm={"emb_proj/spread_pairwise_medium": (0.25, 0.01), "embedding/spread_medium": (0.2, 0.0)})
-    spread = rt.verdict(stats, ROLES, "test/")[3]
+    spread = rv.verdict(stats, ROLES, "test/")[3]
     assert spread.claim == "ELM has lower Medium-group embedding spread than LA (projections)"
     assert spread.holds is True and spread.difference == pytest.approx(0.05)  # the projections, not embedding/
     cols = rt.geometry_columns(["test/emb_backbone/spread_pairwise_few", "test/acc"], "test/")
@@ -458,9 +461,9 @@ def test_verdict_separates_paper_claims_from_hypotheses_and_compares_tail_accura
         elm={"balanced_acc": (0.44, 0.01), "acc_medium": (0.52, 0.01), "acc_few": (0.19, 0.02),
              "emb_backbone/spread_pairwise_few": (0.35, 0.01), "emb_proj/spread_pairwise_few": (0.2, 0.01)},
     )
-    c = {x.claim: x for x in rt.verdict(stats, ROLES, "test/")}
+    c = {x.claim: x for x in rv.verdict(stats, ROLES, "test/")}
     assert c["LA loss < ELM on Medium classes"].holds is True and c["LA loss < ELM on Medium classes"].source == \
-        rt.ELM_PAPER
+        rv.ELM_PAPER
     assert c["LA loss < ELM on Few classes"].holds is False
     spread = c["ELM has lower Few-group embedding spread than LA (backbone)"]  # never the untrained LA head
     assert spread.difference == pytest.approx(0.05)
@@ -468,7 +471,7 @@ def test_verdict_separates_paper_claims_from_hypotheses_and_compares_tail_accura
 
 def test_class_mean_std_ratio_is_scale_free() -> None:
     trials = pd.DataFrame({"test/logit_margin/class_mean_std": [2.0, 20.0], "test/logit_margin/std": [4.0, 40.0]})
-    assert rt.with_derived(trials, "test/")["test/logit_margin/class_mean_std_ratio"].tolist() == [0.5, 0.5]
+    assert rv.with_derived(trials, "test/")["test/logit_margin/class_mean_std_ratio"].tolist() == [0.5, 0.5]
 
 
 def test_geometry_tables_hold_one_unit_each_for_both_spaces_and_the_training_sample() -> None:

@@ -7,8 +7,8 @@ import optuna
 import pytest
 
 from platform.report import to_markdown
-from platform.report_blocks import Image
-from platform.report_optuna import dashboard_command, load_study, optuna_blocks
+from platform.report.document import Image
+from platform.report.optuna_section import dashboard_command, load_study, optuna_blocks
 
 
 def _study(db: Path, name: str, n: int = 6) -> None:

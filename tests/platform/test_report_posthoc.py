@@ -5,9 +5,9 @@ from pathlib import Path
 
 from platform.posthoc import reliability_file
 from platform.report import to_markdown
-from platform.report_blocks import Image
-from platform.report_posthoc import calibration_blocks, posthoc_blocks
-from platform.report_tables import Stat
+from platform.report.document import Image
+from platform.report.posthoc_section import calibration_blocks, posthoc_blocks
+from platform.report.tables import Stat
 
 
 def test_calibration_table_shows_ece_by_group_before_and_after_tau_one() -> None:
@@ -38,7 +38,7 @@ def test_posthoc_section_links_the_analysis_and_copies_each_variants_reliability
 
 
 def test_a_search_with_many_trials_embeds_the_first_few_diagrams_only(tmp_path: Path) -> None:
-    from platform.report_posthoc import MAX_RELIABILITY
+    from platform.report.posthoc_section import MAX_RELIABILITY
 
     exp = tmp_path / "exp"
     (exp / "posthoc" / "plots").mkdir(parents=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from platform.failures import FAILURE_KEY
-from platform.summary import records_from_results, write_summary
+from platform.report.summary import records_from_results, write_summary
 from platform.tune import make_plan
 from tests.conftest import tiny_raw
 

@@ -1,4 +1,5 @@
-"""Figures of a sweep report: pure functions from ``platform.report_tables`` outputs to matplotlib Figures."""
+"""Cross-trial figures of a report: pure functions from ``platform.report.tables`` outputs (and ``platform.posthoc``
+rows) to matplotlib Figures."""
 from __future__ import annotations
 
 import math
@@ -11,9 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from platform.report_tables import VARIANT  # noqa: E402
+from platform.report.tables import GROUPS, VARIANT  # noqa: E402
 
-GROUPS = ("many", "medium", "few")
 MARKERS = "osD^vP*X"
 
 
@@ -21,11 +21,11 @@ def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: s
                       binned: pd.DataFrame | None = None) -> Figure:
     """Per-class ``value`` (mean over seeds) against training-class size (log x), one series per variant.
 
-    With ``binned`` (``report_tables.binned_by_size``), classes are faint dots and each variant's line joins its
-    bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
+    With ``binned`` (``platform.report.tables.binned_by_size``), classes are faint dots and each variant's line joins
+    its bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
 
     Args:
-        per_class: ``report_tables.per_class_mean`` output.
+        per_class: ``platform.report.tables.per_class_mean`` output.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (variant, rows) in enumerate(per_class.groupby(VARIANT, sort=False)):
@@ -53,7 +53,7 @@ def logit_margin_groups(quantiles: Mapping[str, Mapping[str, Mapping[str, float]
     """Per-example logit-margin distribution per group and variant: q10-q90 bar, median dot, mean cross.
 
     Args:
-        quantiles: ``report_tables.group_quantiles`` output (values averaged over seeds).
+        quantiles: ``platform.report.tables.group_quantiles`` output (values averaged over seeds).
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     variants = list(quantiles)

@@ -17,8 +17,9 @@ from platform.best import EPOCH, best_index, describe_no_best
 from platform.failures import FAILURE_KEY
 from platform.pareto import FrontTrial, load_front
 from platform.plan import Plan
+from platform.report.document import markdown_table
+from platform.report.runs import CONFIG_PREFIX
 
-CONFIG_PREFIX = "config/"
 FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"  # trial statuses
 # JSON blobs, and Ray's report counters (they count reports, not epochs: "epochs" is the progress column)
 DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH, "training_iteration",
@@ -122,12 +123,6 @@ def fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return out
 
 
 def front_lines(df: pd.DataFrame, plan: Plan, front: Sequence[FrontTrial]) -> list[str]:

@@ -16,7 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from platform.report_blocks import Heading, Image, Para, table
+from platform.layout import ExperimentDir
+from platform.report.document import Heading, Image, Para, table
+from platform.report.figures import PLOTS_DIR, save_figure
 
 DASHBOARD = "optuna-dashboard"  # pip install optuna-dashboard (not in requirements.lock)
 
@@ -62,7 +64,6 @@ def _figure(plot: Callable[..., Any], study: Any) -> Any:
 
 def front_blocks(study: Any, out: Path, objectives: Sequence[str]) -> list[Any]:
     """The Pareto front of a multi-objective study: its ``best_trials`` as a table, and Optuna's front plot."""
-    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
     from platform.pareto import study_front
@@ -82,9 +83,7 @@ def front_blocks(study: Any, out: Path, objectives: Sequence[str]) -> list[Any]:
     ]
     if len(objectives) in (2, 3) and front:  # Optuna draws 2 or 3 objectives
         fig = _figure(lambda st: ovm.plot_pareto_front(st, target_names=list(objectives)), study)
-        fig.savefig(out / "plots" / "optuna_pareto_front.png", dpi=110)
-        plt.close(fig)
-        blocks.append(Image("plots/optuna_pareto_front.png", "Optuna: Pareto front"))
+        blocks.append(Image(save_figure(fig, out, "optuna_pareto_front.png"), "Optuna: Pareto front"))
     return blocks
 
 
@@ -92,11 +91,10 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
                   objectives: Sequence[str] = ()) -> list[Any]:
     """Report blocks for the study in ``experiment_dir/optuna.db``; empty when the sweep persisted none.
     ``objectives``: the metric names of a multi-objective study, in its order (``tune.metric``)."""
-    import matplotlib.pyplot as plt
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as ovm
 
-    db = experiment_dir / "optuna.db" if experiment_dir is not None else None
+    db = ExperimentDir(experiment_dir).optuna_db if experiment_dir is not None else None
     if db is None or not db.is_file():
         return []
     study = load_study(db, study_name)
@@ -114,7 +112,7 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
         Para(f"Study `{study.study_name}` in `{db}`: {len(study.trials)} trials, {len(done)} complete. Open it in "
              f"Optuna's dashboard with `{dashboard_command(db)}` (then http://127.0.0.1:8080). {plots_text}"),
     ]
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     if several:
         names = list(objectives) if len(objectives) == len(study.directions) else [
             f"objective {i}" for i in range(len(study.directions))]
@@ -131,7 +129,5 @@ def optuna_blocks(experiment_dir: Path | None, out: Path, study_name: str,
         except (ValueError, RuntimeError, ZeroDivisionError) as e:  # e.g. importances need 2+ complete trials
             blocks.append(Para(f"{title}: not drawn ({e})."))
             continue
-        fig.savefig(out / "plots" / name, dpi=110)
-        plt.close(fig)
-        blocks.append(Image(f"plots/{name}", f"Optuna: {title}"))
+        blocks.append(Image(save_figure(fig, out, name), f"Optuna: {title}"))
     return blocks

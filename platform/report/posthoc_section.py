@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from platform import report_tables as rt
-from platform.report_blocks import Heading, Image, Para, table
+from platform.report import tables as rt
+from platform.report.document import Heading, Image, Para, table
+from platform.report.figures import PLOTS_DIR
 
-POSTHOC_DIR = "posthoc"  # platform.posthoc's default output folder inside an experiment folder
 MAX_RELIABILITY = 8  # reliability diagrams embedded (variants, or trials of a search in the order given)
 
 
@@ -39,7 +39,7 @@ def calibration_blocks(stats: Mapping[str, Mapping[str, rt.Stat]], metrics: Sequ
 def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]) -> list[Any]:
     """A link to ``<experiment_dir>/posthoc/posthoc.md`` and its reliability diagram of each group (variant, or
     trial of a search), copied into ``out/plots``; or the command that makes them."""
-    from platform.posthoc import reliability_file
+    from platform.posthoc import POSTHOC_DIR, reliability_file
 
     head = Heading("Post-hoc analysis on stored logits")
     folder = experiment_dir / POSTHOC_DIR if experiment_dir is not None else None
@@ -55,12 +55,12 @@ def posthoc_blocks(experiment_dir: Path | None, out: Path, groups: Sequence[str]
                          f"[`{rel / 'posthoc.md'}`]({rel / 'posthoc.md'}) (table: "
                          f"[`posthoc.csv`]({rel / 'posthoc.csv'})). Reliability on test, before and after the "
                          "chosen global tau, pooled over the seeds of each variant:")]
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     found = [g for g in groups if (folder / "plots" / reliability_file(g)).is_file()]
     for g in found[:MAX_RELIABILITY]:
         src = folder / "plots" / reliability_file(g)
-        shutil.copyfile(src, out / "plots" / src.name)
-        blocks.append(Image(f"plots/{src.name}", f"Reliability diagram: {g}"))
+        shutil.copyfile(src, out / PLOTS_DIR / src.name)
+        blocks.append(Image(f"{PLOTS_DIR}/{src.name}", f"Reliability diagram: {g}"))
     if len(found) > MAX_RELIABILITY:
         blocks.append(Para(f"{len(found) - MAX_RELIABILITY} more reliability diagrams in `{rel / 'plots'}`."))
     return blocks
