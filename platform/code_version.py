@@ -59,8 +59,9 @@ def check_same_code(expected: Mapping[str, str], root: Path | None = None) -> No
     if changed:
         shown = ", ".join(changed[:SHOWN]) + (f" and {len(changed) - SHOWN} more" if len(changed) > SHOWN else "")
         raise CodeChangedError(
-            f"the code in {root} changed since this sweep was planned ({len(changed)} file(s): {shown}); this trial "
-            "would run a mix of versions, so it stops here (the sweep goes on); do not edit a checkout a sweep runs from"
+            f"the code in {root} changed since this sweep was planned ({len(changed)} file(s): {shown}); this "
+            "trial would run a mix of versions, so it stops here (the sweep goes on); do not edit a checkout a sweep "
+            "runs from"
         )
 
 
