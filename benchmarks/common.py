@@ -1,5 +1,6 @@
 """What every benchmark shares: its argument parser, what it prints first (machine, threads, load) and last (load),
 a plain-text table printer, loading a ``data:`` block, and timing a training loop."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,10 @@ def print_header(title: str, threads: int | None = None) -> None:
     if threads is not None:
         torch.set_num_threads(threads)
     print(f"# {title}")
-    print(f"machine : {cpu_model()}, {os.cpu_count()} logical cores, python {sys.version.split()[0]}, "
-          f"torch {torch.__version__}")
+    print(
+        f"machine : {cpu_model()}, {os.cpu_count()} logical cores, python {sys.version.split()[0]}, "
+        f"torch {torch.__version__}"
+    )
     if threads is not None:
         print(f"threads : torch.set_num_threads({threads}); torch.get_num_threads() = {torch.get_num_threads()}")
     print(f"load    : {load_average()} at start")
@@ -82,8 +85,9 @@ def load_spec(spec: Mapping[str, Any]) -> Any:
     return load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
 
 
-def timed(batches: Iterator[Any], step: Callable[..., Any], warmup: int, steps: int,
-          sync: Callable[[], Any] = lambda: None) -> float:
+def timed(
+    batches: Iterator[Any], step: Callable[..., Any], warmup: int, steps: int, sync: Callable[[], Any] = lambda: None
+) -> float:
     """Images/s over ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones (batch fetch included);
     ``sync`` drains an asynchronous device before the clock starts and before it stops."""
     for _ in range(warmup):

@@ -7,6 +7,7 @@ temporary folder, then times ``elm.data.iterate_batches`` over them as training 
 RandomResizedCrop(``--size``) + flip, uint8 tensors, normalisation, batch 64, persistent workers, the first epoch
 untimed (worker start-up). ``workers=0`` decodes in the calling process. Needs torch, torchvision and PIL only.
 """
+
 from __future__ import annotations
 
 import sys

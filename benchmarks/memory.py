@@ -15,6 +15,7 @@ tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the drive
              ``ray::RayTrainWorker`` a Train worker, ...), sampled from /proc every 0.2 s (Linux only; short
              peaks between samples are missed). ``--set`` passes overrides to the sweep (e.g. a real dataset).
 """
+
 from __future__ import annotations
 
 import os
@@ -138,15 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--config", default="ablations/smoke.yaml")
     parser.add_argument("--no-tune", action="store_true")
-    parser.add_argument("--launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
-                        help="resources.launcher of the sweep")
+    parser.add_argument(
+        "--launcher", default="auto", choices=["auto", "in_trial", "ray_train"], help="resources.launcher of the sweep"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     print_header("peak resident memory (MiB, lower is better)")
     rows = []
     for precision in ("fp32", "bf16"):
-        out = subprocess.run([sys.executable, "-c", TRAINER, args.data_root, precision, str(args.steps)],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", TRAINER, args.data_root, precision, str(args.steps)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append([f"elm trainer, ResNet-32 {precision}", f"{int(out.stdout.split()[-1]) / 1024:.0f}"])
     if not args.no_tune:
         extra = ["--set", f"resources.launcher={args.launcher}"] + [a for o in args.overrides for a in ("--set", o)]

@@ -6,6 +6,7 @@ Counts follow the imbalance-100 exponential profile of CIFAR-100-LT (500 ... 5);
 with the target logit raised by 2 so accuracies are non-trivial. Best of ``--repeats`` after one warm-up call.
 Target: under 1 s (the sweep runs at every evaluation of every trial).
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,12 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         out = posthoc_sweep(logits, targets, counts, taus)
         times.append(time.perf_counter() - t0)
     best = min(times)
-    print(f"{args.taus} taus x {args.n} x {args.classes} logits: best {best:.4f} s, "
-          f"median {sorted(times)[len(times) // 2]:.4f} s of {args.repeats} "
-          f"({1e6 * best / args.taus:.1f} us per tau); target < {TARGET_SECONDS:g} s: "
-          f"{'met' if best < TARGET_SECONDS else 'MISSED'}")
-    print(f"sanity  : balanced_acc at tau=0 {out[taus[0]]['balanced_acc']:.3f}, at tau={taus[-1]:g} "
-          f"{out[taus[-1]]['balanced_acc']:.3f}")
+    print(
+        f"{args.taus} taus x {args.n} x {args.classes} logits: best {best:.4f} s, "
+        f"median {sorted(times)[len(times) // 2]:.4f} s of {args.repeats} "
+        f"({1e6 * best / args.taus:.1f} us per tau); target < {TARGET_SECONDS:g} s: "
+        f"{'met' if best < TARGET_SECONDS else 'MISSED'}"
+    )
+    print(
+        f"sanity  : balanced_acc at tau=0 {out[taus[0]]['balanced_acc']:.3f}, at tau={taus[-1]:g} "
+        f"{out[taus[-1]]['balanced_acc']:.3f}"
+    )
     print_load_at_end()
     return 0 if best < TARGET_SECONDS else 1
 

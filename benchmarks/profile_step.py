@@ -10,6 +10,7 @@ themselves reach; the rest of forward + backward is the time the FLOP count does
 also times the step with the model wrapped in
 ``torch.compile`` (inductor, which fuses BN/ReLU/add around the oneDNN convolutions).
 """
+
 from __future__ import annotations
 
 import sys
@@ -130,22 +131,30 @@ def main(argv: list[str] | None = None) -> int:
         ms = {k: 1e3 * v / args.steps for k, v in t.items()}
         conv = t["conv forward"] + t["conv backward"]
         rows = [[p, f"{ms.get(p, 0.0):.1f}", f"{100 * t.get(p, 0.0) / wall:.1f} %"] for p in PHASES]
-        rows += [["  of forward + backward: convolutions", f"{1e3 * conv / args.steps:.1f}",
-                  f"{100 * conv / wall:.1f} %"],
-                 ["  of forward + backward: everything else (BN, ReLU, add, pooling, FC, loss, autograd)",
-                  f"{ms.get('forward', 0) + ms.get('backward', 0) - 1e3 * conv / args.steps:.1f}",
-                  f"{100 * (t.get('forward', 0) + t.get('backward', 0) - conv) / wall:.1f} %"]]
+        rows += [
+            ["  of forward + backward: convolutions", f"{1e3 * conv / args.steps:.1f}", f"{100 * conv / wall:.1f} %"],
+            [
+                "  of forward + backward: everything else (BN, ReLU, add, pooling, FC, loss, autograd)",
+                f"{ms.get('forward', 0) + ms.get('backward', 0) - 1e3 * conv / args.steps:.1f}",
+                f"{100 * (t.get('forward', 0) + t.get('backward', 0) - conv) / wall:.1f} %",
+            ],
+        ]
         print(f"## {precision}: {images / wall:.1f} images/s under the profiler, {args.threads} threads")
         print_table(["phase", "ms per step", "share of wall"], rows)
-        print(f"convolutions alone run at {TRAIN_GFLOP_PER_IMAGE * images / conv:.0f} GFLOP/s (their FLOPs over their "
-              f"time); the whole step at {TRAIN_GFLOP_PER_IMAGE * images / wall:.0f} GFLOP/s\n", flush=True)
+        print(
+            f"convolutions alone run at {TRAIN_GFLOP_PER_IMAGE * images / conv:.0f} GFLOP/s (their FLOPs over their "
+            f"time); the whole step at {TRAIN_GFLOP_PER_IMAGE * images / wall:.0f} GFLOP/s\n",
+            flush=True,
+        )
     if args.compile:
         rows = []
         for precision in args.precisions:
             eager, comp, first = compiled_rate(precision, args.warmup, args.steps, data)
             rows.append([precision, f"{eager:.1f}", f"{comp:.1f}", f"{comp / eager:.2f}", f"{first:.1f}"])
-        print(f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
-              f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)")
+        print(
+            f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
+            f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)"
+        )
         print_table(["precision", "eager images/s", "torch.compile images/s", "ratio", "first compiled step s"], rows)
     print_load_at_end()
     return 0

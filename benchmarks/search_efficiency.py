@@ -19,6 +19,7 @@ fraction of the grid's, the epochs TPE+ASHA needed to come within 0.5 points of 
 anytime curves (CSV and PNG in ``--out``). Target (issue 5): within 0.5 points of the grid's best using at most
 40 % of the grid's epochs.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,19 +84,32 @@ def read_reports(sweep_dir: Path) -> list[Report]:
 
 def grid_search_block(points: int) -> str:
     """``search:`` of the grid: ``points`` values per axis spanning the ``elm_joint`` box."""
+
     def lin(lo: float, hi: float) -> list[float]:
         return [round(lo + (hi - lo) * i / (points - 1), 6) for i in range(points)] if points > 1 else [lo]
 
     lam = [round(10 ** (-2 + 2 * i / (points - 1)), 6) for i in range(points)] if points > 1 else [0.1]
-    return json.dumps({"loss.tau": {"grid": lin(0.0, 2.0)}, "loss.margin": {"grid": lin(0.0, 0.5)},
-                       "loss.lam": {"grid": lam}})
+    return json.dumps(
+        {"loss.tau": {"grid": lin(0.0, 2.0)}, "loss.margin": {"grid": lin(0.0, 0.5)}, "loss.lam": {"grid": lam}}
+    )
 
 
 def run_search(name: str, out: Path, data_root: str, extra: list[str]) -> tuple[float, Path]:
     """Run one search with ``python -m platform.tune``; (wall seconds, its folder)."""
     folder = out / name
-    cmd = [sys.executable, "-m", "platform.tune", CONFIG, "--out", str(folder), "--set", f"data.root={data_root}",
-           "--set", f"name={name}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "platform.tune",
+        CONFIG,
+        "--out",
+        str(folder),
+        "--set",
+        f"data.root={data_root}",
+        "--set",
+        f"name={name}",
+        *extra,
+    ]
     print(f"$ {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -145,13 +159,37 @@ def main(argv: list[str] | None = None) -> int:
     print_header("search efficiency: TPE + ASHA vs grid over tau x margin x lambda (real CIFAR-10-LT, MLP)")
     common = ["--set", f"optim.epochs={args.epochs}", "--set", f"tune.max_concurrent={args.max_concurrent}"]
     runs: dict[str, tuple[float, Path]] = {}
-    runs["grid"] = run_search("grid", out, data_root, common + [
-        "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
-        "--set", f"search={grid_search_block(args.grid_points)}"])
+    runs["grid"] = run_search(
+        "grid",
+        out,
+        data_root,
+        common
+        + [
+            "--set",
+            "tune.searcher=grid",
+            "--set",
+            "tune.scheduler=fifo",
+            "--set",
+            f"search={grid_search_block(args.grid_points)}",
+        ],
+    )
     for s in args.seeds:
-        runs[f"tpe+asha seed {s}"] = run_search(f"tpe_asha_seed{s}", out, data_root, common + [
-            "--set", "tune.searcher=optuna", "--set", "tune.scheduler=asha", "--set", f"tune.seed={s}",
-            "--set", f"tune.num_samples={args.num_samples}"])
+        runs[f"tpe+asha seed {s}"] = run_search(
+            f"tpe_asha_seed{s}",
+            out,
+            data_root,
+            common
+            + [
+                "--set",
+                "tune.searcher=optuna",
+                "--set",
+                "tune.scheduler=asha",
+                "--set",
+                f"tune.seed={s}",
+                "--set",
+                f"tune.num_samples={args.num_samples}",
+            ],
+        )
     curves = {name: anytime_best(read_reports(folder)) for name, (_, folder) in runs.items()}
     grid_curve = curves["grid"]
     grid_epochs, grid_best = grid_curve[-1]
@@ -161,12 +199,31 @@ def main(argv: list[str] | None = None) -> int:
         epochs, best = curve[-1]
         reach = epochs_to_reach(curve, grid_best - TOLERANCE)
         trials = len({r.trial for r in read_reports(runs[name][1])})
-        rows.append([name, trials, epochs, f"{100 * epochs / grid_epochs:.0f} %", f"{100 * (best or 0):.2f}",
-                     f"{100 * ((best or 0) - grid_best):+.2f}",
-                     "never" if reach is None else f"{reach} ({100 * reach / grid_epochs:.0f} %)",
-                     f"{runs[name][0]:.0f}"])
-    print_table(["search", "trials", "epochs", "of grid's", f"best {METRIC} (%)", "vs grid (pts)",
-                 "epochs to grid best - 0.5 pt", "wall s"], rows)
+        rows.append(
+            [
+                name,
+                trials,
+                epochs,
+                f"{100 * epochs / grid_epochs:.0f} %",
+                f"{100 * (best or 0):.2f}",
+                f"{100 * ((best or 0) - grid_best):+.2f}",
+                "never" if reach is None else f"{reach} ({100 * reach / grid_epochs:.0f} %)",
+                f"{runs[name][0]:.0f}",
+            ]
+        )
+    print_table(
+        [
+            "search",
+            "trials",
+            "epochs",
+            "of grid's",
+            f"best {METRIC} (%)",
+            "vs grid (pts)",
+            "epochs to grid best - 0.5 pt",
+            "wall s",
+        ],
+        rows,
+    )
     with (out / "curves.csv").open("w") as f:
         f.write("search,epochs,best\n")
         for name, curve in curves.items():

@@ -18,6 +18,7 @@ trial's process, ``ray_train`` starts a TorchTrainer's controller and worker act
 ``total - sum(parts)`` is what Tune, Train and MLflow add on top: actor and worker-group start, the worker
 process's own imports and data load, the Train -> Tune report hop, the MLflow run creation.
 """
+
 from __future__ import annotations
 
 import glob
@@ -86,9 +87,20 @@ def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
         out = Path(tmp) / "out"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(out),
-             "--set", f"resources.launcher={launcher}"], cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "platform.tune",
+                config,
+                "--smoke",
+                "--out",
+                str(out),
+                "--set",
+                f"resources.launcher={launcher}",
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         first = None
         while time.perf_counter() - t0 < TIMEOUT_SECONDS:
@@ -105,16 +117,23 @@ def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
         proc.wait()
         done = time.perf_counter() - t0
         if first is None:
-            raise RuntimeError(f"no result.json appeared under {out / 'ray'} (exit code {proc.returncode}); "
-                               f"is '{name}' the sweep name?")
+            raise RuntimeError(
+                f"no result.json appeared under {out / 'ray'} (exit code {proc.returncode}); "
+                f"is '{name}' the sweep name?"
+            )
         return first, done
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser("startup", __doc__)
     parser.add_argument("--config", default="ablations/smoke.yaml")
-    parser.add_argument("--launchers", nargs="+", default=["in_trial", "ray_train"],
-                        choices=["in_trial", "ray_train", "auto"], help="resources.launcher values to time")
+    parser.add_argument(
+        "--launchers",
+        nargs="+",
+        default=["in_trial", "ray_train"],
+        choices=["in_trial", "ray_train", "auto"],
+        help="resources.launcher values to time",
+    )
     parser.add_argument("--no-total", action="store_true", help="skip the end-to-end runs (~1 min each)")
     args = parser.parse_args(argv)
     print_header(f"start-up of `python -m platform.tune {args.config} --smoke` (seconds, lower is better)")

@@ -5,6 +5,7 @@ runs before any data is loaded: unknown keys, wrong types and out-of-range value
 the key. Overrides (CLI ``--set loss.tau=0.5`` and Tune's sampled ``{"loss.tau": 0.73}``) all go through
 ``with_overrides``, which edits the raw mapping and re-validates the whole config.
 """
+
 from __future__ import annotations
 
 import copy
@@ -63,7 +64,8 @@ class ConfigLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

@@ -7,6 +7,7 @@ name (``Registry.marked``). ``Registry.check`` validates
 a config's kwargs against that schema (unknown keys, wrong types, out-of-range values) without building
 anything; ``Registry.build`` checks, then calls the factory with the data-derived values the caller supplies.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -149,7 +150,10 @@ def _describe(hint: Any) -> str:
 
 
 def check_kwargs(
-    where: str, factory: Callable[..., Any], kwargs: Mapping[str, Any], supplied: tuple[str, ...] = (),
+    where: str,
+    factory: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    supplied: tuple[str, ...] = (),
     partial: bool = False,
 ) -> None:
     """Validate ``kwargs`` against ``factory``'s keyword parameters.
@@ -320,8 +324,10 @@ class Registry(Generic[F]):
         p = self._presets.get(name)
         for key in kwargs:
             if p is not None and key in p.fixed:
-                raise ValueError(f"{self.kind}.{key} is fixed to {p.fixed[key]!r} by '{name}' (an alias of "
-                                 f"'{p.base}'); use {self.kind}.name={p.base} to set it")
+                raise ValueError(
+                    f"{self.kind}.{key} is fixed to {p.fixed[key]!r} by '{name}' (an alias of "
+                    f"'{p.base}'); use {self.kind}.name={p.base} to set it"
+                )
         check_kwargs(self.kind, factory, kwargs, supplied)
 
     def build(self, name: str, kwargs: Mapping[str, Any], **available: Any) -> Any:

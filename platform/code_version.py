@@ -10,6 +10,7 @@ trial compares before it trains; a mismatch fails that trial at once with one li
 sweep goes on with the trials already running. Keep a checkout that a long sweep runs from unchanged (work in a
 ``git worktree``); to run a failed trial on the new code, start a new sweep (``--out``) with that variant or trial.
 """
+
 from __future__ import annotations
 
 import hashlib

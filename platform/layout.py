@@ -2,6 +2,7 @@
 
 ``platform.tune`` writes these, ``--resume``, ``from_sweep`` and ``platform.report`` read them.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ evaluation split the data lacks, long-tail counts that leave a class empty, miss
 output folder that is a file or not writable. The resume protocol sits here too: ``record_start`` writes what
 ``resumed_plan`` reads back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,11 @@ from elm.config import ConfigError, ExperimentConfig, from_dict, load_config, se
 from elm.registry import DATASETS, Folder
 from platform.layout import ExperimentDir, new_sweep_id
 from platform.plan_checks import (  # noqa: F401  (check_tracking_uri re-exported, for platform.report)
-    check_metric_and_data, check_metric_prefix, check_storage, check_tracking_uri)
+    check_metric_and_data,
+    check_metric_prefix,
+    check_storage,
+    check_tracking_uri,
+)
 from platform.search_spaces import Dimension, parse_search, validate_space
 from platform.smoke import smoke_raw
 from platform.spec import PlatformSpec, parse_platform
@@ -61,8 +66,14 @@ class Plan:
 
 
 def make_plan(
-    config: str, overrides: dict[str, Any], *, smoke_run: bool = False, out: str | None = None,
-    check_data: bool = True, resume: bool = False, storage: str | None = None,
+    config: str,
+    overrides: dict[str, Any],
+    *,
+    smoke_run: bool = False,
+    out: str | None = None,
+    check_data: bool = True,
+    resume: bool = False,
+    storage: str | None = None,
 ) -> Plan:
     """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
 
@@ -114,8 +125,10 @@ def make_plan(
     if not space and spec.ablation is None and spec.tune.searcher != "grid":
         raise ConfigError("nothing to search: add a search: block (or an ablation: block)")
     if spec.tune.scheduler == "asha" and "train.eval_every" in space:
-        raise ConfigError("search.train.eval_every: ASHA compares trials at the same evaluated epochs; "
-                          "do not search the evaluation cadence")
+        raise ConfigError(
+            "search.train.eval_every: ASHA compares trials at the same evaluated epochs; "
+            "do not search the evaluation cadence"
+        )
     check_metric_prefix(cfg, spec)
     if spec.tracking.uri:
         check_tracking_uri(spec.tracking.uri)
@@ -157,8 +170,11 @@ def absolute_paths(raw: dict[str, Any], storage: bool = True) -> dict[str, Any]:
     store = tune.get("storage") if storage and isinstance(tune, dict) else None
     known = isinstance(data, dict) and data.get("name") in DATASETS.names()  # else validation names the problem
     folders = DATASETS.marked(data["name"], Folder) if known else {}
-    fixed = {f"data.{k}": str(Path(v).resolve()) for k, v in (data.items() if known else ())
-             if k in folders and isinstance(v, str) and not Path(v).is_absolute()}
+    fixed = {
+        f"data.{k}": str(Path(v).resolve())
+        for k, v in (data.items() if known else ())
+        if k in folders and isinstance(v, str) and not Path(v).is_absolute()
+    }
     if isinstance(store, str) and "://" not in store and not Path(store).is_absolute():
         resolve_storage(store)  # refuses 's3:/bucket', which would become the local folder 's3:'
         fixed["tune.storage"] = str(Path(store).expanduser().resolve())
@@ -187,8 +203,11 @@ def record_start(plan: Plan) -> None:
             if (layout.root / name).is_file():
                 (plan.storage / name).write_bytes((layout.root / name).read_bytes())
     for name, src in plan.variant_sources.items():
-        print(f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
-              f"({src['metric']} = {src['value']:.4f})", flush=True)
+        print(
+            f"variant {name}: {src['values']} from trial {src['trial_id']} of {src['sweep']} "
+            f"({src['metric']} = {src['value']:.4f})",
+            flush=True,
+        )
 
 
 def resumed_plan(layout: ExperimentDir, storage: str | None = None, asked: str | None = None) -> Plan:
@@ -208,23 +227,34 @@ def resumed_plan(layout: ExperimentDir, storage: str | None = None, asked: str |
     if not layout.config.is_file() and storage is not None:
         fetch_sweep_files(sweep_storage(storage, layout.root), layout)
     if not layout.config.is_file():
-        raise ConfigError(f"--resume: no sweep was started in {layout.root} (no {layout.config.name}); "
-                          f"run without --resume first, or pass the sweep's --out")
+        raise ConfigError(
+            f"--resume: no sweep was started in {layout.root} (no {layout.config.name}); "
+            f"run without --resume first, or pass the sweep's --out"
+        )
     cfg = from_dict(yaml.safe_load(layout.config.read_text()))
     saved = (cfg.platform.get("tune") or {}).get("storage")
     if asked is not None and sweep_storage(asked, layout.root) != sweep_storage(saved, layout.root):
-        raise ConfigError(f"--resume: this sweep keeps its state in {sweep_storage(saved, layout.root)}, not in "
-                          f"{sweep_storage(asked, layout.root)}; drop --storage to resume it")
+        raise ConfigError(
+            f"--resume: this sweep keeps its state in {sweep_storage(saved, layout.root)}, not in "
+            f"{sweep_storage(asked, layout.root)}; drop --storage to resume it"
+        )
     launcher = layout.launcher.read_text().strip() if layout.launcher.is_file() else "ray_train"  # older sweeps
     if launcher not in LAUNCHERS:
         raise ConfigError(f"--resume: {layout.launcher} names launcher {launcher!r}; expected one of {LAUNCHERS}")
     resources = {**dict(cfg.platform.get("resources") or {}), "launcher": launcher}
     cfg = replace(cfg, platform={**cfg.platform, "resources": resources})
     sources = yaml.safe_load(layout.sources.read_text()) if layout.sources.is_file() else {}
-    print(f"--resume: continuing the sweep in {layout.root} with the config it started with ({layout.config})",
-          flush=True)
-    return Plan(cfg=cfg, spec=parse_platform(cfg), space=parse_search(cfg.platform.get("search")), out=layout.root,
-                variant_sources=sources or {}, sweep_id=layout.read_sweep_id(cfg.name))
+    print(
+        f"--resume: continuing the sweep in {layout.root} with the config it started with ({layout.config})", flush=True
+    )
+    return Plan(
+        cfg=cfg,
+        spec=parse_platform(cfg),
+        space=parse_search(cfg.platform.get("search")),
+        out=layout.root,
+        variant_sources=sources or {},
+        sweep_id=layout.read_sweep_id(cfg.name),
+    )
 
 
 def fetch_sweep_files(folder: StoragePath, layout: ExperimentDir) -> None:

@@ -2,6 +2,7 @@
 a storage folder that is not writable, a tracking URI MLflow cannot write to, and a ``tune.metric`` the trials
 will never report (or an evaluation split the data lacks).
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,10 @@ def check_tracking_uri(uri: str, timeout_s: float = TRACKING_PROBE_S) -> None:
 
     scheme = urlsplit(uri).scheme.split("+")[0]
     if scheme not in TRACKING_SCHEMES and not (scheme == "" and uri.startswith("/")):
-        raise ConfigError(f"tracking.uri '{uri}': unsupported scheme '{scheme}'; use sqlite:///PATH/mlflow.db, "
-                          f"http(s)://HOST:PORT (an mlflow server) or file:///PATH")
+        raise ConfigError(
+            f"tracking.uri '{uri}': unsupported scheme '{scheme}'; use sqlite:///PATH/mlflow.db, "
+            f"http(s)://HOST:PORT (an mlflow server) or file:///PATH"
+        )
     if scheme == "sqlite":
         folder = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else None
         if folder is not None and not folder.is_dir():
@@ -62,8 +65,10 @@ def check_tracking_uri(uri: str, timeout_s: float = TRACKING_PROBE_S) -> None:
                     raise ConfigError(f"tracking.uri '{uri}': /health answered HTTP {response.status}")
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise ConfigError(f"tracking.uri '{uri}': no MLflow server answers there ({reason}); start one with "
-                              f"'mlflow server' or drop tracking.uri") from None
+            raise ConfigError(
+                f"tracking.uri '{uri}': no MLflow server answers there ({reason}); start one with "
+                f"'mlflow server' or drop tracking.uri"
+            ) from None
 
 
 def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
@@ -80,8 +85,9 @@ def check_metric_prefix(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
             continue
         rest = metric.partition("/")[2]
         hint = f"; did you mean '{split}/{rest}'?" if rest else ""
-        raise ConfigError(f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split "
-                          f"(train.eval_split){hint}")
+        raise ConfigError(
+            f"tune.metric '{metric}' is never reported: trials evaluate on the '{split}' split (train.eval_split){hint}"
+        )
 
 
 def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
@@ -95,24 +101,37 @@ def check_metric_and_data(cfg: ExperimentConfig, spec: PlatformSpec) -> None:
     data = load_data(cfg.data.name, cfg.data.kwargs)
     split = cfg.train.eval_split
     if split == "val" and data.val is None:
-        raise ConfigError(f"train.eval_split: val, but dataset '{cfg.data.name}' has no validation split "
-                          f"(set data.val_per_class > 0 where the dataset takes it)")
+        raise ConfigError(
+            f"train.eval_split: val, but dataset '{cfg.data.name}' has no validation split "
+            f"(set data.val_per_class > 0 where the dataset takes it)"
+        )
     for metric in spec.tune.metrics:
         if is_training_metric(metric):
             # every variant must report it (a loss term of one loss is not reported by another)
-            configs = [cfg] + [with_overrides(cfg, dict(v)) for v in (spec.ablation.variants.values()
-                                                                        if spec.ablation is not None else [])]
-            reported = set.intersection(*[
-                training_metric_names(LOSSES.build(c.loss.name, c.loss.kwargs, class_counts=data.class_counts),
-                                      data.num_classes) for c in configs])
+            configs = [cfg] + [
+                with_overrides(cfg, dict(v))
+                for v in (spec.ablation.variants.values() if spec.ablation is not None else [])
+            ]
+            reported = set.intersection(
+                *[
+                    training_metric_names(
+                        LOSSES.build(c.loss.name, c.loss.kwargs, class_counts=data.class_counts), data.num_classes
+                    )
+                    for c in configs
+                ]
+            )
             if metric not in reported:
-                raise ConfigError(f"tune.metric '{metric}' is never reported by loss '{cfg.loss.name}'"
-                                  + (" (or some ablation variant's loss)" if len(configs) > 1 else "")
-                                  + f"; training metrics: {sorted(reported)}")
+                raise ConfigError(
+                    f"tune.metric '{metric}' is never reported by loss '{cfg.loss.name}'"
+                    + (" (or some ablation variant's loss)" if len(configs) > 1 else "")
+                    + f"; training metrics: {sorted(reported)}"
+                )
             continue
         names = evaluation_metric_names(split, data.class_counts, cfg.train.posthoc_taus)
         if metric not in names:
             stem = metric.rsplit("/", 1)[-1].split("_")[0]  # e.g. "acc" of "test/acc_many"
             close = sorted(n for n in names if n.rsplit("/", 1)[-1].split("_")[0] == stem)
-            raise ConfigError(f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts "
-                              f"give no such metric); candidates: {close[:8] or sorted(names)[:8]}")
+            raise ConfigError(
+                f"tune.metric '{metric}' is never reported for '{cfg.data.name}' (its class counts "
+                f"give no such metric); candidates: {close[:8] or sorted(names)[:8]}"
+            )

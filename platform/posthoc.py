@@ -19,6 +19,7 @@ the end). Expected: on CE logits validation picks tau near 1 and balanced accura
 72.84 -> 77.40 on CIFAR-10-LT); on logit-adjusted losses it picks tau near 0; with a known backward-shifted prior
 the known-prior rule beats balanced adjustment (docs/results/posthoc_cifar10_reduced_3ep).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,16 @@ from elm.metrics.calibration import reliability_bins
 from elm.metrics.posthoc_search import adjusted_logits
 from elm.metrics.stored_logits import STORED_LOGITS_FILE, load_stored_logits
 from platform.posthoc_trial import (
-    BALANCED_ONLY, GLOBAL_TAUS, GROUP_TAUS, KNOWN_PRIOR, KNOWN_PRIOR_ONE, NO_ADJUSTMENT, RELIABILITY_BINS, SHIFTS,
-    UNIFORM, analyse,
+    BALANCED_ONLY,
+    GLOBAL_TAUS,
+    GROUP_TAUS,
+    KNOWN_PRIOR,
+    KNOWN_PRIOR_ONE,
+    NO_ADJUSTMENT,
+    RELIABILITY_BINS,
+    SHIFTS,
+    UNIFORM,
+    analyse,
 )
 
 POSTHOC_DIR = "posthoc"
@@ -105,48 +114,82 @@ def markdown(df: pd.DataFrame, missing: Sequence[str], seconds: Sequence[float],
     """``posthoc.md``: the uniform-prior table (accuracy and ECE by group) and the shifted-prior table."""
     lines = [f"# Post-hoc analysis: {name}", ""]
     if not len(df):
-        why = (f"No trial stored logits (trials without: {', '.join(missing) or 'none'}). Trials store them at their "
-               "last epoch since issue 15; older or stopped ones have none.")
+        why = (
+            f"No trial stored logits (trials without: {', '.join(missing) or 'none'}). Trials store them at their "
+            "last epoch since issue 15; older or stopped ones have none."
+        )
         return "\n".join(lines + [why]) + "\n"
     on = sorted(set(df["selected_on"]))
     lines.append(
         f"{df['trial'].nunique()} trials with stored logits; settings chosen on **{', '.join(on)}**"
-        + (" (no validation split: the test numbers of chosen settings are optimistic upper bounds, not estimates)"
-           if any("oracle" in o for o in on) else ", read once on test")
+        + (
+            " (no validation split: the test numbers of chosen settings are optimistic upper bounds, not estimates)"
+            if any("oracle" in o for o in on)
+            else ", read once on test"
+        )
         + f". Global tau grid {GLOBAL_TAUS[0]:g}..{GLOBAL_TAUS[-1]:g} step {GLOBAL_TAUS[1]:g}; per-group grid "
         f"{GROUP_TAUS[0]:g}..{GROUP_TAUS[-1]:g} step {GROUP_TAUS[1]:g}, every combination. Accuracies in %, "
         f"ECE ({RELIABILITY_BINS} bins) in %, mean ± sample std over the trials of a row's group."
-        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s."
-           if seconds else ""))
+        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s." if seconds else "")
+    )
     lines.append("")
     if missing:
-        lines += ["Trials without stored logits (stopped before their last epoch, or from before logits were "
-                  "stored): " + ", ".join(missing), ""]
+        lines += [
+            "Trials without stored logits (stopped before their last epoch, or from before logits were "
+            "stored): " + ", ".join(missing),
+            "",
+        ]
     uni = df[df["test_prior"] == UNIFORM]
-    cols = [("val", "val balanced"), ("test", "test balanced"), ("test_acc_many", "Many"),
-            ("test_acc_medium", "Medium"), ("test_acc_few", "Few"), ("ece", "ECE"), ("ece_many", "ECE Many"),
-            ("ece_medium", "ECE Medium"), ("ece_few", "ECE Few")]
+    cols = [
+        ("val", "val balanced"),
+        ("test", "test balanced"),
+        ("test_acc_many", "Many"),
+        ("test_acc_medium", "Medium"),
+        ("test_acc_few", "Few"),
+        ("ece", "ECE"),
+        ("ece_many", "ECE Many"),
+        ("ece_medium", "ECE Medium"),
+        ("ece_few", "ECE Few"),
+    ]
     cols = [(c, h) for c, h in cols if c in uni and uni[c].notna().any()]
-    lines += ["## Balanced test set: post-hoc adjustment and calibration by group", "",
-              "| group | method | setting (first trial) | " + " | ".join(h for _, h in cols) + " |",
-              "|" + "---|" * (3 + len(cols))]
+    lines += [
+        "## Balanced test set: post-hoc adjustment and calibration by group",
+        "",
+        "| group | method | setting (first trial) | " + " | ".join(h for _, h in cols) + " |",
+        "|" + "---|" * (3 + len(cols)),
+    ]
     for (g, m), rows in uni.groupby(["group", "method"], sort=False):
-        lines.append(f"| {g} | {m} | {rows['setting'].iloc[0]} | "
-                     + " | ".join(_mean_std(rows[c]) for c, _ in cols) + " |")
+        lines.append(
+            f"| {g} | {m} | {rows['setting'].iloc[0]} | " + " | ".join(_mean_std(rows[c]) for c, _ in cols) + " |"
+        )
     shifted = df[df["test_prior"] != UNIFORM]
     methods = [NO_ADJUSTMENT, BALANCED_ONLY, KNOWN_PRIOR_ONE, KNOWN_PRIOR]
-    lines += ["", "## Shifted test priors (test accuracy under the prior, %)", "",
-              "The balanced test set reweighted to forward (head stays head) or backward (tail becomes head) "
-              "imbalance k. `balanced post-hoc` keeps the tau chosen for the uniform prior; `known prior` adds "
-              "log pi_t to the adjusted logits, with tau = 1 or with tau chosen on the validation split reweighted "
-              "to the same prior.", "",
-              "| group | test prior | " + " | ".join(methods) + " |", "|" + "---|" * (2 + len(methods))]
+    lines += [
+        "",
+        "## Shifted test priors (test accuracy under the prior, %)",
+        "",
+        "The balanced test set reweighted to forward (head stays head) or backward (tail becomes head) "
+        "imbalance k. `balanced post-hoc` keeps the tau chosen for the uniform prior; `known prior` adds "
+        "log pi_t to the adjusted logits, with tau = 1 or with tau chosen on the validation split reweighted "
+        "to the same prior.",
+        "",
+        "| group | test prior | " + " | ".join(methods) + " |",
+        "|" + "---|" * (2 + len(methods)),
+    ]
     for (g, prior), rows in shifted.groupby(["group", "test_prior"], sort=False):
         by = {m: r for m, r in rows.groupby("method")}
-        lines.append(f"| {g} | {prior} | " + " | ".join(_mean_std(by[m]["test"]) if m in by else "—"
-                                                      for m in methods) + " |")
-    lines += ["", "## Plots", "", "![tau curves](plots/tau_curves.png)", "",
-              "![shifted priors](plots/shifted_priors.png)", ""]
+        lines.append(
+            f"| {g} | {prior} | " + " | ".join(_mean_std(by[m]["test"]) if m in by else "—" for m in methods) + " |"
+        )
+    lines += [
+        "",
+        "## Plots",
+        "",
+        "![tau curves](plots/tau_curves.png)",
+        "",
+        "![shifted priors](plots/shifted_priors.png)",
+        "",
+    ]
     lines += [f"![reliability {g}](plots/{reliability_file(g)})" for g in dict.fromkeys(df["group"])]
     return "\n".join(lines) + "\n"
 
@@ -178,13 +221,17 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
                 raise StoredLogitsError(f"trial {t.trial_id}: {e}") from None
             seconds.append(time.perf_counter() - t0)
             g = group_label_of(t.variant, t.trial_id)
-            rows += [{"group": g, "trial": t.trial_id, "variant": t.variant, "seed": t.seed, "run_id": t.run_id, **r}
-                     for r in a.rows]
+            rows += [
+                {"group": g, "trial": t.trial_id, "variant": t.variant, "seed": t.seed, "run_id": t.run_id, **r}
+                for r in a.rows
+            ]
             curves.setdefault(g, []).append((a.curve, a.tau_star))
             ft, yt = (torch.from_numpy(x) for x in stored.splits["test"])
             counts = torch.from_numpy(stored.class_counts)
-            probs = {"before (tau=0)": ft.softmax(dim=1),
-                     "after (chosen tau)": adjusted_logits(ft, counts, a.tau_star).float().softmax(dim=1)}
+            probs = {
+                "before (tau=0)": ft.softmax(dim=1),
+                "after (chosen tau)": adjusted_logits(ft, counts, a.tau_star).float().softmax(dim=1),
+            }
             for label, p in probs.items():
                 conf, pred = p.max(dim=1)
                 pooled.setdefault(g, {}).setdefault(label, []).append((conf, pred == yt))
@@ -194,11 +241,17 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
     (out / "posthoc.md").write_text(markdown(df, missing, seconds, src.name))
     if len(df):
         (out / "plots").mkdir(exist_ok=True)
-        figs = {"tau_curves.png": rp.tau_curves(GLOBAL_TAUS, curves),
-                "shifted_priors.png": rp.shifted_prior_curves(df[df["test_prior"] != UNIFORM], SHIFTS)}
+        figs = {
+            "tau_curves.png": rp.tau_curves(GLOBAL_TAUS, curves),
+            "shifted_priors.png": rp.shifted_prior_curves(df[df["test_prior"] != UNIFORM], SHIFTS),
+        }
         for g, by_label in pooled.items():
-            bins = {label: reliability_bins(torch.cat([c for c, _ in parts]), torch.cat([k for _, k in parts]),
-                                            RELIABILITY_BINS) for label, parts in by_label.items()}
+            bins = {
+                label: reliability_bins(
+                    torch.cat([c for c, _ in parts]), torch.cat([k for _, k in parts]), RELIABILITY_BINS
+                )
+                for label, parts in by_label.items()
+            }
             figs[reliability_file(g)] = rp.reliability_diagram(bins, f"Reliability on test: {g}")
         for name, fig in figs.items():
             fig.savefig(out / "plots" / name, dpi=110)
@@ -228,8 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no trial of {src.name} stored logits (see {out / 'posthoc.md'})", file=sys.stderr)
         return 1
     per = f"; {np.median(seconds):.2f} s per trial (median)" if seconds else ""
-    print(f"analysed {df['trial'].nunique()} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and "
-          f"{out / 'plots'}")
+    print(
+        f"analysed {df['trial'].nunique()} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and "
+        f"{out / 'plots'}"
+    )
     return 0
 
 

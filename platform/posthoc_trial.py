@@ -4,6 +4,7 @@ Every setting is chosen on the validation split (test, flagged as an oracle, wit
 a global tau (Menon et al. 2021, eq. 7, https://arxiv.org/abs/2007.07314), a tau per group on a grid, and shifted
 test priors (Hong et al. 2021, LADE, https://arxiv.org/abs/2012.00321) adjusted with the known prior.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,13 @@ from elm.metrics.accuracy import GROUP_NAMES, group_means, group_of_classes, per
 from elm.metrics.calibration import group_calibration_errors, expected_calibration_error
 from elm.metrics.classification import correct_per_class
 from elm.metrics.posthoc_search import (
-    adjusted_logits, choose, group_tau_grid, log_prior, per_class_tau, prior_weighted_accuracy, shifted_prior,
+    adjusted_logits,
+    choose,
+    group_tau_grid,
+    log_prior,
+    per_class_tau,
+    prior_weighted_accuracy,
+    shifted_prior,
     tau_curve,
 )
 from elm.metrics.stored_logits import StoredLogits
@@ -53,13 +60,19 @@ def splits_of(stored: StoredLogits) -> Splits:
     return Splits(select, t["test"], on, torch.from_numpy(stored.class_counts))
 
 
-def _balanced_row(method: str, setting: str, val: float, scores: torch.Tensor, targets: torch.Tensor,
-                  counts: torch.Tensor) -> dict[str, Any]:
+def _balanced_row(
+    method: str, setting: str, val: float, scores: torch.Tensor, targets: torch.Tensor, counts: torch.Tensor
+) -> dict[str, Any]:
     """Test balanced accuracy, Many/Medium/Few and ECE (overall, per group) of adjusted ``scores``."""
     groups = group_of_classes(counts)
     per_class = per_class_accuracy(scores, targets, scores.shape[1])
-    row: dict[str, Any] = {"method": method, "test_prior": UNIFORM, "setting": setting, "val": val,
-                           "test": float(per_class.nanmean())}
+    row: dict[str, Any] = {
+        "method": method,
+        "test_prior": UNIFORM,
+        "setting": setting,
+        "val": val,
+        "test": float(per_class.nanmean()),
+    }
     row.update({f"test_{k}": v for k, v in group_means(per_class, groups, "acc_").items()})
     row["ece"] = expected_calibration_error(scores.float(), targets, RELIABILITY_BINS)
     row.update(group_calibration_errors(scores.float(), targets, groups, GROUP_NAMES, RELIABILITY_BINS))
@@ -92,20 +105,31 @@ def analyse(stored: StoredLogits) -> TrialAnalysis:
     hits_v, hits_t = correct_per_class(fv, yv, lp, taus), correct_per_class(ft, yt, lp, taus)  # (T, C), every prior
     n_v, n_t = torch.bincount(yv, minlength=len(counts)), torch.bincount(yt, minlength=len(counts))
     curve_v, curve_t = prior_weighted_accuracy(hits_v, n_v), prior_weighted_accuracy(hits_t, n_t)  # balanced
-    rows = [_balanced_row(NO_ADJUSTMENT, "tau=0", float(curve_v[zero]), ft, yt, counts),
-            _balanced_row(TAU_ONE, "tau=1", float(curve_v[one]), adjusted_logits(ft, counts, 1.0), yt, counts)]
+    rows = [
+        _balanced_row(NO_ADJUSTMENT, "tau=0", float(curve_v[zero]), ft, yt, counts),
+        _balanced_row(TAU_ONE, "tau=1", float(curve_v[one]), adjusted_logits(ft, counts, 1.0), yt, counts),
+    ]
     glob = choose(curve_v, curve_t)
     tau_star = float(taus[glob.index[0]])
-    rows.append(_balanced_row(GLOBAL, f"tau={tau_star:g}", glob.selected, adjusted_logits(ft, counts, tau_star),
-                              yt, counts))
+    rows.append(
+        _balanced_row(GLOBAL, f"tau={tau_star:g}", glob.selected, adjusted_logits(ft, counts, tau_star), yt, counts)
+    )
     groups = group_of_classes(counts)
     present = torch.unique(groups).tolist()
     grid = group_tau_grid(fv, yv, counts, groups, gtaus)
     best = choose(grid, grid)  # test is read at this one point only
     chosen = [float(gtaus[i]) for i in best.index]
     setting = ", ".join(f"tau_{GROUP_NAMES[g]}={v:g}" for g, v in zip(present, chosen))
-    rows.append(_balanced_row(PER_GROUP, setting, best.selected,
-                              adjusted_logits(ft, counts, per_class_tau(groups, chosen, present)), yt, counts))
+    rows.append(
+        _balanced_row(
+            PER_GROUP,
+            setting,
+            best.selected,
+            adjusted_logits(ft, counts, per_class_tau(groups, chosen, present)),
+            yt,
+            counts,
+        )
+    )
     for direction in ("forward", "backward"):
         for k in SHIFTS:
             prior = shifted_prior(counts, k, direction)  # type: ignore[arg-type]
@@ -115,14 +139,34 @@ def analyse(stored: StoredLogits) -> TrialAnalysis:
             known_v, known_t = tau_curve(fv, yv, counts, taus, prior), tau_curve(ft, yt, counts, taus, prior)
             kc = choose(known_v, known_t)
             rows += [
-                {"method": NO_ADJUSTMENT, "test_prior": name, "setting": "tau=0", "val": float(plain_v[zero]),
-                 "test": float(plain_t[zero])},
-                {"method": BALANCED_ONLY, "test_prior": name, "setting": f"tau={tau_star:g} (chosen for uniform)",
-                 "val": float(plain_v[glob.index[0]]), "test": float(plain_t[glob.index[0]])},
-                {"method": KNOWN_PRIOR_ONE, "test_prior": name, "setting": "tau=1", "val": float(known_v[one]),
-                 "test": float(known_t[one])},
-                {"method": KNOWN_PRIOR, "test_prior": name, "setting": f"tau={float(taus[kc.index[0]]):g}",
-                 "val": kc.selected, "test": kc.reported},
+                {
+                    "method": NO_ADJUSTMENT,
+                    "test_prior": name,
+                    "setting": "tau=0",
+                    "val": float(plain_v[zero]),
+                    "test": float(plain_t[zero]),
+                },
+                {
+                    "method": BALANCED_ONLY,
+                    "test_prior": name,
+                    "setting": f"tau={tau_star:g} (chosen for uniform)",
+                    "val": float(plain_v[glob.index[0]]),
+                    "test": float(plain_t[glob.index[0]]),
+                },
+                {
+                    "method": KNOWN_PRIOR_ONE,
+                    "test_prior": name,
+                    "setting": "tau=1",
+                    "val": float(known_v[one]),
+                    "test": float(known_t[one]),
+                },
+                {
+                    "method": KNOWN_PRIOR,
+                    "test_prior": name,
+                    "setting": f"tau={float(taus[kc.index[0]]):g}",
+                    "val": kc.selected,
+                    "test": kc.reported,
+                },
             ]
     for r in rows:
         r["selected_on"] = s.selected_on

@@ -10,6 +10,7 @@ re-exports every name, so pytest, uuid, torch, ray and mlflow still find what th
 The private local cluster listens on 127.0.0.1 only, and what a trial can never get (more CPUs or GPUs than the
 machine has, an address where no cluster answers) is refused before Ray starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,11 @@ def runtime_env(ship_code: bool = False, api_server: str | None = None) -> dict[
     existing = os.environ.get("PYTHONPATH", "")
     if ship_code:
         # Ray starts workers inside the unpacked working_dir; "." resolves there.
-        env: dict[str, Any] = {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES,
-                               "env_vars": {"PYTHONPATH": "."}}
+        env: dict[str, Any] = {
+            "working_dir": str(REPO_ROOT),
+            "excludes": SHIP_EXCLUDES,
+            "env_vars": {"PYTHONPATH": "."},
+        }
     else:
         env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p)}}
     if api_server:
@@ -63,8 +67,12 @@ def ray_init_kwargs(address: str | None) -> dict[str, Any]:
     if address is not None:
         return {"address": address, "runtime_env": runtime_env(ship_code=True)}
     port = free_port(LOCALHOST)
-    return {"address": "local", "runtime_env": runtime_env(api_server=f"http://{LOCALHOST}:{port}"),
-            "dashboard_host": LOCALHOST, "dashboard_port": port}
+    return {
+        "address": "local",
+        "runtime_env": runtime_env(api_server=f"http://{LOCALHOST}:{port}"),
+        "dashboard_host": LOCALHOST,
+        "dashboard_port": port,
+    }
 
 
 def free_port(host: str = LOCALHOST) -> int:
@@ -104,8 +112,13 @@ def start_ray(address: str | None, resources: ResourcesSpec) -> None:
         listen_on_loopback_only()
         import ray
 
-        ray.init(**ray_init_kwargs(None), num_cpus=int(available["CPU"]), num_gpus=int(available["GPU"]),
-                 log_to_driver=True, ignore_reinit_error=True)
+        ray.init(
+            **ray_init_kwargs(None),
+            num_cpus=int(available["CPU"]),
+            num_gpus=int(available["GPU"]),
+            log_to_driver=True,
+            ignore_reinit_error=True,
+        )
         return
     check_address(address)
     import ray
@@ -144,8 +157,10 @@ def local_resources() -> dict[str, float]:
 def trial_needs(resources: ResourcesSpec) -> dict[str, float]:
     """CPUs and GPUs one trial holds at once: ``num_workers`` workers (the ray_train launcher's driving trial takes
     no CPU or GPU, ``platform.tune.make_trainable``)."""
-    return {"CPU": resources.num_workers * resources.cpus_per_worker,
-            "GPU": resources.num_workers * resources.gpus_per_worker}
+    return {
+        "CPU": resources.num_workers * resources.cpus_per_worker,
+        "GPU": resources.num_workers * resources.gpus_per_worker,
+    }
 
 
 def check_trial_fits(resources: ResourcesSpec, available: Mapping[str, float]) -> None:
@@ -157,8 +172,10 @@ def check_trial_fits(resources: ResourcesSpec, available: Mapping[str, float]) -
     need = trial_needs(resources)
     if all(need[k] <= available.get(k, 0.0) for k in need):
         return
-    raise ConfigError(f"{_trial_text(resources)} but this machine has {_cpus_gpus(available)}; lower them, or join "
-                      "a cluster with --address")
+    raise ConfigError(
+        f"{_trial_text(resources)} but this machine has {_cpus_gpus(available)}; lower them, or join "
+        "a cluster with --address"
+    )
 
 
 def cluster_fit_warning(resources: ResourcesSpec, nodes: Sequence[Mapping[str, float]]) -> str | None:
@@ -169,17 +186,20 @@ def cluster_fit_warning(resources: ResourcesSpec, nodes: Sequence[Mapping[str, f
     worker = {"CPU": resources.cpus_per_worker, "GPU": resources.gpus_per_worker}
     need = trial_needs(resources)
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in need}
-    if any(all(worker[k] <= n.get(k, 0.0) for k in worker) for n in nodes) and \
-            all(need[k] <= total[k] for k in need):
+    if any(all(worker[k] <= n.get(k, 0.0) for k in worker) for n in nodes) and all(need[k] <= total[k] for k in need):
         return None
     largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
-    return (f"{_trial_text(resources)} but the cluster's {len(nodes)} node(s) hold {_cpus_gpus(total)}, the "
-            f"largest {_cpus_gpus(largest)}; its trials stay PENDING until an autoscaler adds nodes that fit")
+    return (
+        f"{_trial_text(resources)} but the cluster's {len(nodes)} node(s) hold {_cpus_gpus(total)}, the "
+        f"largest {_cpus_gpus(largest)}; its trials stay PENDING until an autoscaler adds nodes that fit"
+    )
 
 
 def _trial_text(resources: ResourcesSpec) -> str:
-    return (f"resources: a trial needs {_cpus_gpus(trial_needs(resources))} (num_workers={resources.num_workers} x "
-            f"cpus_per_worker={resources.cpus_per_worker:g}, gpus_per_worker={resources.gpus_per_worker:g})")
+    return (
+        f"resources: a trial needs {_cpus_gpus(trial_needs(resources))} (num_workers={resources.num_workers} x "
+        f"cpus_per_worker={resources.cpus_per_worker:g}, gpus_per_worker={resources.gpus_per_worker:g})"
+    )
 
 
 def _cpus_gpus(amounts: Mapping[str, float]) -> str:
@@ -202,7 +222,7 @@ def check_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, rpc_timeout_
 
     client = address.startswith(CLIENT_SCHEME)
     try:
-        dialled = address[len(CLIENT_SCHEME):] if client else canonicalize_bootstrap_address(address)
+        dialled = address[len(CLIENT_SCHEME) :] if client else canonicalize_bootstrap_address(address)
     except ValueError as e:
         raise ConfigError(f"--address {address}: {e}; {ADDRESS_FORMS}") from None
     if dialled is None:  # "local", or "auto" with no cluster started here: ray.init says which
@@ -215,10 +235,11 @@ def check_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, rpc_timeout_
         raise ConfigError(f"--address {address}: the host {host!r} does not resolve ({e})") from None
     if not answered:
         dials = "" if client or dialled == address else f"Ray dials {target}; "  # 127.0.0.1 becomes the node IP
-        raise ConfigError(f"no Ray cluster answers at {address} ({dials}tried for {timeout_s:g} s): start one with "
-                          "'ray start --head' or drop --address (and RAY_ADDRESS)")
-    problem = (_client_server_problem(target, rpc_timeout_s) if client
-               else _gcs_problem(target, address, rpc_timeout_s))
+        raise ConfigError(
+            f"no Ray cluster answers at {address} ({dials}tried for {timeout_s:g} s): start one with "
+            "'ray start --head' or drop --address (and RAY_ADDRESS)"
+        )
+    problem = _client_server_problem(target, rpc_timeout_s) if client else _gcs_problem(target, address, rpc_timeout_s)
     if problem:
         raise ConfigError(f"--address {address}: {problem}")
 
@@ -263,18 +284,25 @@ def _gcs_problem(target: str, address: str, timeout_s: float) -> str | None:
     channel = init_grpc_channel(target)  # TLS and token authentication as this process's ray.init would use them
     try:
         gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-            gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+            gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s
+        )
         return None
     except grpc.RpcError as e:
         code = e.code()
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return ("this Ray cluster requires token authentication: set RAY_AUTH_MODE=token, with its token in "
-                    "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
+            return (
+                "this Ray cluster requires token authentication: set RAY_AUTH_MODE=token, with its token in "
+                "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+            )
         if code == grpc.StatusCode.UNIMPLEMENTED:
-            return (f"this port answers gRPC but is not a Ray GCS (a Ray client server is joined as "
-                    f"{CLIENT_SCHEME}{address}); pass the address 'ray start --head' prints")
-        return (f"something listens here but does not answer as a Ray GCS within {timeout_s:g} s "
-                f"({code.name}); pass the address 'ray start --head' prints")
+            return (
+                f"this port answers gRPC but is not a Ray GCS (a Ray client server is joined as "
+                f"{CLIENT_SCHEME}{address}); pass the address 'ray start --head' prints"
+            )
+        return (
+            f"something listens here but does not answer as a Ray GCS within {timeout_s:g} s "
+            f"({code.name}); pass the address 'ray start --head' prints"
+        )
     finally:
         channel.close()
 
@@ -289,7 +317,9 @@ def _client_server_problem(target: str, timeout_s: float) -> str | None:
         grpc.channel_ready_future(channel).result(timeout=timeout_s)
         return None
     except grpc.FutureTimeoutError:
-        return (f"something listens here but no Ray client server answers within {timeout_s:g} s "
-                f"(ray start --head serves one on port {CLIENT_DEFAULT_PORT})")
+        return (
+            f"something listens here but no Ray client server answers within {timeout_s:g} s "
+            f"(ray start --head serves one on port {CLIENT_DEFAULT_PORT})"
+        )
     finally:
         channel.close()

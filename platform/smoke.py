@@ -38,6 +38,7 @@ Measured: ``make run`` (``ablations/cifar10.yaml``: 2 trials x 11 epochs x 11 st
 fp32 with two views per image, 1 core each) took 108 s on the 2-core machine shared with other jobs; the best
 trial reached validation balanced accuracy 0.28 and test 0.27 (chance 0.10); ASHA stopped the other at epoch 10.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -182,8 +183,13 @@ def smoke_raw(cfg: ExperimentConfig) -> dict[str, Any]:
         raw["ablation"] = {**raw["ablation"], "seeds": list(spec.ablation.seeds)[:SMOKE_SEEDS]}
     raw["resources"] = dict(raw.get("resources") or {})
     res = spec.resources
-    overrides.update({"resources.num_workers": SMOKE_WORKERS, "resources.cpus_per_worker": SMOKE_CPUS_PER_WORKER,
-                      "resources.gpus_per_worker": SMOKE_GPUS_PER_WORKER})
+    overrides.update(
+        {
+            "resources.num_workers": SMOKE_WORKERS,
+            "resources.cpus_per_worker": SMOKE_CPUS_PER_WORKER,
+            "resources.gpus_per_worker": SMOKE_GPUS_PER_WORKER,
+        }
+    )
     if res.launcher == "auto" and not res.runs_in_trial:
         # What auto means for the full run (Ray Train for several workers), not what it would mean for one.
         overrides["resources.launcher"] = "ray_train"

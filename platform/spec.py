@@ -3,6 +3,7 @@
 Each block is a frozen dataclass whose fields are the schema; ``elm.config.parse_section`` rejects
 unknown keys, wrong types and out-of-range values with the key's name, before Ray starts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -73,8 +74,10 @@ class TuneSpec:
         if not metrics or not all(isinstance(m, str) and m for m in metrics):
             raise ConfigError(f"tune.metric={list(metrics)!r}: give one metric name or a list of them")
         if len(modes) != len(metrics):
-            raise ConfigError(f"tune.mode: {len(modes)} mode(s) for {len(metrics)} metric(s) in tune.metric; "
-                              f"give one mode (max or min) per metric, in the same order")
+            raise ConfigError(
+                f"tune.mode: {len(modes)} mode(s) for {len(metrics)} metric(s) in tune.metric; "
+                f"give one mode (max or min) per metric, in the same order"
+            )
         bad = [m for m in modes if m not in ("max", "min")]
         if bad:
             raise ConfigError(f"tune.mode={bad[0]!r} is not allowed; choose one of ['max', 'min'] per metric")
@@ -84,14 +87,17 @@ class TuneSpec:
             return
         takes = [name for name, entry in SEARCHERS.items() if entry.multi_objective]
         if not SEARCHERS[self.searcher].multi_objective:
-            raise ConfigError(f"tune.searcher: {self.searcher} takes one metric; with several metrics use "
-                              f"tune.searcher: {' or '.join(takes)} (tune.sampler: {' | '.join(SAMPLERS)})")
+            raise ConfigError(
+                f"tune.searcher: {self.searcher} takes one metric; with several metrics use "
+                f"tune.searcher: {' or '.join(takes)} (tune.sampler: {' | '.join(SAMPLERS)})"
+            )
         if self.scheduler == "asha":
-            raise ConfigError("tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several "
-                              "metrics")
+            raise ConfigError("tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several metrics")
         if not self.study_storage:
-            raise ConfigError("tune.study_storage: with several metrics the Pareto front is read from the persisted "
-                              "Optuna study; set tune.study_storage: true")
+            raise ConfigError(
+                "tune.study_storage: with several metrics the Pareto front is read from the persisted "
+                "Optuna study; set tune.study_storage: true"
+            )
 
 
 @dataclass(frozen=True)
@@ -127,11 +133,15 @@ class ResourcesSpec:
         g = self.gpus_per_worker
         key = f"resources.gpus_per_worker={g:g}"
         if g > 1:
-            raise ConfigError(f"{key}: a worker trains on one GPU and would leave the rest idle; for more GPUs per "
-                              f"trial set resources.num_workers (one DDP rank per GPU) with gpus_per_worker: 1")
+            raise ConfigError(
+                f"{key}: a worker trains on one GPU and would leave the rest idle; for more GPUs per "
+                f"trial set resources.num_workers (one DDP rank per GPU) with gpus_per_worker: 1"
+            )
         if 0 < g < 1 and self.num_workers > 1:
-            raise ConfigError(f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
-                              f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs")
+            raise ConfigError(
+                f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
+                f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs"
+            )
         if 0 < g < 1 and abs(g * GPU_FRACTION_STEPS - round(g * GPU_FRACTION_STEPS)) > 1e-9:
             raise ConfigError(f"{key}: Ray counts resources in steps of {1 / GPU_FRACTION_STEPS:g}; use e.g. 0.25")
 
@@ -175,8 +185,9 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     resources = parse_section(ResourcesSpec, "resources", blocks.get("resources"))
     resources.check_gpus()
     if resources.launcher == "in_trial" and resources.num_workers > 1:
-        raise ConfigError("resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train "
-                          "(or auto)")
+        raise ConfigError(
+            "resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train (or auto)"
+        )
     tune = parse_section(TuneSpec, "tune", blocks.get("tune"))
     tune.check_objectives()
     return PlatformSpec(

@@ -9,6 +9,7 @@ run, and two sweeps of the same name in one store stay apart. When the sweep end
 parent carries the best trial and its value, or, for a sweep with several metrics, the Pareto front its Optuna study
 holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,33 @@ from ray import tune
 
 from elm.config import PLATFORM_BLOCKS, ConfigError
 from platform.mlflow_schema import (
-    PARETO_ARTIFACT, PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME,
-    TAG_PARETO_FRONT, TAG_ROLE, TAG_SEED, TAG_SWEEP, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
+    PARETO_ARTIFACT,
+    PER_CLASS_ARTIFACT,
+    SEARCH_VARIANT,
+    TAG_BEST_TRIAL,
+    TAG_ERROR,
+    TAG_LOSS,
+    TAG_OUTCOME,
+    TAG_PARETO_FRONT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_SWEEP,
+    TAG_SWEEP_ID,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    best_metric_key,
+    quote,
 )
 from platform.pareto import FrontTrial
 from platform.report.class_plots import PLOTS
 from platform.runtime import REPO_ROOT
 from platform.trainables.common import (
-    HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial, resolve_trial_overrides, trial_run_name,
+    HISTORY_KEY,
+    PER_CLASS_KEY,
+    VARIANT_KEY,
+    resolve_trial,
+    resolve_trial_overrides,
+    trial_run_name,
 )
 from platform.trial_end import final_checkpoint, log_stored_logits, trial_error_message, trial_outcome
 
@@ -43,6 +63,7 @@ MAX_PARAM_LEN = 6000
 
 def git_info(root: Path = REPO_ROOT) -> dict[str, str]:
     """The checkout's commit and whether it has uncommitted changes ('unknown' outside git)."""
+
     def run(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -161,13 +182,23 @@ class MlflowTracker(tune.Callback):
             run = self.client.create_run(
                 exp_id,
                 run_name=trial_run_name(self.base, trial.trial_id),
-                tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", TAG_VARIANT: variant,
-                      TAG_SEED: str(raw.get("seed")), TAG_LOSS: str((raw.get("loss") or {}).get("name", "")),
-                      **git_info(), **versions()},
+                tags={
+                    **tags,
+                    PARENT_TAG: self.parent_id or "",
+                    TAG_ROLE: "trial",
+                    TAG_VARIANT: variant,
+                    TAG_SEED: str(raw.get("seed")),
+                    TAG_LOSS: str((raw.get("loss") or {}).get("name", "")),
+                    **git_info(),
+                    **versions(),
+                },
             )
             run_id = run.info.run_id
-            params = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(raw).items()
-                      if k.split(".")[0] not in PLATFORM_BLOCKS]
+            params = [
+                Param(k, str(v)[:MAX_PARAM_LEN])
+                for k, v in flatten(raw).items()
+                if k.split(".")[0] not in PLATFORM_BLOCKS
+            ]
             for i in range(0, len(params), 100):
                 self.client.log_batch(run_id, params=params[i : i + 100])
             if invalid:
@@ -255,8 +286,11 @@ class MlflowTracker(tune.Callback):
         assert self.parent_id is not None
         ids = ",".join(f.trial_id for f in front) or "none"
         self.client.set_tag(self.parent_id, TAG_PARETO_FRONT, ids[:5000])
-        self.client.log_dict(self.parent_id, {"metrics": list(metrics), "modes": list(modes),
-                                              "trials": [f.as_record() for f in front]}, PARETO_ARTIFACT)
+        self.client.log_dict(
+            self.parent_id,
+            {"metrics": list(metrics), "modes": list(modes), "trials": [f.as_record() for f in front]},
+            PARETO_ARTIFACT,
+        )
 
     def close_parent(self, status: str) -> None:
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""

@@ -1,6 +1,7 @@
 """What a Tune trial leaves when it ends, read on the driver (``platform.tracking`` records it in MLflow): its
 outcome, the reason it failed, its final checkpoint, and the stored logits in that checkpoint.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,11 +1,13 @@
 """Synthetic logits for the post-hoc tests (``elm.metrics.posthoc_search``, ``platform.posthoc``)."""
+
 from __future__ import annotations
 
 import torch
 
 
-def head_biased_logits(counts: torch.Tensor, n_per_class: int, seed: int, prior_weight: float = 1.0
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def head_biased_logits(
+    counts: torch.Tensor, n_per_class: int, seed: int, prior_weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Noisy logits biased toward the head, like a model trained on ``counts``: ``n_per_class`` examples of each
     class, standard normal noise + 1.5 on the true class + ``prior_weight`` x log prior.
 

@@ -6,6 +6,7 @@ The training set is LDAM-DRW's seeded long-tailed subsample of the official trai
 counts [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]. ``cifar10_lt`` and ``cifar100_lt`` are aliases of
 ``cifar_lt`` with ``source`` fixed.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -5,6 +5,7 @@ ImageNet-LT: Liu et al., "Large-Scale Long-Tailed Recognition in an Open World",
 https://github.com/facebookresearch/classifier-balancing: one ``relative/path.jpg label`` per line, paths
 relative to the image root. ``imagenet_lt`` and ``inaturalist2018`` are aliases of ``file_lt`` with ``source`` fixed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -117,11 +118,18 @@ class SplitLists:
 
 SOURCES = {
     # ImageNet-LT: 1000 classes; 115.8k train images, 1280 to 5 per class; balanced 50k test, 20k val.
-    "imagenet_lt": SplitLists("ImageNet-LT", "ImageNet_LT_train.txt", "ImageNet_LT_test.txt", "ImageNet_LT_val.txt",
-                              IMAGENET_MEAN, IMAGENET_STD),
+    "imagenet_lt": SplitLists(
+        "ImageNet-LT",
+        "ImageNet_LT_train.txt",
+        "ImageNet_LT_test.txt",
+        "ImageNet_LT_val.txt",
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+    ),
     # iNaturalist 2018: 8142 classes; the official validation list serves as the test split, as in the literature.
-    "inaturalist2018": SplitLists("iNaturalist 2018", "iNaturalist18_train.txt", "iNaturalist18_val.txt", None,
-                                  INAT_MEAN, INAT_STD),
+    "inaturalist2018": SplitLists(
+        "iNaturalist 2018", "iNaturalist18_train.txt", "iNaturalist18_val.txt", None, INAT_MEAN, INAT_STD
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 Class c is a disc of colour hue ``c / C`` at a jittered position and radius on a dark noisy background, so a
 small CNN separates the classes within a few epochs while the long-tailed train counts still bite.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

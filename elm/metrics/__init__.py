@@ -1,4 +1,5 @@
 """Evaluation metrics: pure functions on CPU tensors returning floats or JSON-serialisable dicts."""
+
 from elm.metrics.accuracy import (
     GROUP_NAMES,
     balanced_accuracy,

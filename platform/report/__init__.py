@@ -15,6 +15,7 @@ One job per module:
 The names below are re-exported lazily (importing ``platform.report.summary`` or ``class_plots`` does not import the
 whole report).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,11 +23,24 @@ from typing import Any
 
 _EXPORTS = {
     "main": "cli",
-    "Source": "source", "resolve": "source", "load": "source", "tuned_metrics": "source",
-    "RunSet": "runs", "load_mlflow": "runs", "load_trials_csv": "runs", "artifact_file": "runs",
+    "Source": "source",
+    "resolve": "source",
+    "load": "source",
+    "tuned_metrics": "source",
+    "RunSet": "runs",
+    "load_mlflow": "runs",
+    "load_trials_csv": "runs",
+    "artifact_file": "runs",
     "build_report": "build",
-    "Block": "document", "Heading": "document", "Para": "document", "Bullets": "document", "Table": "document",
-    "Image": "document", "table": "document", "to_markdown": "document", "to_html": "document",
+    "Block": "document",
+    "Heading": "document",
+    "Para": "document",
+    "Bullets": "document",
+    "Table": "document",
+    "Image": "document",
+    "table": "document",
+    "to_markdown": "document",
+    "to_html": "document",
     "write_report": "document",
 }
 __all__ = sorted(_EXPORTS)

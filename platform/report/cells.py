@@ -1,4 +1,5 @@
 """Table cells of a report: numbers as text, one convention for missing values ("—")."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,6 +14,7 @@ its other trials marked complete or not, and the head-vs-tail (Many vs Few accur
 figures always carry the epochs of their protocol and of these runs, and "not comparable" when ours are fewer
 (a ``--smoke`` run). Every table uses one unit, named in its headers (accuracies in %).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out) if args.out else (src.directory or EXPERIMENTS / src.name) / REPORT_DIR
         sources_file = ExperimentDir(src.directory).sources if src.directory is not None else None
         sources = yaml.safe_load(sources_file.read_text()) if sources_file and sources_file.is_file() else None
-        blocks = build_report(runs, out, name=src.name, metric=metric, mode=tune_spec(saved.get("tune")).modes[0],
-                              prefix=f"{args.split}/", variant_sources=sources, experiment_dir=src.directory,
-                              objectives=objectives if len(objectives) > 1 else ())
+        blocks = build_report(
+            runs,
+            out,
+            name=src.name,
+            metric=metric,
+            mode=tune_spec(saved.get("tune")).modes[0],
+            prefix=f"{args.split}/",
+            variant_sources=sources,
+            experiment_dir=src.directory,
+            objectives=objectives if len(objectives) > 1 else (),
+        )
         md, page = write_report(blocks, out, f"Report: {src.name}")
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ GitHub markdown and to one self-contained HTML page.
 Every section of a report (``platform.report.ablation``, ``sweep``, ``posthoc_section``, ``optuna_section``,
 ``platform.confirm``) builds these classes; ``platform.report.cli`` renders them.
 """
+
 from __future__ import annotations
 
 import base64
@@ -52,8 +53,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """The lines of a GitHub markdown table (no blank line after it); pipes in cells escaped."""
     cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    return ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]]
+    return [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *["| " + " | ".join(cell(c) for c in r) + " |" for r in rows],
+    ]
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
@@ -79,10 +83,12 @@ def _inline_html(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
 
 
-STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-         "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
-         "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f3f3f3}")
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+    "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+    "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f3f3f3}"
+)
 
 
 def to_html(blocks: Sequence[Block], title: str, root: Path | None = None) -> str:
@@ -104,10 +110,14 @@ def to_html(blocks: Sequence[Block], title: str, root: Path | None = None) -> st
             src = html.escape(b.path)
             if root is not None and (root / b.path).is_file():
                 src = "data:image/png;base64," + base64.b64encode((root / b.path).read_bytes()).decode("ascii")
-            body.append(f'<figure><img src="{src}" alt="{html.escape(b.alt)}"><figcaption>'
-                        f"{html.escape(b.alt)}</figcaption></figure>")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            body.append(
+                f'<figure><img src="{src}" alt="{html.escape(b.alt)}"><figcaption>'
+                f"{html.escape(b.alt)}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def write_report(blocks: Sequence[Block], out: Path, title: str) -> tuple[Path, Path]:

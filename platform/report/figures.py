@@ -3,6 +3,7 @@
 The figures themselves are ``platform.report.plots`` (across trials) and ``platform.report.class_plots`` (one
 evaluation's per-class table); this module only decides bins, labels and file names.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

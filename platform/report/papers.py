@@ -4,6 +4,7 @@ Menon et al. 2021, "Long-tail learning via logit adjustment", Table 3 (https://a
 test accuracy in % of ERM (CE), post-hoc logit adjustment of the CE logits and the logit-adjusted loss, with the
 training epochs of its protocols; numbers from shorter runs are not comparable with them.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,10 @@ def paper_epochs_note(dataset: str, epochs: Sequence[int]) -> tuple[str, bool]:
 
 
 def paper_rows(
-    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], dataset: str, prefix: str,
+    stats: Mapping[str, Mapping[str, Stat]],
+    roles: Mapping[str, str],
+    dataset: str,
+    prefix: str,
     epochs: Sequence[int] = (),
 ) -> tuple[list[str], list[list[str]]]:
     """Our balanced accuracy beside the paper's, per role (CE, post-hoc tau=1 on CE, LA loss, ELM ...).
@@ -58,8 +62,12 @@ def paper_rows(
     paper = PAPER_RESULTS.get(dataset, {})
     key = prefix + "balanced_acc"
     note, comparable = paper_epochs_note(dataset, epochs)
-    header = ["method", "ours: balanced acc (%)", f"paper (%): {PAPER_SOURCE}" + (f"; {note}" if note else ""),
-              "ours - paper (%-pts)" + ("" if comparable or not note else ", not comparable")]
+    header = [
+        "method",
+        "ours: balanced acc (%)",
+        f"paper (%): {PAPER_SOURCE}" + (f"; {note}" if note else ""),
+        "ours - paper (%-pts)" + ("" if comparable or not note else ", not comparable"),
+    ]
     rows = []
 
     def row(label: str, s: Stat | None, role: str) -> list[str]:

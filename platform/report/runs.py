@@ -3,6 +3,7 @@
 Every number kept is a trial's value at its final evaluated epoch (MLflow's latest value of a metric, or Ray's last
 reported result), never its best epoch.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,13 @@ import yaml
 
 from platform.layout import ExperimentDir
 from platform.mlflow_schema import (
-    PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_ROLE, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, quote,
+    PER_CLASS_ARTIFACT,
+    SEARCH_VARIANT,
+    TAG_ROLE,
+    TAG_SWEEP_ID,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    quote,
 )
 from platform.report.tables import SEED, VARIANT
 
@@ -58,8 +65,9 @@ class RunSet:
         return str(self.trials[col].dropna().iloc[0]) if col in self.trials and self.trials[col].notna().any() else ""
 
 
-def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir: Path | None = None,
-                sweep_id: str | None = None) -> RunSet:
+def load_mlflow(
+    tracking_uri: str, experiment: str, metric: str, experiment_dir: Path | None = None, sweep_id: str | None = None
+) -> RunSet:
     """Trial runs, their final metrics, params, per-class artifacts and the parent's config from an MLflow store.
 
     Args:
@@ -115,19 +123,22 @@ def load_mlflow(tracking_uri: str, experiment: str, metric: str, experiment_dir:
                 per_class[run.info.run_id] = json.loads(text)
         config = _parent_config(client, exp.experiment_id, Path(tmp), experiment_dir, MlflowException)
     trials = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", VARIANT, SEED, "loss"])
-    return RunSet(trials, per_class, config, f"MLflow store `{tracking_uri}`, experiment `{experiment}`",
-                  tuple(excluded))
+    return RunSet(
+        trials, per_class, config, f"MLflow store `{tracking_uri}`, experiment `{experiment}`", tuple(excluded)
+    )
 
 
-def _read_artifact(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None,
-                   error: type[Exception]) -> str | None:
+def _read_artifact(
+    client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None, error: type[Exception]
+) -> str | None:
     """A run artifact's text: read in place from a local artifact store, else downloaded; None if absent."""
     path = artifact_file(client, run, relpath, tmp, experiment_dir, error)
     return path.read_text() if path is not None else None
 
 
-def artifact_file(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None,
-                  error: type[Exception] = Exception) -> Path | None:
+def artifact_file(
+    client: Any, run: Any, relpath: str, tmp: Path, experiment_dir: Path | None, error: type[Exception] = Exception
+) -> Path | None:
     """Where a run's artifact ``relpath`` can be read: in place in a local artifact store (or under
     ``experiment_dir/mlartifacts`` when the folder has moved), else downloaded under ``tmp``; None if absent.
 
@@ -152,8 +163,9 @@ def artifact_file(client: Any, run: Any, relpath: str, tmp: Path, experiment_dir
         return None
 
 
-def _parent_config(client: Any, experiment_id: str, tmp: Path, experiment_dir: Path | None,
-                   error: type[Exception]) -> dict[str, Any]:
+def _parent_config(
+    client: Any, experiment_id: str, tmp: Path, experiment_dir: Path | None, error: type[Exception]
+) -> dict[str, Any]:
     parents = client.search_runs([experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'parent'", max_results=1)
     text = _read_artifact(client, parents[0], CONFIG_ARTIFACT, tmp, experiment_dir, error) if parents else None
     raw = yaml.safe_load(text) if text else None

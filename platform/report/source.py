@@ -2,6 +2,7 @@
 ``platform.spec`` blocks, so defaults such as the metric name, mode and MLflow experiment live there), its MLflow
 store or ``trials.csv``, and the sweep's id; then loading its trials (``platform.report.runs``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,8 +83,10 @@ def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> So
     path = Path(target)
     directory = path if path.is_dir() else (EXPERIMENTS / target if (EXPERIMENTS / target).is_dir() else None)
     if directory is None and tracking_uri is None:
-        raise FileNotFoundError(f"{target}: no such experiment folder (nor experiments/{target}); "
-                                "pass a folder written by platform.tune, or --tracking-uri and --experiment")
+        raise FileNotFoundError(
+            f"{target}: no such experiment folder (nor experiments/{target}); "
+            "pass a folder written by platform.tune, or --tracking-uri and --experiment"
+        )
     directory = directory.resolve() if directory is not None else None
     layout = ExperimentDir(directory) if directory is not None else None
     config = saved_config(layout)
@@ -101,8 +104,14 @@ def resolve(target: str, tracking_uri: str | None, experiment: str | None) -> So
             raise FileNotFoundError(str(e)) from None
     name = str(config.get("name") or (directory.name if directory is not None else target))
     sweep_id = layout.read_sweep_id(name) if layout is not None and layout.sweep_id.is_file() else None
-    return Source(name=name, directory=directory, tracking_uri=tracking_uri,
-                  experiment=experiment or str(tracking.experiment or name), config=config, sweep_id=sweep_id)
+    return Source(
+        name=name,
+        directory=directory,
+        tracking_uri=tracking_uri,
+        experiment=experiment or str(tracking.experiment or name),
+        config=config,
+        sweep_id=sweep_id,
+    )
 
 
 def load(src: Source, metric: str) -> RunSet:

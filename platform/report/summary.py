@@ -5,6 +5,7 @@ its one-line reason). Its value is the last evaluated value of the sweep's metri
 trial comes from ``platform.best`` (the one definition ``from_sweep`` and the report use too); a sweep with several
 metrics has a Pareto front instead, read from its Optuna study (``platform.pareto``).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,14 @@ from platform.report.runs import CONFIG_PREFIX
 
 FINISHED, STOPPED, FAILED, INTERRUPTED = "finished", "stopped early", "failed", "interrupted"  # trial statuses
 # JSON blobs, and Ray's report counters (they count reports, not epochs: "epochs" is the progress column)
-DROPPED_COLUMNS = ("per_class_json", "restored_history_json", "config", EPOCH, "training_iteration",
-                   "iterations_since_restore")
+DROPPED_COLUMNS = (
+    "per_class_json",
+    "restored_history_json",
+    "config",
+    EPOCH,
+    "training_iteration",
+    "iterations_since_restore",
+)
 EPOCHS = "epochs"  # the last epoch a trial reached (0 if it never finished one)
 TRIAL_COLUMNS = ("trial_id", "status", "epochs", "reason")
 
@@ -80,9 +87,16 @@ def records_from_results(results: Iterable[Any], metric: str | Sequence[str]) ->
         error = None
         if r.error is not None:
             error = str(last.get(FAILURE_KEY) or "") or error_line(r.error)
-        out.append(TrialRecord(last, values[metrics[0]],
-                               int(reached) if reached is not None and not pd.isna(reached) else 0, error,
-                               ended.get(str(last.get("trial_id")), True), values))
+        out.append(
+            TrialRecord(
+                last,
+                values[metrics[0]],
+                int(reached) if reached is not None and not pd.isna(reached) else 0,
+                error,
+                ended.get(str(last.get("trial_id")), True),
+                values,
+            )
+        )
     return out
 
 
@@ -97,18 +111,30 @@ def trial_table(records: list[TrialRecord], plan: Plan) -> pd.DataFrame:
     """One row per trial: id, status, epochs reached, reason, searched values (and variant, seed), the metric, then
     every other reported column."""
     metrics, epochs = plan.spec.tune.metrics, plan.cfg.optim.epochs
-    searched = [CONFIG_PREFIX + k for k in plan.space] + [CONFIG_PREFIX + k for k in ("variant", "seed")
-                                                          if plan.spec.ablation is not None]
+    searched = [CONFIG_PREFIX + k for k in plan.space] + [
+        CONFIG_PREFIX + k for k in ("variant", "seed") if plan.spec.ablation is not None
+    ]
     rows = []
     for rec in records:
         last = rec.last
         reached = rec.epochs
-        status = (FAILED if rec.error else INTERRUPTED if not rec.succeeded  # stopped before it ended or started
-                  else STOPPED if reached < epochs else FINISHED)
+        status = (
+            FAILED
+            if rec.error
+            else INTERRUPTED
+            if not rec.succeeded  # stopped before it ended or started
+            else STOPPED
+            if reached < epochs
+            else FINISHED
+        )
         config = last.get("config") or {}
-        row: dict[str, Any] = {"trial_id": str(last.get("trial_id", "")), "status": status, EPOCHS: reached,
-                               "reason": rec.error or ""}
-        row.update({c: config.get(c[len(CONFIG_PREFIX):]) for c in searched})
+        row: dict[str, Any] = {
+            "trial_id": str(last.get("trial_id", "")),
+            "status": status,
+            EPOCHS: reached,
+            "reason": rec.error or "",
+        }
+        row.update({c: config.get(c[len(CONFIG_PREFIX) :]) for c in searched})
         row.update({m: rec.values.get(m, rec.last_evaluated if m == metrics[0] else math.nan) for m in metrics})
         row.update({k: v for k, v in last.items() if k not in row and k not in DROPPED_COLUMNS})
         row.update({CONFIG_PREFIX + k: v for k, v in config.items() if CONFIG_PREFIX + k not in row})
@@ -129,10 +155,14 @@ def front_lines(df: pd.DataFrame, plan: Plan, front: Sequence[FrontTrial]) -> li
     """The Pareto front section: the study's own front (``platform.pareto``), one row per trial on it."""
     t = plan.spec.tune
     objectives = " and ".join(f"`{m}` ({d})" for m, d in zip(t.metrics, t.modes))
-    lines = ["## Pareto front", "",
-             f"{len(front)} trial(s) on the front of {objectives}, as the Optuna study holds it "
-             f"(`optuna.load_study(study_name='{plan.sweep_name}', storage='sqlite:///{plan.layout.optuna_db}')"
-             f".best_trials`; complete trials only).", ""]
+    lines = [
+        "## Pareto front",
+        "",
+        f"{len(front)} trial(s) on the front of {objectives}, as the Optuna study holds it "
+        f"(`optuna.load_study(study_name='{plan.sweep_name}', storage='sqlite:///{plan.layout.optuna_db}')"
+        f".best_trials`; complete trials only).",
+        "",
+    ]
     if not front:
         return lines + ["None: no trial of the study completed.", ""]
     cols = searched_columns(df, plan)
@@ -140,9 +170,15 @@ def front_lines(df: pd.DataFrame, plan: Plan, front: Sequence[FrontTrial]) -> li
     rows = []
     for f in front:
         row = by_id.loc[f.trial_id] if f.trial_id in by_id.index else None
-        rows.append([f.trial_id or "?", str(f.number), *[fmt(f.values[m]) for m in t.metrics],
-                     *[fmt(row[c]) if row is not None else "—" for c in cols]])
-    header = ["trial", "optuna #", *t.metrics, *[c[len(CONFIG_PREFIX):] for c in cols]]
+        rows.append(
+            [
+                f.trial_id or "?",
+                str(f.number),
+                *[fmt(f.values[m]) for m in t.metrics],
+                *[fmt(row[c]) if row is not None else "—" for c in cols],
+            ]
+        )
+    header = ["trial", "optuna #", *t.metrics, *[c[len(CONFIG_PREFIX) :] for c in cols]]
     return lines + markdown_table(header, rows) + [""]
 
 
@@ -153,24 +189,41 @@ def best_lines(df: pd.DataFrame, plan: Plan, idx: object | None) -> list[str]:
     if idx is None:
         return lines + [f"None: {describe_no_best(df, t.metric, epochs, epoch_col=EPOCHS)}.", ""]
     best = df.loc[idx]
-    lines += [f"Trial `{best['trial_id']}`: {t.metric} = {best[t.metric]:.4f} at epoch {int(best['epochs'])} "
-              f"(the best last evaluated value among the trials that reached epoch {epochs}).", ""]
-    lines += [f"- {c[len(CONFIG_PREFIX):]} = {fmt(best[c])}" for c in searched_columns(df, plan)]
+    lines += [
+        f"Trial `{best['trial_id']}`: {t.metric} = {best[t.metric]:.4f} at epoch {int(best['epochs'])} "
+        f"(the best last evaluated value among the trials that reached epoch {epochs}).",
+        "",
+    ]
+    lines += [f"- {c[len(CONFIG_PREFIX) :]} = {fmt(best[c])}" for c in searched_columns(df, plan)]
     return lines + [""]
 
 
-def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri: str,
-                 stopped: str | None = None, front: Sequence[FrontTrial] | None = None) -> str:
+def summary_text(
+    df: pd.DataFrame,
+    plan: Plan,
+    *,
+    config_path: str,
+    tracking_uri: str,
+    stopped: str | None = None,
+    front: Sequence[FrontTrial] | None = None,
+) -> str:
     """``summary.md``: counts, the best trial (or the Pareto front of several metrics), every trial, per-variant
     means (ablations), and what to run next."""
     t, epochs = plan.spec.tune, plan.cfg.optim.epochs
     counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
-    tally = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in (FINISHED, STOPPED, FAILED, INTERRUPTED)
-                      if s != INTERRUPTED or counts.get(s, 0))
+    tally = ", ".join(
+        f"{int(counts.get(s, 0))} {s}"
+        for s in (FINISHED, STOPPED, FAILED, INTERRUPTED)
+        if s != INTERRUPTED or counts.get(s, 0)
+    )
     named = ", ".join(f"`{m}` ({d})" for m, d in zip(t.metrics, t.modes))
-    lines = [f"# {plan.sweep_name}: {len(df)} trials ({tally})", "",
-             f"Metric{'s' if t.multi_objective else ''} {named}; a trial's value is its last evaluated one. "
-             f"Schedule: {epochs} epochs.", ""]
+    lines = [
+        f"# {plan.sweep_name}: {len(df)} trials ({tally})",
+        "",
+        f"Metric{'s' if t.multi_objective else ''} {named}; a trial's value is its last evaluated one. "
+        f"Schedule: {epochs} epochs.",
+        "",
+    ]
     if stopped:
         lines += [f"**The sweep stopped early:** {stopped}.", ""]
     idx = None if t.multi_objective else best_index(df, t.metric, t.mode, epochs, epoch_col=EPOCHS)
@@ -178,15 +231,27 @@ def summary_text(df: pd.DataFrame, plan: Plan, *, config_path: str, tracking_uri
     lines += front_lines(df, plan, front or []) if t.multi_objective else best_lines(df, plan, idx)
     lines += ["## Trials", ""]
     cols = searched_columns(df, plan)
-    header = ["trial", "status", "epochs", *[c[len(CONFIG_PREFIX):] for c in cols], *t.metrics, "reason"]
-    rows = [[str(r["trial_id"]) + (" **(best)**" if i == idx else " **(front)**" if r["trial_id"] in on_front else ""),
-             str(r["status"]), str(r["epochs"]), *[fmt(r[c]) for c in cols], *[fmt(r[m]) for m in t.metrics],
-             str(r["reason"])] for i, r in df.iterrows()]
+    header = ["trial", "status", "epochs", *[c[len(CONFIG_PREFIX) :] for c in cols], *t.metrics, "reason"]
+    rows = [
+        [
+            str(r["trial_id"]) + (" **(best)**" if i == idx else " **(front)**" if r["trial_id"] in on_front else ""),
+            str(r["status"]),
+            str(r["epochs"]),
+            *[fmt(r[c]) for c in cols],
+            *[fmt(r[m]) for m in t.metrics],
+            str(r["reason"]),
+        ]
+        for i, r in df.iterrows()
+    ]
     lines += markdown_table(header, rows) + [""]
     if plan.spec.ablation is not None and len(df):
         lines += per_variant(df[df["status"] == FINISHED], plan)
-    lines += next_steps(plan, config_path=config_path, tracking_uri=tracking_uri,
-                        interrupted=bool(len(df)) and bool((df["status"] == INTERRUPTED).any()))
+    lines += next_steps(
+        plan,
+        config_path=config_path,
+        tracking_uri=tracking_uri,
+        interrupted=bool(len(df)) and bool((df["status"] == INTERRUPTED).any()),
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -199,26 +264,49 @@ def per_variant(df: pd.DataFrame, plan: Plan) -> list[str]:
     """Mean and std over seeds of each variant's finished trials, in percent."""
     metric = plan.spec.tune.metric
     split = metric.split("/")[0]
-    cols = [c for c in (metric, f"{split}/acc_many", f"{split}/acc_medium", f"{split}/acc_few",
-                        f"{split}/posthoc_tau1/balanced_acc") if c in df.columns and df[c].notna().any()]
+    cols = [
+        c
+        for c in (
+            metric,
+            f"{split}/acc_many",
+            f"{split}/acc_medium",
+            f"{split}/acc_few",
+            f"{split}/posthoc_tau1/balanced_acc",
+        )
+        if c in df.columns and df[c].notna().any()
+    ]
     if not cols or CONFIG_PREFIX + "variant" not in df:
         return []
     g = df.groupby(CONFIG_PREFIX + "variant")[cols]
     mean, std, n = g.mean() * 100, g.std() * 100, g.size()
-    rows = [[str(v), str(int(n[v])), *[f"{mean.loc[v, c]:.2f} ± {fmt(std.loc[v, c])}" for c in cols]]
-            for v in mean.index]
-    return ["## Per variant (finished trials; mean ± std over seeds, %)", "",
-            *markdown_table(["variant", "seeds", *cols], rows), ""]
+    rows = [
+        [str(v), str(int(n[v])), *[f"{mean.loc[v, c]:.2f} ± {fmt(std.loc[v, c])}" for c in cols]] for v in mean.index
+    ]
+    return [
+        "## Per variant (finished trials; mean ± std over seeds, %)",
+        "",
+        *markdown_table(["variant", "seeds", *cols], rows),
+        "",
+    ]
 
 
 def next_steps(plan: Plan, *, config_path: str, tracking_uri: str, interrupted: bool) -> list[str]:
-    ui = (f"`.venv/bin/mlflow ui --backend-store-uri {tracking_uri}`" if not tracking_uri.startswith("http")
-          else f"open {tracking_uri}")
-    lines = ["## Next", "", f"- Compare trials in MLflow: {ui}",
-             f"- Report: `.venv/bin/python -m platform.report {plan.out}`"]
+    ui = (
+        f"`.venv/bin/mlflow ui --backend-store-uri {tracking_uri}`"
+        if not tracking_uri.startswith("http")
+        else f"open {tracking_uri}"
+    )
+    lines = [
+        "## Next",
+        "",
+        f"- Compare trials in MLflow: {ui}",
+        f"- Report: `.venv/bin/python -m platform.report {plan.out}`",
+    ]
     if interrupted:
-        lines.append(f"- Continue the interrupted trials: `.venv/bin/python -m platform.tune {config_path} --resume "
-                     f"--out {plan.out}`")
+        lines.append(
+            f"- Continue the interrupted trials: `.venv/bin/python -m platform.tune {config_path} --resume "
+            f"--out {plan.out}`"
+        )
     return lines + [""]
 
 
@@ -230,8 +318,15 @@ def sweep_front(plan: Plan) -> list[FrontTrial] | None:
     return load_front(plan.layout.optuna_db, plan.sweep_name, t.metrics) if plan.layout.optuna_db.is_file() else []
 
 
-def write_summary(records: list[TrialRecord], plan: Plan, *, config_path: str, tracking_uri: str,
-                  stopped: str | None = None, front: Sequence[FrontTrial] | None = None) -> tuple[pd.DataFrame, str]:
+def write_summary(
+    records: list[TrialRecord],
+    plan: Plan,
+    *,
+    config_path: str,
+    tracking_uri: str,
+    stopped: str | None = None,
+    front: Sequence[FrontTrial] | None = None,
+) -> tuple[pd.DataFrame, str]:
     """Write ``trials.csv`` and ``summary.md``; return the trial table and the summary text. ``front``: the study's
     Pareto front of a multi-objective sweep (``sweep_front``)."""
     df = trial_table(records, plan)

@@ -6,6 +6,7 @@ one row per finished trial: a ``variant`` column, a ``seed`` column and one colu
 its final evaluated epoch, never its best epoch). Means are over seeds; stds are sample stds (ddof = 1), so a single
 seed has no std. The papers' figures are in ``platform.report.papers``, the verdict in ``platform.report.verdict``.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,8 +65,10 @@ def geometry_space(metrics: Sequence[str], prefix: str) -> tuple[str, str, str]:
 def geometry_columns(metrics: Sequence[str], prefix: str) -> tuple[Column, ...]:
     """Spread per group and the smallest class separation, all cosine distances (1 - cos)."""
     space, spread, _ = geometry_space(metrics, prefix)
-    return (*(Column(f"{space}{spread}_{g}", f"spread {g.capitalize()} (1 - cos)") for g in GROUPS),
-            Column(f"{space}separation_min", "separation min (1 - cos)"))
+    return (
+        *(Column(f"{space}{spread}_{g}", f"spread {g.capitalize()} (1 - cos)") for g in GROUPS),
+        Column(f"{space}separation_min", "separation min (1 - cos)"),
+    )
 
 
 def is_percent_metric(metric: str) -> bool:
@@ -87,12 +90,10 @@ def posthoc_columns(taus: Sequence[str]) -> tuple[Column, ...]:
 def calibration_columns(taus: Sequence[str]) -> tuple[Column, ...]:
     """ECE overall and per Many / Medium / Few (examples grouped by true class), before post-hoc adjustment and at
     each tau (``elm.metrics.calibration_by_group``), in %."""
-    cols = [Column("ece", "ECE (%)", True)] + [Column(f"ece_{g}", f"ECE {g.capitalize()} (%)", True)
-                                               for g in GROUPS]
+    cols = [Column("ece", "ECE (%)", True)] + [Column(f"ece_{g}", f"ECE {g.capitalize()} (%)", True) for g in GROUPS]
     for t in taus:
         cols += [Column(f"posthoc_tau{t}/ece", f"tau={t} ECE (%)", True)]
-        cols += [Column(f"posthoc_tau{t}/ece_{g}", f"tau={t} ECE {g.capitalize()} (%)", True)
-                 for g in GROUPS]
+        cols += [Column(f"posthoc_tau{t}/ece_{g}", f"tau={t} ECE {g.capitalize()} (%)", True) for g in GROUPS]
     return tuple(cols)
 
 
@@ -178,7 +179,6 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
     return sorted(front, key=lambda i: (pts[i][0], -pts[i][1]))
 
 
-
 def geometry_tables(
     stats: Mapping[str, Mapping[str, Stat]], prefix: str
 ) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -187,33 +187,58 @@ def geometry_tables(
     group, on the evaluation split and on the fixed training sample; then the Spearman correlation of class
     tightness with log class size. Returns (title, header, rows) for the spaces the runs report."""
     metrics = {k for by in stats.values() for k in by}
-    spaces = [(s, name) for s, name in (("emb_proj", "projections (where the ELM loss acts)"),
-                                        ("emb_backbone", "backbone features"))
-              if any(m.startswith(f"{prefix}{s}/") or m.startswith(f"train/{s}/") for m in metrics)]
+    spaces = [
+        (s, name)
+        for s, name in (("emb_proj", "projections (where the ELM loss acts)"), ("emb_backbone", "backbone features"))
+        if any(m.startswith(f"{prefix}{s}/") or m.startswith(f"train/{s}/") for m in metrics)
+    ]
     split = prefix.rstrip("/")
     out: list[tuple[str, list[str], list[list[str]]]] = []
 
     def table_of(keys: list[tuple[str, str]], digits: int = 3) -> tuple[list[str], list[list[str]]]:
         present = [(k, label) for k, label in keys if k in metrics]
         header = ["variant", "seeds", *[label for _, label in present]]
-        rows = [[v, str(max((s.n for s in by.values()), default=0)),
-                 *[format_stat(by.get(k), digits=digits) for k, _ in present]] for v, by in stats.items()]
+        rows = [
+            [
+                v,
+                str(max((s.n for s in by.values()), default=0)),
+                *[format_stat(by.get(k), digits=digits) for k, _ in present],
+            ]
+            for v, by in stats.items()
+        ]
         return header, rows
 
     for s, name in spaces:
         for stat, unit in (("spread_pairwise", "1 - cos"), ("var_ratio", "tr S_c / tr S_T, unitless")):
-            keys = [(f"{where}/{s}/{stat}_{g}", f"{where} {g.capitalize()}") for where in (split, "train")
-                    for g in GROUPS]
+            keys = [
+                (f"{where}/{s}/{stat}_{g}", f"{where} {g.capitalize()}") for where in (split, "train") for g in GROUPS
+            ]
             h, r = table_of(keys)
             if len(h) > 2:
-                out.append((f"{'Spread' if stat.startswith('spread') else 'Within-class variance ratio'} in the "
-                            f"{name} ({unit}; mean ± std over seeds)", h, r))
-    keys = [(f"{where}/{s}/{stat}_logsize_spearman", f"{where} {s.removeprefix('emb_')} {stat}")
-            for s, _ in spaces for where in (split, "train") for stat in ("spread", "var_ratio")]
+                out.append(
+                    (
+                        f"{'Spread' if stat.startswith('spread') else 'Within-class variance ratio'} in the "
+                        f"{name} ({unit}; mean ± std over seeds)",
+                        h,
+                        r,
+                    )
+                )
+    keys = [
+        (f"{where}/{s}/{stat}_logsize_spearman", f"{where} {s.removeprefix('emb_')} {stat}")
+        for s, _ in spaces
+        for where in (split, "train")
+        for stat in ("spread", "var_ratio")
+    ]
     h, r = table_of(keys, digits=2)
     if len(h) > 2:
-        out.append(("Spearman correlation of class tightness with log class size (unitless; negative: larger "
-                    "classes are tighter, positive: smaller classes are tighter)", h, r))
+        out.append(
+            (
+                "Spearman correlation of class tightness with log class size (unitless; negative: larger "
+                "classes are tighter, positive: smaller classes are tighter)",
+                h,
+                r,
+            )
+        )
     return out
 
 
@@ -234,10 +259,16 @@ def per_class_mean(rows: pd.DataFrame, value: str) -> pd.DataFrame:
         (order of first appearance) then decreasing train_count.
     """
     order = {v: i for i, v in enumerate(pd.unique(rows[VARIANT]))}
-    g = rows.groupby([VARIANT, "class"], sort=False).agg(
-        train_count=("train_count", "first"), group=("group", "first"),
-        **{value: (value, "mean")}, n=(value, "count"),
-    ).reset_index()
+    g = (
+        rows.groupby([VARIANT, "class"], sort=False)
+        .agg(
+            train_count=("train_count", "first"),
+            group=("group", "first"),
+            **{value: (value, "mean")},
+            n=(value, "count"),
+        )
+        .reset_index()
+    )
     g["_order"] = g[VARIANT].map(order)
     g = g.sort_values(["_order", "train_count", "class"], ascending=[True, False, True])
     return g.drop(columns="_order").reset_index(drop=True)
@@ -275,8 +306,11 @@ def binned_by_size(per_class: pd.DataFrame, value: str, bins: int) -> pd.DataFra
         raise ValueError(f"need bins >= 1 and positive class sizes; got bins={bins}, sizes min {sizes.min(initial=0)}")
     edges = np.geomspace(sizes.min(), sizes.max(), bins + 1)  # (bins + 1,); the inner edges split the classes
     frame = per_class.assign(_bin=np.digitize(sizes, edges[1:-1], right=False), _log=np.log(sizes))
-    g = frame.groupby([VARIANT, "_bin"], sort=False).agg(
-        _log=("_log", "mean"), **{value: (value, "mean")}, classes=(value, "count")).reset_index()
+    g = (
+        frame.groupby([VARIANT, "_bin"], sort=False)
+        .agg(_log=("_log", "mean"), **{value: (value, "mean")}, classes=(value, "count"))
+        .reset_index()
+    )
     g["train_count"] = np.exp(g["_log"])
     order = {v: i for i, v in enumerate(pd.unique(per_class[VARIANT]))}
     g = g.assign(_order=g[VARIANT].map(order)).sort_values(["_order", "train_count"])

@@ -4,6 +4,7 @@ each gap judged against seed noise. Pure functions of ``platform.report.tables.a
 Claims: Menon et al. 2021 (logit adjustment, https://arxiv.org/abs/2007.07314) and the abstract of Jitkrittum et al.
 2022 (ELM, https://arxiv.org/abs/2204.13208).
 """
+
 from __future__ import annotations
 
 import math
@@ -60,7 +61,11 @@ class Comparison:
 
 
 def compare(
-    claim: str, left: tuple[str, Stat | None], right: tuple[str, Stat | None], strict: bool, unit: str = "",
+    claim: str,
+    left: tuple[str, Stat | None],
+    right: tuple[str, Stat | None],
+    strict: bool,
+    unit: str = "",
     source: str = "",
 ) -> Comparison:
     """Check ``left < right`` (strict) or ``left <= right`` on means, and whether the gap beats seed noise."""
@@ -93,9 +98,7 @@ def with_derived(trials: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return trials.assign(**{prefix + CLASS_MEAN_RATIO: trials[between] / trials[overall]})
 
 
-def verdict(
-    stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], prefix: str
-) -> list[Comparison]:
+def verdict(stats: Mapping[str, Mapping[str, Stat]], roles: Mapping[str, str], prefix: str) -> list[Comparison]:
     """The ablation's claims, checked on mean values over seeds, each labelled with its source.
 
     - LA paper (Menon et al. 2021): CE < post-hoc (tau=1 on CE) <= LA loss in balanced accuracy.
@@ -124,33 +127,71 @@ def verdict(
     ba = "balanced_acc"
     metrics = [k for by in stats.values() for k in by]
     backbone = "emb_backbone/" if any(m.startswith(prefix + "emb_backbone/") for m in metrics) else None
-    space, spread, space_name = (backbone, "spread_pairwise", "backbone") if backbone else geometry_space(
-        metrics, prefix)
+    space, spread, space_name = (
+        (backbone, "spread_pairwise", "backbone") if backbone else geometry_space(metrics, prefix)
+    )
     spread = f"{space}{spread}"
     # the rarest group the data has: CIFAR-10-LT at rho=100 has no class under 20 images, so its tail is 'medium'
-    tail = next((g for g in ("few", "medium")
-                 if get("la", f"acc_{g}") is not None or get("la", f"{spread}_{g}") is not None), "few")
+    tail = next(
+        (g for g in ("few", "medium") if get("la", f"acc_{g}") is not None or get("la", f"{spread}_{g}") is not None),
+        "few",
+    )
     ph = f"{ce} + post-hoc tau=1"
     out = [
-        compare("CE < post-hoc (tau=1 on CE)", (ce, get("ce", ba)),
-                (ph, get("ce", "posthoc_tau1/balanced_acc")), strict=True, unit="pts", source=LA_PAPER),
-        compare("post-hoc <= LA loss", (ph, get("ce", "posthoc_tau1/balanced_acc")),
-                (la, get("la", ba)), strict=False, unit="pts", source=LA_PAPER),
-        compare("LA loss <= ELM (balanced accuracy)", (la, get("la", ba)), (elm, get("elm", ba)), strict=False,
-                unit="pts", source=ELM_PAPER),
+        compare(
+            "CE < post-hoc (tau=1 on CE)",
+            (ce, get("ce", ba)),
+            (ph, get("ce", "posthoc_tau1/balanced_acc")),
+            strict=True,
+            unit="pts",
+            source=LA_PAPER,
+        ),
+        compare(
+            "post-hoc <= LA loss",
+            (ph, get("ce", "posthoc_tau1/balanced_acc")),
+            (la, get("la", ba)),
+            strict=False,
+            unit="pts",
+            source=LA_PAPER,
+        ),
+        compare(
+            "LA loss <= ELM (balanced accuracy)",
+            (la, get("la", ba)),
+            (elm, get("elm", ba)),
+            strict=False,
+            unit="pts",
+            source=ELM_PAPER,
+        ),
     ]
     for g in ("medium", "few"):
         if get("la", f"acc_{g}") is not None:
-            out.append(compare(f"LA loss < ELM on {g.capitalize()} classes", (la, get("la", f"acc_{g}")),
-                               (elm, get("elm", f"acc_{g}")), strict=True, unit="pts", source=ELM_PAPER))
+            out.append(
+                compare(
+                    f"LA loss < ELM on {g.capitalize()} classes",
+                    (la, get("la", f"acc_{g}")),
+                    (elm, get("elm", f"acc_{g}")),
+                    strict=True,
+                    unit="pts",
+                    source=ELM_PAPER,
+                )
+            )
     out += [
         # 'ELM lower than LA' is 'ELM < LA' read as left=ELM, right=LA
-        compare(f"ELM has lower {tail.capitalize()}-group embedding spread than LA ({space_name})",
-                (elm, get("elm", f"{spread}_{tail}")), (la, get("la", f"{spread}_{tail}")), strict=True,
-                source=ELM_PAPER),
-        compare("ELM's per-class mean logit margins vary less than LA's (their std over classes / the examples' "
-                "margin std, scale-free)", (elm, get("elm", CLASS_MEAN_RATIO)), (la, get("la", CLASS_MEAN_RATIO)),
-                strict=True, source=HYPOTHESIS),
+        compare(
+            f"ELM has lower {tail.capitalize()}-group embedding spread than LA ({space_name})",
+            (elm, get("elm", f"{spread}_{tail}")),
+            (la, get("la", f"{spread}_{tail}")),
+            strict=True,
+            source=ELM_PAPER,
+        ),
+        compare(
+            "ELM's per-class mean logit margins vary less than LA's (their std over classes / the examples' "
+            "margin std, scale-free)",
+            (elm, get("elm", CLASS_MEAN_RATIO)),
+            (la, get("la", CLASS_MEAN_RATIO)),
+            strict=True,
+            source=HYPOTHESIS,
+        ),
     ]
     return out
 

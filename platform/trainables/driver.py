@@ -4,6 +4,7 @@ Follows Ray Train V2's Tune integration: the Tune trial (``train_driver_fn``) bu
 whose workers run ``train_fn_per_worker``; ``TuneReportCallback`` forwards rank 0's reports to Tune. The Train
 run is named after the trial (``<name>-trial=<id>``), so a restarted trial finds its own checkpoints.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -13,8 +14,13 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
-    record_failure
+from platform.failures import (
+    DETERMINISTIC_ERRORS,
+    FAILURE_FILE,
+    TrialFailedError,
+    raise_if_failed_before,
+    record_failure,
+)
 from platform.spec import ResourcesSpec
 from platform.storage import StoragePath
 from platform.trainables.common import resolve_trial, trial_run_name

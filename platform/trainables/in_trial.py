@@ -10,6 +10,7 @@ trial restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash), 
 newest checkpoint there, else from ``ray.tune.get_checkpoint()``. A deterministic failure is recorded and not retried
 (``platform.failures``). The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,13 @@ import ray.tune
 import torch
 
 from elm.train import EpochReport, fit
-from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
-    record_failure
+from platform.failures import (
+    DETERMINISTIC_ERRORS,
+    FAILURE_FILE,
+    TrialFailedError,
+    raise_if_failed_before,
+    record_failure,
+)
 from platform.storage import StoragePath, pull_latest_checkpoint, push_checkpoint
 from platform.trainables.common import report_epoch, resolve_trial, restored_from, trial_run_name
 
@@ -42,8 +48,10 @@ def trial_device(gpu_ids: list[Any] | None = None) -> torch.device:
     if not ids:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise RuntimeError(f"this trial holds GPU(s) {ids} but torch.cuda.is_available() is False "
-                           f"(torch {torch.__version__}): install a CUDA build of torch on the workers")
+        raise RuntimeError(
+            f"this trial holds GPU(s) {ids} but torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}): install a CUDA build of torch on the workers"
+        )
     noset = os.environ.get("RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "") not in ("", "0")
     return torch.device("cuda", int(ids[0]) if noset else 0)
 

@@ -4,6 +4,7 @@ Ray Train has set up the torch process group (gloo on CPU, NCCL on GPU) before t
 model in DDP by itself. A trial restarted by ``FailureConfig`` (dead worker) or by ``--resume`` gets the latest
 reported checkpoint from ``ray.train.get_checkpoint()`` and continues from that epoch.
 """
+
 from __future__ import annotations
 
 import tempfile

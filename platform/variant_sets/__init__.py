@@ -13,6 +13,7 @@ Forms accepted in an experiment's ``ablation:`` block::
 The expansion is a plain ``ablation: {seeds, variants}`` block (``platform.spec.AblationSpec``); ``make_plan``
 saves that, so ``--resume`` never reads a set file again.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

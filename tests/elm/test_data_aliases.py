@@ -1,5 +1,6 @@
 """The dataset aliases (cifar10_lt / cifar100_lt of cifar_lt, imagenet_lt / inaturalist2018 of file_lt) and the
 Folder / Size markers of the factory signatures, checked against values written out here, not read from the code."""
+
 from __future__ import annotations
 
 import inspect
@@ -16,8 +17,16 @@ from tests.elm.test_data_cifar import write_fake_cifar10, write_fake_cifar100
 from tests.elm.test_data_imagenet_lt import write_images
 
 # The signatures the four user-facing names had before they became aliases: (name, default) in order.
-OLD_CIFAR = [("root", "data"), ("imbalance_ratio", 100.0), ("profile", "exp"), ("subsample_seed", 0),
-             ("val_per_class", 0), ("download", False), ("max_train_per_class", None), ("max_test_per_class", None)]
+OLD_CIFAR = [
+    ("root", "data"),
+    ("imbalance_ratio", 100.0),
+    ("profile", "exp"),
+    ("subsample_seed", 0),
+    ("val_per_class", 0),
+    ("download", False),
+    ("max_train_per_class", None),
+    ("max_test_per_class", None),
+]
 OLD_FILES = [("root", inspect.Parameter.empty), ("split_dir", None), ("image_size", 224)]
 
 
@@ -25,19 +34,24 @@ def tiny_config(data: dict) -> dict:
     return {"name": "t", "seed": 0, "data": data, "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"}}
 
 
-@pytest.mark.parametrize("name, old", [("cifar10_lt", OLD_CIFAR), ("cifar100_lt", OLD_CIFAR),
-                                       ("imagenet_lt", OLD_FILES), ("inaturalist2018", OLD_FILES)])
+@pytest.mark.parametrize(
+    "name, old",
+    [("cifar10_lt", OLD_CIFAR), ("cifar100_lt", OLD_CIFAR), ("imagenet_lt", OLD_FILES), ("inaturalist2018", OLD_FILES)],
+)
 def test_the_aliases_keep_the_keys_and_defaults_of_the_old_factories(name: str, old: list) -> None:
     params = inspect.signature(DATASETS.get(name)).parameters.values()
     assert [(p.name, p.default) for p in params] == old
     assert DATASETS.preset(name) is not None  # an alias now, not a factory of its own
 
 
-@pytest.mark.parametrize("name, source, mean, std, writer", [
-    # LDAM-DRW's per-channel statistics (0..1 pixel scale)
-    ("cifar10_lt", "cifar10", (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), write_fake_cifar10),
-    ("cifar100_lt", "cifar100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), write_fake_cifar100),
-])
+@pytest.mark.parametrize(
+    "name, source, mean, std, writer",
+    [
+        # LDAM-DRW's per-channel statistics (0..1 pixel scale)
+        ("cifar10_lt", "cifar10", (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), write_fake_cifar10),
+        ("cifar100_lt", "cifar100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), write_fake_cifar100),
+    ],
+)
 def test_a_cifar_alias_builds_the_base_with_its_source(tmp_path: Path, name, source, mean, std, writer) -> None:
     writer(tmp_path)
     kwargs = {"root": str(tmp_path), "imbalance_ratio": 5.0, "val_per_class": 2}
@@ -78,18 +92,32 @@ def test_an_unknown_source_of_the_base_names_the_choices() -> None:
 
 def test_the_shipped_datasets_mark_their_folders_and_size_knobs() -> None:
     folders = {n: sorted(DATASETS.marked(n, Folder)) for n in DATASETS.names()}
-    assert folders == {"cifar_lt": ["root"], "cifar10_lt": ["root"], "cifar100_lt": ["root"],
-                       "file_lt": ["root", "split_dir"], "imagenet_lt": ["root", "split_dir"],
-                       "inaturalist2018": ["root", "split_dir"], "synthetic_lt": []}
+    assert folders == {
+        "cifar_lt": ["root"],
+        "cifar10_lt": ["root"],
+        "cifar100_lt": ["root"],
+        "file_lt": ["root", "split_dir"],
+        "imagenet_lt": ["root", "split_dir"],
+        "inaturalist2018": ["root", "split_dir"],
+        "synthetic_lt": [],
+    }
     roles = {arg: m.role for arg, m in DATASETS.marked("cifar10_lt", Size).items()}
-    assert roles == {"imbalance_ratio": "imbalance_ratio", "val_per_class": "val_per_class",
-                     "max_train_per_class": "max_train_per_class", "max_test_per_class": "max_test_per_class"}
+    assert roles == {
+        "imbalance_ratio": "imbalance_ratio",
+        "val_per_class": "val_per_class",
+        "max_train_per_class": "max_train_per_class",
+        "max_test_per_class": "max_test_per_class",
+    }
     assert {a: m.role for a, m in DATASETS.marked("imagenet_lt", Size).items()} == {"image_size": "image_size"}
 
 
 def test_markers_are_found_inside_optional_and_beside_constraints() -> None:
-    def factory(*, a: Annotated[str, Folder()] | None = None, b: Annotated[int, Interval(ge=1), Size("image_size")] = 4,
-                c: str = "x") -> None:
+    def factory(
+        *,
+        a: Annotated[str, Folder()] | None = None,
+        b: Annotated[int, Interval(ge=1), Size("image_size")] = 4,
+        c: str = "x",
+    ) -> None:
         """A made-up factory."""
 
     from elm.registry import Registry

@@ -1,4 +1,5 @@
 """Post-hoc search on stored logits, checked against loops written here, and the stored-logits file."""
+
 from __future__ import annotations
 
 import itertools
@@ -13,7 +14,13 @@ from elm.metrics import calibration_by_group, correct_per_class, group_calibrati
 from elm.metrics.accuracy import GROUP_NAMES, group_of_classes
 from elm.metrics.calibration import expected_calibration_error
 from elm.metrics.posthoc_search import (
-    adjusted_logits, choose, group_tau_grid, per_class_tau, prior_weighted_accuracy, shifted_prior, tau_curve,
+    adjusted_logits,
+    choose,
+    group_tau_grid,
+    per_class_tau,
+    prior_weighted_accuracy,
+    shifted_prior,
+    tau_curve,
 )
 from elm.metrics.stored_logits import load_stored_logits, save_stored_logits
 from tests.logits import head_biased_logits

@@ -1,5 +1,6 @@
 """Killing a running sweep for the resume tests (slow): SIGKILL its process group once a condition holds, then the
 Ray processes of the local cluster it had started (that cluster only, nothing else on the machine)."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@ the trials before it keep their results, and the sweep finishes (platform.code_v
 
 The sweep runs from a copy of the checkout in tmp_path, so the edit never touches the repository.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -25,9 +26,21 @@ def test_trials_started_after_an_edit_fail_with_the_changed_file_and_the_sweep_g
     out, log = tmp_path / "exp", tmp_path / "sweep.log"
     with log.open("w") as sink:
         sweep = subprocess.Popen(
-            [sys.executable, "-m", "platform.tune", "ablations/smoke_ablation.yaml", "--smoke", "--out", str(out),
-             "--set", "tune.max_concurrent=1"],
-            cwd=checkout, stdout=sink, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "platform.tune",
+                "ablations/smoke_ablation.yaml",
+                "--smoke",
+                "--out",
+                str(out),
+                "--set",
+                "tune.max_concurrent=1",
+            ],
+            cwd=checkout,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             edited = checkout / "elm" / "losses" / "__init__.py"

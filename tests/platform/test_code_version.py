@@ -1,4 +1,5 @@
 """A trial refuses to train on other sources than the ones its sweep was planned with (platform.code_version)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from platform.code_version import CodeChangedError, changed_files, check_same_code, code_root, \
-    same_code_trainable, source_digests
+from platform.code_version import (
+    CodeChangedError,
+    changed_files,
+    check_same_code,
+    code_root,
+    same_code_trainable,
+    source_digests,
+)
 
 
 def _tree(root: Path) -> None:
@@ -24,8 +31,10 @@ def _tree(root: Path) -> None:
 
 def test_digests_are_the_sha256_of_every_source_file_of_both_packages(tmp_path: Path) -> None:
     _tree(tmp_path)
-    expected = {rel: hashlib.sha256((tmp_path / rel).read_bytes()).hexdigest()
-                for rel in ("elm/__init__.py", "elm/losses/la.py", "platform/tune.py")}
+    expected = {
+        rel: hashlib.sha256((tmp_path / rel).read_bytes()).hexdigest()
+        for rel in ("elm/__init__.py", "elm/losses/la.py", "platform/tune.py")
+    }
     assert source_digests(tmp_path) == expected
 
 
@@ -37,8 +46,11 @@ def test_an_edited_added_or_removed_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "elm" / "losses" / "la.py").write_text("TAU = 2.0\n")
     (tmp_path / "platform" / "launch.py").write_text("\n")
     (tmp_path / "platform" / "tune.py").unlink()
-    assert changed_files(before, source_digests(tmp_path)) == ["elm/losses/la.py", "platform/launch.py",
-                                                                "platform/tune.py"]
+    assert changed_files(before, source_digests(tmp_path)) == [
+        "elm/losses/la.py",
+        "platform/launch.py",
+        "platform/tune.py",
+    ]
     with pytest.raises(CodeChangedError) as info:
         check_same_code(before, tmp_path)
     message = str(info.value)

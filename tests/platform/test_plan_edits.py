@@ -1,6 +1,7 @@
 """make_plan edits the raw mapping, then validates once; it and --smoke find a dataset's folders and size knobs
 through the markers of its factory's signature (``Folder()``, ``Size(role)``), not through their names: a dataset
 registered here names them unusually."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,12 +41,18 @@ def test_folder_marked_arguments_become_absolute_whatever_their_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    raw = tiny_raw(data={"name": probe, "pictures": "../imgs", "label_lists": "lists", "tag": "rel/x"},
-                   search={"spaces": ["elm_joint"]}, tune={"searcher": "optuna", "num_samples": 2})
+    raw = tiny_raw(
+        data={"name": probe, "pictures": "../imgs", "label_lists": "lists", "tag": "rel/x"},
+        search={"spaces": ["elm_joint"]},
+        tune={"searcher": "optuna", "num_samples": 2},
+    )
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
     plan = make_plan("exp.yaml", {"data.label_lists": "other"}, out=str(tmp_path / "out"), check_data=False)
-    assert plan.cfg.data.kwargs == {"pictures": str((tmp_path / "../imgs").resolve()),
-                                    "label_lists": str(tmp_path / "other"), "tag": "rel/x"}
+    assert plan.cfg.data.kwargs == {
+        "pictures": str((tmp_path / "../imgs").resolve()),
+        "label_lists": str(tmp_path / "other"),
+        "tag": "rel/x",
+    }
 
 
 def test_smoke_shrinks_the_size_marked_arguments_whatever_their_names(probe: str) -> None:
@@ -61,10 +68,14 @@ def test_every_edit_applies_to_the_raw_mapping_and_the_result_is_validated_once(
     calls: list[dict] = []
     real = plan_module.from_dict
     monkeypatch.setattr(plan_module, "from_dict", lambda raw: calls.append(raw) or real(raw))
-    raw = tiny_raw(search={"spaces": ["elm_joint"]}, tune={"searcher": "optuna", "num_samples": 8},
-                   optim={"epochs": 30, "warmup_epochs": 0, "milestones": []})
+    raw = tiny_raw(
+        search={"spaces": ["elm_joint"]},
+        tune={"searcher": "optuna", "num_samples": 8},
+        optim={"epochs": 30, "warmup_epochs": 0, "milestones": []},
+    )
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
-    plan = make_plan(str(tmp_path / "exp.yaml"), {"optim.epochs": 5}, smoke_run=True, out=str(tmp_path / "o"),
-                     check_data=False)
+    plan = make_plan(
+        str(tmp_path / "exp.yaml"), {"optim.epochs": 5}, smoke_run=True, out=str(tmp_path / "o"), check_data=False
+    )
     assert len(calls) == 1
     assert plan.cfg.optim.epochs == 5 and plan.spec.tune.num_samples == 2  # --set wins over --smoke, which shrank

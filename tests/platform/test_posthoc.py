@@ -1,4 +1,5 @@
 """platform.posthoc on synthetic stored logits: selection on val, read on test; the tracker logs the file."""
+
 from __future__ import annotations
 
 import contextlib
@@ -71,10 +72,13 @@ def test_without_a_validation_split_the_choice_is_flagged_as_an_oracle() -> None
 def test_a_cifar_sized_trial_takes_under_a_second() -> None:
     rng = np.random.default_rng(0)
     counts = np.round(5000 * 0.01 ** (np.arange(10) / 9)).astype(int)
-    stored = StoredLogits(counts, {
-        "val": (rng.normal(size=(2000, 10)).astype(np.float32), np.repeat(np.arange(10), 200)),
-        "test": (rng.normal(size=(10000, 10)).astype(np.float32), np.repeat(np.arange(10), 1000)),
-    })
+    stored = StoredLogits(
+        counts,
+        {
+            "val": (rng.normal(size=(2000, 10)).astype(np.float32), np.repeat(np.arange(10), 200)),
+            "test": (rng.normal(size=(10000, 10)).astype(np.float32), np.repeat(np.arange(10), 1000)),
+        },
+    )
     t0 = time.perf_counter()
     pt.analyse(stored)
     assert time.perf_counter() - t0 < 1.0
@@ -110,8 +114,9 @@ def test_tracker_logs_the_stored_logits_of_the_final_checkpoint_only(tmp_path: P
     assert not log_stored_logits(client, "r1", None)
     assert not log_stored_logits(client, "r1", _Checkpoint(tmp_path))  # an early-stopped trial's checkpoint
     f, y = _split(2, 0)
-    save_stored_logits(tmp_path / STORED_LOGITS_FILE, {"test": (torch.from_numpy(f), torch.from_numpy(y))},
-                       torch.from_numpy(COUNTS))
+    save_stored_logits(
+        tmp_path / STORED_LOGITS_FILE, {"test": (torch.from_numpy(f), torch.from_numpy(y))}, torch.from_numpy(COUNTS)
+    )
     assert log_stored_logits(client, "r1", _Checkpoint(tmp_path))
     assert client.logged == [("r1", STORED_LOGITS_FILE)]
 
@@ -147,8 +152,7 @@ def test_a_corrupt_stored_logits_file_is_one_error_line_naming_the_trial(
     bad.write_bytes(content)
     src = types.SimpleNamespace(name="exp", directory=tmp_path, config={}, tracking_uri="sqlite://")
     monkeypatch.setattr(report_module, "resolve", lambda *a: src)
-    monkeypatch.setattr(ph, "find_stored_logits",
-                        lambda *a: [ph.TrialLogits("run1", "abc123", "ce", 0, bad)])
+    monkeypatch.setattr(ph, "find_stored_logits", lambda *a: [ph.TrialLogits("run1", "abc123", "ce", 0, bad)])
     assert ph.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: trial abc123: {bad}: not a stored-logits file")
@@ -166,8 +170,9 @@ def test_a_tracking_server_that_is_down_is_one_error_line_not_a_hang(
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     t0 = time.perf_counter()
-    rc = importlib.import_module(module).main(["x", "--tracking-uri", url, "--experiment", "x",
-                                               "--out", str(tmp_path / "out")])
+    rc = importlib.import_module(module).main(
+        ["x", "--tracking-uri", url, "--experiment", "x", "--out", str(tmp_path / "out")]
+    )
     assert rc == 2 and time.perf_counter() - t0 < 20
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: tracking.uri '{url}': no MLflow server answers there")

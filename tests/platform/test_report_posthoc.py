@@ -1,4 +1,5 @@
 """The report's calibration-by-group table and its link to platform.posthoc's output."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,12 +12,25 @@ from platform.report.tables import Stat
 
 
 def test_calibration_table_shows_ece_by_group_before_and_after_tau_one() -> None:
-    stats = {"ce": {"test/ece": Stat(0.30, 0.01, 2), "test/ece_many": Stat(0.2, 0.0, 2),
-                    "test/ece_medium": Stat(0.6, 0.1, 2), "test/posthoc_tau1/ece": Stat(0.05, 0.01, 2),
-                    "test/posthoc_tau1/ece_many": Stat(0.04, 0.01, 2)}}
-    metrics = ["test/ece", "test/ece_many", "test/ece_medium", "test/posthoc_tau1/balanced_acc",
-               "test/posthoc_tau1/ece", "test/posthoc_tau1/ece_many", "test/posthoc_tau2/balanced_acc",
-               "test/posthoc_tau2/ece"]
+    stats = {
+        "ce": {
+            "test/ece": Stat(0.30, 0.01, 2),
+            "test/ece_many": Stat(0.2, 0.0, 2),
+            "test/ece_medium": Stat(0.6, 0.1, 2),
+            "test/posthoc_tau1/ece": Stat(0.05, 0.01, 2),
+            "test/posthoc_tau1/ece_many": Stat(0.04, 0.01, 2),
+        }
+    }
+    metrics = [
+        "test/ece",
+        "test/ece_many",
+        "test/ece_medium",
+        "test/posthoc_tau1/balanced_acc",
+        "test/posthoc_tau1/ece",
+        "test/posthoc_tau1/ece_many",
+        "test/posthoc_tau2/balanced_acc",
+        "test/posthoc_tau2/ece",
+    ]
     text = to_markdown(calibration_blocks(stats, metrics, "test/"))
     assert "| variant | seeds | ECE (%) | ECE Many (%) | ECE Medium (%) | tau=1 ECE (%) | tau=1 ECE Many (%) |" in text
     assert "| ce | 2 | 30.00 ± 1.00 | 20.00 ± 0.00 | 60.00 ± 10.00 | 5.00 ± 1.00 | 4.00 ± 1.00 |" in text

@@ -1,4 +1,5 @@
 """platform.report.source: the saved config is read back through the typed spec (tune, tracking), tolerantly."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Named ablation variant sets (``ablation: {variant_set: four_way}``): the shipped files that use one plan exactly
 the variants they spelt out before, and a bad set, override or order is one line naming what is valid."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,10 +24,18 @@ LOG_PRIOR = {"margin_schedule": "log_prior"}
 BEFORE = {
     "smoke_ablation": {"ce": CE, "logit_only": LA, "embedding_only": EMB, "elm": ELM},
     "cifar10_mlp_ablation": {"ce": CE, "logit_only": LA, "embedding_only": EMB, "elm": ELM},
-    "cifar100_ablation": {"ce": CE, "logit_only": LA, "embedding_only": {"loss": {**EMB["loss"], **LOG_PRIOR}},
-                          "elm": {"loss": {**ELM["loss"], **LOG_PRIOR}}},
-    "cifar10_reduced": {"elm": {"loss": {**ELM["loss"], **TUNED}}, "embedding_only": {"loss": {**EMB["loss"], **TUNED}},
-                        "logit_only": LA, "ce": CE},
+    "cifar100_ablation": {
+        "ce": CE,
+        "logit_only": LA,
+        "embedding_only": {"loss": {**EMB["loss"], **LOG_PRIOR}},
+        "elm": {"loss": {**ELM["loss"], **LOG_PRIOR}},
+    },
+    "cifar10_reduced": {
+        "elm": {"loss": {**ELM["loss"], **TUNED}},
+        "embedding_only": {"loss": {**EMB["loss"], **TUNED}},
+        "logit_only": LA,
+        "ce": CE,
+    },
 }
 
 
@@ -42,24 +51,34 @@ def test_a_shipped_file_plans_the_variants_it_spelt_out_before(stem: str, tmp_pa
 
 
 def test_set_keys_win_and_land_on_the_expanded_variants(tmp_path: Path) -> None:
-    raw = tiny_raw(ablation={"variant_set": "four_way", "variants": {"elm": {"loss": {"tau": 2.0}},
-                                                                      "wide": {"model.hidden": 64}}},
-                   tune={"searcher": "grid", "scheduler": "fifo"})
+    raw = tiny_raw(
+        ablation={"variant_set": "four_way", "variants": {"elm": {"loss": {"tau": 2.0}}, "wide": {"model.hidden": 64}}},
+        tune={"searcher": "grid", "scheduler": "fifo"},
+    )
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
-    plan = make_plan(str(tmp_path / "exp.yaml"), {"ablation.variants.ce.loss.label_smoothing": 0.1},
-                     out=str(tmp_path / "out"), check_data=False)
+    plan = make_plan(
+        str(tmp_path / "exp.yaml"),
+        {"ablation.variants.ce.loss.label_smoothing": 0.1},
+        out=str(tmp_path / "out"),
+        check_data=False,
+    )
     assert list(plan.variants) == ["ce", "logit_only", "embedding_only", "elm", "wide"]  # new names after the set's
     assert plan.variants["elm"] == {"loss": {**ELM["loss"], "tau": 2.0}}
     assert plan.variants["ce"] == {"loss": {"name": "cross_entropy", "label_smoothing": 0.1}}
 
 
-@pytest.mark.parametrize("ablation, needle", [
-    ({"variant_set": "for_way"}, r"^ablation\.variant_set: unknown variant set 'for_way'; known: \['four_way'"),
-    ({"variant_set": "four_way", "order": ["elm", "ce"]},
-     r"^ablation\.order=\['elm', 'ce'\] must name every variant once: "
-     r"\['ce', 'elm', 'embedding_only', 'logit_only'\]$"),
-    ({"variant_set": "four_way", "variants": {"elm": "big"}}, r"^ablation\.variants must map variant names to"),
-])
+@pytest.mark.parametrize(
+    "ablation, needle",
+    [
+        ({"variant_set": "for_way"}, r"^ablation\.variant_set: unknown variant set 'for_way'; known: \['four_way'"),
+        (
+            {"variant_set": "four_way", "order": ["elm", "ce"]},
+            r"^ablation\.order=\['elm', 'ce'\] must name every variant once: "
+            r"\['ce', 'elm', 'embedding_only', 'logit_only'\]$",
+        ),
+        ({"variant_set": "four_way", "variants": {"elm": "big"}}, r"^ablation\.variants must map variant names to"),
+    ],
+)
 def test_a_bad_set_order_or_override_is_one_line(ablation: dict, needle: str, tmp_path: Path) -> None:
     raw = tiny_raw(ablation=ablation, tune={"searcher": "grid", "scheduler": "fifo"})
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
