@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -46,7 +43,6 @@ from platform.mlflow_schema import (
 )
 from platform.pareto import FrontTrial
 from platform.report.class_plots import PLOTS
-from platform.runtime import REPO_ROOT
 from platform.trainables.common import (
     HISTORY_KEY,
     PER_CLASS_KEY,
@@ -55,45 +51,11 @@ from platform.trainables.common import (
     resolve_trial_overrides,
     trial_run_name,
 )
+from platform.run_record import flatten, git_info, numeric_metrics, versions, yaml_dump
 from platform.trial_end import final_checkpoint, log_stored_logits, trial_error_message, trial_outcome
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LEN = 6000
-
-
-def git_info(root: Path = REPO_ROOT) -> dict[str, str]:
-    """The checkout's commit and whether it has uncommitted changes ('unknown' outside git)."""
-
-    def run(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    sha = run("rev-parse", "HEAD") or "unknown"
-    dirty = "true" if run("status", "--porcelain", "--untracked-files=no") else "false"
-    return {"git.commit": sha, "git.dirty": dirty}
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"loss": {"tau": 1}} -> {"loss.tau": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def numeric_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The finite numeric entries of a Tune result whose keys are ``split/name`` metrics."""
-    out = {}
-    for k, v in result.items():
-        if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            out[k] = float(v)
-    return out
 
 
 class MlflowTracker(tune.Callback):
@@ -296,16 +258,3 @@ class MlflowTracker(tune.Callback):
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""
         if self.parent_id is not None:
             self.client.set_terminated(self.parent_id, status=status)
-
-
-def versions() -> dict[str, str]:
-    import ray
-    import torch
-
-    return {"torch.version": torch.__version__, "ray.version": ray.__version__, "mlflow.version": mlflow.__version__}
-
-
-def yaml_dump(d: Mapping[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(dict(d), sort_keys=False)

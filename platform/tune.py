@@ -28,7 +28,8 @@ from platform.best import best_index
 from platform.launch import build_tuner, make_tracker, make_trainable, param_space  # noqa: F401  (re-exported)
 from platform.plan import Plan, absolute_data_paths, make_plan, record_start  # noqa: F401  (re-exported)
 from platform.pareto import FrontTrial
-from platform.report.summary import EPOCHS, FINISHED, STOPPED, records_from_results, sweep_front, write_summary
+from platform.report.summary import sweep_front, write_summary
+from platform.report.trials import EPOCHS, FINISHED, STOPPED, records_from_results
 
 
 def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_path: str = "CONFIG") -> list[Any]:
@@ -51,7 +52,7 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
     if address is not None:
         from platform.nodecheck import check_nodes
-        from platform.runtime import CLIENT_SCHEME
+        from platform.ray_address import CLIENT_SCHEME
 
         try:  # every node reaches the storage (shared, not node-local) and holds the data
             check_nodes(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from platform.report import plots as rp
+from platform.report import per_class
 from platform.report import tables as rt
 from platform.report.cells import fmt_int, pct
 from platform.report.document import Block, Bullets, Heading, Image, Para, table
@@ -129,7 +130,7 @@ def ablation_blocks(runs: RunSet, out: Path, prefix: str) -> tuple[list[Block], 
         blocks.append(
             Para("No per-class tables (`margins/per_class.json`) were found, so the per-class plots are missing.")
         )
-    quantiles = rt.group_quantiles(stats, prefix)
+    quantiles = per_class.group_quantiles(stats, prefix)
     if any(quantiles.values()):
         blocks.append(
             Image(

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from platform.report import plots as rp
+from platform.report import per_class
 from platform.report import tables as rt
 from platform.report.class_plots import spread_key
 from platform.report.document import Image
@@ -48,9 +49,9 @@ def per_class_image(pc: pd.DataFrame, value: str, ylabel: str, title: str, out: 
     Args:
         pc: ``per_class_frame`` rows (or any rows with variant, class, train_count, group and ``value``).
     """
-    means = rt.per_class_mean(pc, value)
+    means = per_class.per_class_mean(pc, value)
     dense = means.groupby(rt.VARIANT).size().max() > DENSE_CLASSES
-    binned = rt.binned_by_size(means, value, SIZE_BINS) if dense else None
+    binned = per_class.binned_by_size(means, value, SIZE_BINS) if dense else None
     return Image(save_figure(rp.per_class_vs_size(means, value, ylabel, title, binned), out, name), title)
 
 

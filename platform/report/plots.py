@@ -23,11 +23,11 @@ def per_class_vs_size(
 ) -> Figure:
     """Per-class ``value`` (mean over seeds) against training-class size (log x), one series per variant.
 
-    With ``binned`` (``platform.report.tables.binned_by_size``), classes are faint dots and each variant's line joins
+    With ``binned`` (``platform.report.per_class.binned_by_size``), classes are faint dots and each variant's line joins
     its bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
 
     Args:
-        per_class: ``platform.report.tables.per_class_mean`` output.
+        per_class: ``platform.report.per_class.per_class_mean`` output.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (variant, rows) in enumerate(per_class.groupby(VARIANT, sort=False)):
@@ -70,7 +70,7 @@ def logit_margin_groups(quantiles: Mapping[str, Mapping[str, Mapping[str, float]
     """Per-example logit-margin distribution per group and variant: q10-q90 bar, median dot, mean cross.
 
     Args:
-        quantiles: ``platform.report.tables.group_quantiles`` output (values averaged over seeds).
+        quantiles: ``platform.report.per_class.group_quantiles`` output (values averaged over seeds).
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     variants = list(quantiles)

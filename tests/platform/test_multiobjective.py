@@ -168,7 +168,8 @@ FRONT = [
 
 
 def test_the_summary_shows_the_study_front_and_no_single_best(tmp_path: Path) -> None:
-    from platform.report.summary import TrialRecord, trial_table, summary_text
+    from platform.report.summary import summary_text
+    from platform.report.trials import TrialRecord, trial_table
 
     p = plan(tmp_path, TWO, check_data=False)
     records = [

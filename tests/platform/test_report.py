@@ -15,6 +15,7 @@ from platform import report as rep
 from platform.best import best_index
 from platform.mlflow_schema import PER_CLASS_ARTIFACT, TAG_ROLE, TAG_TRIAL
 from platform.report import papers as pa
+from platform.report import per_class
 from platform.report import tables as rt
 from platform.report import verdict as rv
 
@@ -164,7 +165,7 @@ def test_per_class_mean_averages_seeds_and_orders_by_size() -> None:
             for (c, n, g), a in zip(((0, 100, "many"), (1, 10, "few")), accs)
         ]
     )
-    out = rt.per_class_mean(rows, "accuracy")
+    out = per_class.per_class_mean(rows, "accuracy")
     assert out["class"].tolist() == [0, 1]
     assert out["accuracy"].tolist() == pytest.approx([0.9, 0.3])
     assert out["n"].tolist() == [2, 2]
@@ -180,7 +181,7 @@ def test_binned_by_size_means_within_log_bins() -> None:
             "n": [1] * 4,
         }
     )
-    out = rt.binned_by_size(pc, "spread", bins=2)  # edges 1, 10, 100
+    out = per_class.binned_by_size(pc, "spread", bins=2)  # edges 1, 10, 100
     assert out["classes"].tolist() == [2, 2]
     assert out["spread"].tolist() == pytest.approx([0.3, 0.2])
     assert out["train_count"].tolist() == pytest.approx([math.sqrt(2), math.sqrt(5000)])
@@ -189,7 +190,7 @@ def test_binned_by_size_means_within_log_bins() -> None:
 def test_group_quantiles_skip_groups_a_variant_lacks() -> None:
     quantiles = (("q10", -1), ("q50", 0), ("q90", 1), ("mean", 0.1))
     stats = _stats(ce={f"logit_margin/{q}_few": (v, 0.0) for q, v in quantiles})
-    assert rt.group_quantiles(stats, "test/") == {"ce": {"few": {"q10": -1, "q50": 0, "q90": 1, "mean": 0.1}}}
+    assert per_class.group_quantiles(stats, "test/") == {"ce": {"few": {"q10": -1, "q50": 0, "q90": 1, "mean": 0.1}}}
 
 
 def test_markdown_and_html_rendering_escape_cells(tmp_path: Path) -> None:

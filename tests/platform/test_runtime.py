@@ -12,14 +12,8 @@ import time
 import pytest
 
 from elm.config import ConfigError
-from platform.runtime import (
-    check_address,
-    check_trial_fits,
-    cluster_fit_warning,
-    free_port,
-    trial_needs,
-    wait_for_port,
-)
+from platform.ray_address import check_address, wait_for_port
+from platform.runtime import check_trial_fits, cluster_fit_warning, free_port, trial_needs
 from platform.spec import ResourcesSpec
 from tests.platform.test_e2e import REPO_ROOT
 

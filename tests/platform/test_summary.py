@@ -10,7 +10,8 @@ import pandas as pd
 import yaml
 
 from platform.failures import FAILURE_KEY
-from platform.report.summary import records_from_results, write_summary
+from platform.report.summary import write_summary
+from platform.report.trials import records_from_results
 from platform.tune import make_plan
 from tests.conftest import tiny_raw
 

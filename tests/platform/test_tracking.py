@@ -11,7 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from elm.config import from_dict
-from platform.tracking import MlflowTracker, flatten, numeric_metrics
+from platform.run_record import flatten, numeric_metrics
+from platform.tracking import MlflowTracker
 from tests.conftest import tiny_raw
 
 
