@@ -100,3 +100,36 @@ def timed(
         n += len(y)
     sync()
     return n / (time.perf_counter() - t0)
+
+
+LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 2e-4  # the LA paper's CIFAR recipe (SGD), constant lr in the timing runs
+
+
+def timing_config(name: str, data: dict[str, Any], steps: int, batch_size: int, **train: Any) -> Any:
+    """The timing runs' ``ExperimentConfig``: ResNet-32 + CE, 2 epochs of at most ``steps`` steps, constant lr,
+    evaluation only after the last epoch; ``train`` adds or overrides ``train:`` keys (precision, threads, compile).
+    """
+    from elm.config import from_dict
+
+    optim = {
+        "lr": LR,
+        "momentum": MOMENTUM,
+        "weight_decay": WEIGHT_DECAY,
+        "epochs": 2,
+        "batch_size": batch_size,
+        "schedule": "constant",
+        "warmup_epochs": 0,
+        "milestones": [],
+    }
+    base_train = {"eval_every": 1000, "max_steps_per_epoch": steps, "posthoc_taus": [1.0], "eval_batch_size": 1000}
+    return from_dict(
+        {
+            "name": name,
+            "seed": 0,
+            "data": data,
+            "model": {"name": "resnet32"},
+            "loss": {"name": "cross_entropy"},
+            "optim": optim,
+            "train": {**base_train, **train},
+        }
+    )

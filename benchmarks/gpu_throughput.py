@@ -35,8 +35,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.common import REPO_ROOT, benchmark_parser, load_spec, print_header, print_table, timed
-from elm.config import ExperimentConfig, from_dict
+from benchmarks.common import (
+    LR,
+    MOMENTUM,
+    REPO_ROOT,
+    WEIGHT_DECAY,
+    benchmark_parser,
+    load_spec,
+    print_header,
+    print_table,
+    timed,
+    timing_config,
+)
+from elm.config import ExperimentConfig
 from elm.data.augment import crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, channel_constants, normalise
@@ -45,7 +56,6 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 2e-4
 IMBALANCE = 100
 EVAL_PER_CLASS = 10  # fit evaluates after its last epoch, outside the timed epoch; keep it cheap
 GOALS = {"b/c": 0.9, "b/d": 3.0, "concurrent 4/1": 2.5}
@@ -78,35 +88,16 @@ def data_spec(data_root: str | None, tiny: bool) -> dict[str, Any]:
 
 def make_config(data: dict[str, Any], precision: str, steps: int, batch_size: int, compile: bool) -> ExperimentConfig:
     """2 epochs of ``steps`` steps, ResNet-32 + CE, constant lr, evaluation only after the last epoch."""
-    return from_dict(
-        {
-            "name": f"gpu_throughput_{precision}",
-            "seed": 0,
-            "data": data,
-            "model": {"name": "resnet32"},
-            "loss": {"name": "cross_entropy"},
-            "optim": {
-                "lr": LR,
-                "momentum": MOMENTUM,
-                "weight_decay": WEIGHT_DECAY,
-                "epochs": 2,
-                "batch_size": batch_size,
-                "schedule": "constant",
-                "warmup_epochs": 0,
-                "milestones": [],
-            },
-            "train": {
-                "eval_every": 1000,
-                "bf16": precision == "bf16",
-                "fp16": precision == "fp16",
-                "channels_last": True,
-                "max_steps_per_epoch": steps,
-                "posthoc_taus": [1.0],
-                "eval_batch_size": 1000,
-                "compile": compile,
-                "data_on_device": "auto",
-            },
-        }
+    return timing_config(
+        f"gpu_throughput_{precision}",
+        data,
+        steps,
+        batch_size,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        channels_last=True,
+        compile=compile,
+        data_on_device="auto",
     )
 
 

@@ -45,6 +45,10 @@ import yaml
 from torch import Tensor, nn
 
 from benchmarks.common import (
+    LR,
+    MOMENTUM,
+    WEIGHT_DECAY,
+    timing_config,
     REPO_ROOT,
     add_threads,
     benchmark_parser,
@@ -55,7 +59,7 @@ from benchmarks.common import (
     print_table,
     timed,
 )
-from elm.config import ExperimentConfig, from_dict
+from elm.config import ExperimentConfig
 from elm.data.augment import random_crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, normalise
@@ -63,7 +67,6 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 2e-4
 # CIFAR-10-LT at imbalance 100: 5000 images in the head class, 12,406 in all (LDAM-DRW's counts).
 N_MAX, NUM_CLASSES, IMBALANCE = 5000, 10, 100
 EVAL_PER_CLASS = 10  # fit evaluates after its last epoch (outside the timed window); keep that cheap
@@ -96,34 +99,15 @@ def make_config(
     """A 2-epoch ResNet-32 + CE config capped at ``steps`` steps per epoch, constant lr, no evaluation in between
     (``compile``: ``train.compile``, so epoch 1, the warm-up, also holds the compilation)."""
     bf16 = precision == "bf16"
-    return from_dict(
-        {
-            "name": f"throughput_{precision}",
-            "seed": 0,
-            "data": data,
-            "model": {"name": "resnet32"},
-            "loss": {"name": "cross_entropy"},
-            "optim": {
-                "lr": LR,
-                "momentum": MOMENTUM,
-                "weight_decay": WEIGHT_DECAY,
-                "epochs": 2,
-                "batch_size": BATCH_SIZE,
-                "schedule": "constant",
-                "warmup_epochs": 0,
-                "milestones": [],
-            },
-            "train": {
-                "eval_every": 1000,
-                "bf16": bf16,
-                "channels_last": bf16,
-                "max_steps_per_epoch": steps,
-                "num_threads": threads,
-                "posthoc_taus": [1.0],
-                "eval_batch_size": 1000,
-                "compile": compile,
-            },
-        }
+    return timing_config(
+        f"throughput_{precision}",
+        data,
+        steps,
+        BATCH_SIZE,
+        bf16=bf16,
+        channels_last=bf16,
+        num_threads=threads,
+        compile=compile,
     )
 
 
