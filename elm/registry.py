@@ -267,6 +267,16 @@ class Registry(Generic[F]):
         self.get(name)
         return self._presets.get(name)
 
+    def canonical(self, name: str, kwargs: Mapping[str, Any]) -> str:
+        """The alias a base entry with ``kwargs`` amounts to (``cifar_lt`` with ``source: cifar10`` is
+        ``cifar10_lt``), so tables keyed by alias names (smoke sizes, paper figures, required files) find it;
+        ``name`` itself when no alias of it fixes exactly these values.
+        """
+        for alias, p in sorted(self._presets.items()):
+            if p.base == name and all(k in kwargs and kwargs[k] == v for k, v in p.fixed.items()):
+                return alias
+        return name
+
     def where(self, name: str) -> str:
         """Where ``name`` is defined: ``module:qualname`` of its factory, or the alias and the base's location."""
         p = self.preset(name)

@@ -74,7 +74,7 @@ def make_trainable(plan: Plan) -> Any:
 
     r = plan.spec.resources
     train_dir = plan.storage / TRAIN_DIR
-    code = source_digests()  # every trial checks it imports these sources before it trains (platform.code_version)
+    code = plan.code or source_digests()  # every trial checks it imports these sources (platform.code_version)
     if r.runs_in_trial:
         # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
         trainable = tune.with_parameters(
@@ -87,7 +87,7 @@ def make_trainable(plan: Plan) -> Any:
         )
         return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
-        same_code_trainable(train_driver_fn),
+        same_code_trainable(train_driver_fn, forward_code=True),
         code=code,
         base=plan.cfg.to_dict(),
         variants=plan.variants,

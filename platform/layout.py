@@ -36,6 +36,10 @@ class ExperimentDir:
         return self.root / "sweep_id.txt"
 
     @property
+    def code(self) -> Path:  # SHA-256 of every elm/ and platform/ source when the sweep started (code_version)
+        return self.root / "code_digests.json"
+
+    @property
     def sources(self) -> Path:  # where from_sweep variants took their values
         return self.root / "variant_sources.yaml"
 

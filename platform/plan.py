@@ -10,6 +10,7 @@ output folder that is a file or not writable. The resume protocol sits here too:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 
 from elm.config import ConfigError, ExperimentConfig, from_dict, load_config, set_keys, with_overrides
 from elm.registry import DATASETS, Folder
+from platform.code_version import check_code_on_resume, source_digests
 from platform.layout import ExperimentDir, new_sweep_id
 from platform.plan_checks import (  # noqa: F401  (check_tracking_uri re-exported, for platform.report)
     check_metric_and_data,
@@ -46,6 +48,7 @@ class Plan:
     out: Path
     variant_sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # variants taken from a sweep
     sweep_id: str = ""  # the sweep's own id (MLflow tags); new for a new sweep, read back on --resume
+    code: dict[str, str] = field(default_factory=dict)  # source digests when planned (platform.code_version)
 
     @property
     def sweep_name(self) -> str:
@@ -74,6 +77,7 @@ def make_plan(
     check_data: bool = True,
     resume: bool = False,
     storage: str | None = None,
+    allow_code_change: bool = False,
 ) -> Plan:
     """Load, shrink (``--smoke``) and validate everything an experiment needs, before Ray starts.
 
@@ -87,14 +91,20 @@ def make_plan(
     ``tune.storage``; on ``resume`` it (or the YAML's ``tune.storage``) is where the sweep's saved config is fetched
     from when the output folder lacks it.
 
+    The sources are fingerprinted first (``platform.code_version``): the trials check they run that code. A resumed
+    sweep whose sources changed since it started is refused unless ``allow_code_change``.
+
     Raises:
         ConfigError: naming the offending key, value or path; DatasetNotFoundError for missing data.
     """
+    code = source_digests()
     file_cfg = load_config(config)
     raw = smoke_raw(file_cfg) if smoke_run else file_cfg.to_dict()
     if "ablation" in raw:  # a named variant set, expanded: the saved config needs no set file on resume
         raw["ablation"] = expand_variant_set(raw["ablation"])
     raw = set_keys(raw, {**overrides, **({"tune.storage": storage} if storage is not None else {})})
+    if "ablation" in raw:  # again: --set may name a variant set too
+        raw["ablation"] = expand_variant_set(raw["ablation"])
     sources: dict[str, dict[str, Any]] = {}
     if not resume:
         raw, sources = resolve_from_sweep(raw)
@@ -102,6 +112,8 @@ def make_plan(
     layout = ExperimentDir(Path(out or EXPERIMENTS_DIR / cfg.name).resolve())
     if resume:
         plan = resumed_plan(layout, storage=(cfg.platform.get("tune") or {}).get("storage"), asked=storage)
+        check_code_on_resume(layout.code, code, allow_code_change)
+        plan = replace(plan, code=code)
         if plan.spec.tune.storage is not None:
             check_storage(plan.storage, plan.spec.tune.storage)
         if plan.spec.tracking.uri:  # a server that was up when the sweep started may be down now
@@ -135,7 +147,9 @@ def make_plan(
     if check_data:
         check_metric_and_data(cfg, spec)
     layout.check_writable()
-    plan = Plan(cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id())
+    plan = Plan(
+        cfg=cfg, spec=spec, space=space, out=layout.root, variant_sources=sources, sweep_id=new_sweep_id(), code=code
+    )
     if spec.tune.storage is not None:  # resolves a remote store now: unreachable, no bucket or no credentials fail
         check_storage(plan.storage, spec.tune.storage)
     return plan
@@ -196,6 +210,7 @@ def record_start(plan: Plan) -> None:
     layout.config.write_text(plan.cfg.to_yaml())
     layout.launcher.write_text(launcher_of(plan) + "\n")
     layout.sweep_id.write_text(plan.sweep_id + "\n")
+    layout.code.write_text(json.dumps(plan.code or source_digests(), indent=0, sort_keys=True) + "\n")
     if plan.variant_sources:
         layout.sources.write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
     if not is_default_storage(plan.storage, plan.out):  # a driver on another machine can --resume from storage

@@ -124,7 +124,11 @@ def _data_overrides(cfg: ExperimentConfig) -> dict[str, Any]:
         val = min(int(val), SMOKE_VAL_PER_CLASS)
         out[f"data.{knob['val_per_class']}"] = val
     if "max_train_per_class" in knob and "imbalance_ratio" in knob:
-        cap = smoke_train_cap(cfg.data.name, float(_data_arg(cfg, knob["imbalance_ratio"])), int(val or 0))
+        cap = smoke_train_cap(
+            DATASETS.canonical(cfg.data.name, cfg.data.kwargs),
+            float(_data_arg(cfg, knob["imbalance_ratio"])),
+            int(val or 0),
+        )
         current = _data_arg(cfg, knob["max_train_per_class"])
         if cap is not None and (current is None or cap < current):
             out[f"data.{knob['max_train_per_class']}"] = cap

@@ -28,7 +28,13 @@ from elm.checkpoint import STATE_FILE
 from elm.config import ConfigError
 
 MISTYPED_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")  # 'scheme:' not followed by '//' (C: stays a path)
-SWEEP_FILES = ("config.yaml", "launcher.txt", "sweep_id.txt", "variant_sources.yaml")  # mirrored for --resume
+SWEEP_FILES = (  # mirrored for --resume
+    "config.yaml",
+    "launcher.txt",
+    "sweep_id.txt",
+    "variant_sources.yaml",
+    "code_digests.json",
+)
 
 
 @dataclass(frozen=True, eq=False)

@@ -144,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="continue an interrupted sweep in its folder, with the config it started with",
     )
+    parser.add_argument(
+        "--allow-code-change",
+        action="store_true",
+        help="with --resume: continue although elm/ or platform/ changed since the sweep started (its finished "
+        "trials ran the earlier code)",
+    )
     parser.add_argument("--address", default=None, help="an existing Ray cluster (also RAY_ADDRESS)")
     parser.add_argument("--out", default=None, help="experiment folder (default experiments/<name>)")
     parser.add_argument(
@@ -163,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=args.out,
             resume=args.resume,
             storage=args.storage,
+            allow_code_change=args.allow_code_change,
         )
         address = args.address
         if address is None:

@@ -3,7 +3,7 @@
 Group metrics exist only for groups that have classes (CIFAR-10-LT at rho 100 has no Few class, so there is no
 ``val/acc_few``), so the names depend on the training class counts. They are found by running the same metric
 functions as ``elm.train.evaluate`` on a two-example-per-class batch: no name list to keep in step by hand
-(``tests/elm/test_reported_metrics.py`` checks them against a real evaluation).
+(``tests/platform/test_plan_checks.py`` checks them against a real evaluation).
 """
 
 from __future__ import annotations

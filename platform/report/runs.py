@@ -60,7 +60,11 @@ class RunSet:
     def dataset(self) -> str:
         data = self.config.get("data", {})
         if isinstance(data, Mapping) and data.get("name"):
-            return str(data["name"])
+            import elm.data  # noqa: F401  (registers the datasets)
+            from elm.registry import DATASETS
+
+            name = str(data["name"])  # a base entry with an alias's values reads as the alias (cifar_lt -> cifar10_lt)
+            return DATASETS.canonical(name, data) if name in DATASETS.names() else name
         col = CONFIG_PREFIX + "data.name"
         return str(self.trials[col].dropna().iloc[0]) if col in self.trials and self.trials[col].notna().any() else ""
 

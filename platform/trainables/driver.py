@@ -35,9 +35,11 @@ def train_driver_fn(
     resources: ResourcesSpec,
     train_dir: StoragePath,
     max_failures: int,
+    code: Mapping[str, str] | None = None,
 ) -> None:
     """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample;
-    ``train_dir`` is the sweep's ``<storage>/train``, where Ray Train keeps this trial's run and checkpoints.
+    ``train_dir`` is the sweep's ``<storage>/train``, where Ray Train keeps this trial's run and checkpoints;
+    ``code``: the sweep's source digests, which every worker (restarted ones too) checks (``platform.code_version``).
 
     Raises:
         TrialFailedError: the trial failed deterministically (bad config, data error, diverged loss).
@@ -53,7 +55,7 @@ def train_driver_fn(
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_fn_per_worker,
-        train_loop_config={"config": cfg.to_dict(), "failure_file": failure_file},
+        train_loop_config={"config": cfg.to_dict(), "failure_file": failure_file, "code": code},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),

@@ -131,3 +131,31 @@ def test_markers_are_found_inside_optional_and_beside_constraints() -> None:
 def test_a_size_marker_with_an_unknown_role_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"Size role 'pixels' is unknown; known: \['val_per_class', "):
         Size("pixels")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, expected",
+    [
+        ("cifar_lt", {"source": "cifar10", "root": "data"}, "cifar10_lt"),
+        ("cifar_lt", {"source": "cifar100"}, "cifar100_lt"),
+        ("cifar_lt", {"root": "data"}, "cifar_lt"),  # no source: no alias matches
+        ("cifar10_lt", {"root": "data"}, "cifar10_lt"),
+        ("synthetic_lt", {"num_classes": 8}, "synthetic_lt"),
+    ],
+)
+def test_a_base_entry_with_an_alias_values_reads_as_that_alias(name: str, kwargs: dict, expected: str) -> None:
+    assert DATASETS.canonical(name, kwargs) == expected
+
+
+def test_smoke_caps_a_base_cifar_entry_as_it_caps_its_alias() -> None:
+    from platform.smoke import smoke
+
+    def train_cap(data: dict) -> object:
+        cfg = from_dict(
+            {"name": "x", "seed": 0, "data": data, "model": {"name": "resnet32"}, "loss": {"name": "cross_entropy"}}
+        )
+        return smoke(cfg).data.kwargs.get("max_train_per_class")
+
+    alias = train_cap({"name": "cifar10_lt", "root": "data", "imbalance_ratio": 100})
+    assert alias is not None
+    assert train_cap({"name": "cifar_lt", "source": "cifar10", "root": "data", "imbalance_ratio": 100}) == alias

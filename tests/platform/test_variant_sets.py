@@ -67,6 +67,21 @@ def test_set_keys_win_and_land_on_the_expanded_variants(tmp_path: Path) -> None:
     assert plan.variants["ce"] == {"loss": {"name": "cross_entropy", "label_smoothing": 0.1}}
 
 
+def test_a_set_named_by_set_keys_is_saved_expanded(tmp_path: Path) -> None:
+    raw = tiny_raw(
+        ablation={"seeds": [0], "variants": {"wide": {"model.hidden": 64}}},
+        tune={"searcher": "grid", "scheduler": "fifo"},
+    )
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
+    plan = make_plan(
+        str(tmp_path / "exp.yaml"), {"ablation.variant_set": "four_way"}, out=str(tmp_path / "out"), check_data=False
+    )
+    saved = plan.cfg.platform["ablation"]
+    assert "variant_set" not in saved  # --resume and the report never read the set file again
+    assert list(saved["variants"]) == ["ce", "logit_only", "embedding_only", "elm", "wide"]
+    assert saved["variants"]["elm"] == ELM
+
+
 @pytest.mark.parametrize(
     "ablation, needle",
     [
