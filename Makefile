@@ -16,7 +16,8 @@ run: setup  ## the main job: a sweep through Ray Tune + Optuna, tracked in MLflo
 test-fast: setup
 	$(PY) -m pytest -q
 
-lint: setup  ## ruff's lint (pycodestyle, pyflakes, bugbear) over the tree and mypy over elm/ (settings in pyproject.toml)
+lint: setup  ## ruff's format check and lint (pycodestyle, pyflakes, bugbear) over the tree, mypy over elm/ (pyproject.toml)
+	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 

@@ -7,9 +7,9 @@ temporary folder, then times ``elm.data.iterate_batches`` over them as training 
 RandomResizedCrop(``--size``) + flip, uint8 tensors, normalisation, batch 64, persistent workers, the first epoch
 untimed (worker start-up). ``workers=0`` decodes in the calling process. Needs torch, torchvision and PIL only.
 """
+
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import print_header, print_table
+from benchmarks.common import benchmark_parser, print_header, print_table
 from elm.data.base import FileSplit
 from elm.data.file_options import FileLoaderOptions
 from elm.data.loaders import iterate_batches
@@ -58,13 +58,12 @@ def images_per_sec(split: FileSplit, workers: int, size: int, epochs: int) -> fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.file_decode", description=__doc__.split("\n\n")[0])
+    p = benchmark_parser("file_decode", __doc__)
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--epochs", type=int, default=2, help="timed epochs after an untimed one")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
     print_header(f"decode + augment, {args.images} JPEGs {WIDTH}x{HEIGHT} -> {args.size}, batch {BATCH}", 1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="file-decode-") as tmp:

@@ -11,10 +11,9 @@ ResNet-32 (CIFAR, 10 classes): 68.86 M MACs -> 0.138 GFLOP forward, ~0.413 GFLOP
 The peak is the best of several ``torch.mm`` of two 4096 x 4096 matrices in fp32 and in bf16 (2 n^3 FLOPs
 each), with the same thread count as training: the attainable dense-GEMM rate, not the datasheet number.
 """
+
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from typing import Sequence
@@ -22,7 +21,15 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from benchmarks.common import load_average, print_header, print_table
+from benchmarks.common import (
+    add_threads,
+    benchmark_parser,
+    load_average,
+    load_spec,
+    print_header,
+    print_load_at_end,
+    print_table,
+)
 
 TRAIN_TO_FORWARD = 3.0  # forward + backward (input grads + weight grads), each ~ one forward
 MATMUL_N = 4096
@@ -92,16 +99,22 @@ def matmul_peak_gflops(dtype: torch.dtype, n: int = MATMUL_N, repeats: int = 5) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.flops", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images-per-sec", nargs=2, type=float, metavar=("FP32", "BF16"), default=None,
-                        help="training throughputs to rate (e.g. from benchmarks.throughput)")
-    parser.add_argument("--measure-throughput", action="store_true",
-                        help="measure (b) and (c) of benchmarks.throughput now instead")
+    parser = benchmark_parser("flops", __doc__)
+    parser.add_argument(
+        "--images-per-sec",
+        nargs=2,
+        type=float,
+        metavar=("FP32", "BF16"),
+        default=None,
+        help="training throughputs to rate (e.g. from benchmarks.throughput)",
+    )
+    parser.add_argument(
+        "--measure-throughput", action="store_true", help="measure (b) and (c) of benchmarks.throughput now instead"
+    )
     parser.add_argument("--steps", type=int, default=20, help="measured steps with --measure-throughput")
     parser.add_argument("--repeats", type=int, default=5, help="matmuls per dtype (best is kept)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    add_threads(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print_header("ResNet-32 training FLOPs and fraction of this CPU's matmul peak", args.threads)
 
     from elm.registry import MODELS
@@ -110,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     model = MODELS.build("resnet32", {}, num_classes=10, in_channels=3)
     macs = forward_macs_per_image(model, (3, 32, 32))
     train_flops = resnet_training_flops_per_image(model, (3, 32, 32))
-    print(f"ResNet-32 (10 classes), 3x32x32: {macs / 1e6:.2f} M MACs forward = {2 * macs / 1e9:.4f} GFLOP; "
-          f"training ~ {TRAIN_TO_FORWARD:g} x forward = {train_flops / 1e9:.4f} GFLOP per image")
-    peak = {"fp32": matmul_peak_gflops(torch.float32, repeats=args.repeats),
-            "bf16": matmul_peak_gflops(torch.bfloat16, repeats=args.repeats)}
+    print(
+        f"ResNet-32 (10 classes), 3x32x32: {macs / 1e6:.2f} M MACs forward = {2 * macs / 1e9:.4f} GFLOP; "
+        f"training ~ {TRAIN_TO_FORWARD:g} x forward = {train_flops / 1e9:.4f} GFLOP per image"
+    )
+    peak = {
+        "fp32": matmul_peak_gflops(torch.float32, repeats=args.repeats),
+        "bf16": matmul_peak_gflops(torch.bfloat16, repeats=args.repeats),
+    }
     for k, v in peak.items():
         print(f"matmul peak {k}: {v:.1f} GFLOP/s (torch.mm {MATMUL_N}x{MATMUL_N}, best of {args.repeats})")
     print(f"load    : {load_average()} after the matmuls", flush=True)
@@ -125,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import throughput as tp
 
         spec = tp.data_spec(None)
-        data = tp.load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        data = load_spec(spec)
         for p in ("fp32", "bf16"):
             rates.setdefault("(b) elm", {})[p] = tp.run_elm(data, tp.make_config(spec, p, args.steps, args.threads))
             rates.setdefault("(c) bare", {})[p] = tp.run_bare(data, p, 3, args.steps)
@@ -137,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 achieved = ips * train_flops / 1e9
                 rows.append([name, p, ips, achieved, f"{100 * achieved / peak[p]:.1f}%"])
         print_table(["source", "precision", "images/s", "GFLOP/s", "of matmul peak"], rows)
-        print(f"load    : {load_average()} at end")
+        print_load_at_end()
     return 0
 
 

@@ -19,6 +19,7 @@ ResNet-32, batch 128, SGD (momentum 0.9, weight decay 2e-4, lr 0.1), real CIFAR-
 
 Goals (issue 13): b >= 0.9 c, b >= 3 d, and 4 concurrent trials >= 2.5x one. The summary says met / not met.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.common import REPO_ROOT, print_header, print_table
-from elm.config import ExperimentConfig, from_dict
-from elm.data import load_data
+from benchmarks.common import (
+    LR,
+    MOMENTUM,
+    REPO_ROOT,
+    WEIGHT_DECAY,
+    benchmark_parser,
+    load_spec,
+    print_header,
+    print_table,
+    timed,
+    timing_config,
+)
+from elm.config import ExperimentConfig
 from elm.data.augment import crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, channel_constants, normalise
@@ -45,14 +56,19 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 2e-4
 IMBALANCE = 100
 EVAL_PER_CLASS = 10  # fit evaluates after its last epoch, outside the timed epoch; keep it cheap
 GOALS = {"b/c": 0.9, "b/d": 3.0, "concurrent 4/1": 2.5}
 # --tiny: toy sizes that exercise every code path on a CPU in seconds.
 TINY = {"batch_size": 8, "steps": 2, "warmup": 1, "concurrent": [1, 2], "loader_workers": 0, "precision": "fp32"}
-TINY_DATA = {"name": "synthetic_lt", "num_classes": 4, "image_size": 8, "n_max": 16, "imbalance_ratio": 4,
-             "n_test_per_class": 2}
+TINY_DATA = {
+    "name": "synthetic_lt",
+    "num_classes": 4,
+    "image_size": 8,
+    "n_max": 16,
+    "imbalance_ratio": 4,
+    "n_test_per_class": 2,
+}
 
 
 def data_spec(data_root: str | None, tiny: bool) -> dict[str, Any]:
@@ -61,21 +77,28 @@ def data_spec(data_root: str | None, tiny: bool) -> dict[str, Any]:
         return dict(TINY_DATA)
     if not data_root:
         raise SystemExit("error: --data-root is required (a folder with cifar-10-batches-py), or pass --tiny")
-    return {"name": "cifar10_lt", "root": str(Path(data_root).resolve()), "download": False,
-            "imbalance_ratio": IMBALANCE, "max_test_per_class": EVAL_PER_CLASS}
+    return {
+        "name": "cifar10_lt",
+        "root": str(Path(data_root).resolve()),
+        "download": False,
+        "imbalance_ratio": IMBALANCE,
+        "max_test_per_class": EVAL_PER_CLASS,
+    }
 
 
 def make_config(data: dict[str, Any], precision: str, steps: int, batch_size: int, compile: bool) -> ExperimentConfig:
     """2 epochs of ``steps`` steps, ResNet-32 + CE, constant lr, evaluation only after the last epoch."""
-    return from_dict({
-        "name": f"gpu_throughput_{precision}", "seed": 0, "data": data,
-        "model": {"name": "resnet32"}, "loss": {"name": "cross_entropy"},
-        "optim": {"lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "epochs": 2, "batch_size": batch_size,
-                  "schedule": "constant", "warmup_epochs": 0, "milestones": []},
-        "train": {"eval_every": 1000, "bf16": precision == "bf16", "fp16": precision == "fp16",
-                  "channels_last": True, "max_steps_per_epoch": steps, "posthoc_taus": [1.0],
-                  "eval_batch_size": 1000, "compile": compile, "data_on_device": "auto"},
-    })
+    return timing_config(
+        f"gpu_throughput_{precision}",
+        data,
+        steps,
+        batch_size,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        channels_last=True,
+        compile=compile,
+        data_on_device="auto",
+    )
 
 
 def sync(device: torch.device) -> None:
@@ -83,8 +106,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_elm(data: LongTailData, cfg: ExperimentConfig, device: torch.device,
-            after_warmup: Callable[[], None] | None = None) -> tuple[float, float, float]:
+def run_elm(
+    data: LongTailData, cfg: ExperimentConfig, device: torch.device, after_warmup: Callable[[], None] | None = None
+) -> tuple[float, float, float]:
     """(b): epoch 2's ``train/images_per_sec`` of ``fit``, and epoch 2's start and end (``time.time()``).
 
     ``after_warmup`` runs between the epochs (the concurrent workers' barrier)."""
@@ -132,23 +156,9 @@ def make_step(model: nn.Module, device: torch.device, precision: str) -> Callabl
     return step
 
 
-def timed(batches: Iterator[tuple[Tensor, Tensor]], step: Callable[[Tensor, Tensor], None], warmup: int, steps: int,
-          device: torch.device) -> float:
-    """Images/s over ``steps`` steps after ``warmup`` untimed ones, the device drained before and after."""
-    for _ in range(warmup):
-        step(*next(batches))
-    sync(device)
-    t0, n = time.perf_counter(), 0
-    for _ in range(steps):
-        x, y = next(batches)
-        step(x, y)
-        n += len(y)
-    sync(device)
-    return n / (time.perf_counter() - t0)
-
-
-def device_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int,
-                   device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+def device_batches(
+    split: TensorSplit, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int, device: torch.device
+) -> Iterator[tuple[Tensor, Tensor]]:
     """(c)'s data: the uint8 split on ``device``; endless epochs of full batches, all randomness drawn there."""
     images, labels = split.images.to(device), split.labels.to(device)
     m, s = channel_constants(mean, std, device)
@@ -157,43 +167,57 @@ def device_batches(split: TensorSplit, mean: tuple[float, ...], std: tuple[float
     while True:
         order = torch.randperm(n, device=device, generator=gen)
         for b in range(0, n - batch_size + 1, batch_size):
-            idx = order[b:b + batch_size]
+            idx = order[b : b + batch_size]
             dy, dx = torch.randint(0, 2 * pad + 1, (2, batch_size), device=device, generator=gen)
             flip = torch.randint(0, 2, (batch_size,), device=device, generator=gen).bool()
             x = crop_flip(images[idx], pad, dy, dx, flip)
             yield normalise(x, m, s), labels[idx]
 
 
-def run_bare(data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int,
-             steps: int) -> float:
+def run_bare(
+    data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int, steps: int
+) -> float:
     step = make_step(build_model(data.num_classes, device), device, precision)
-    return timed(device_batches(data.train, data.mean, data.std, batch_size, device), step, warmup, steps, device)
+    batches = device_batches(data.train, data.mean, data.std, batch_size, device)
+    return timed(batches, step, warmup, steps, lambda: sync(device))
 
 
-def pil_batches(data: LongTailData, batch_size: int, workers: int, device: torch.device
-                ) -> Iterator[tuple[Tensor, Tensor]]:
+def pil_batches(
+    data: LongTailData, batch_size: int, workers: int, device: torch.device
+) -> Iterator[tuple[Tensor, Tensor]]:
     """(d)'s data: LDAM-DRW's transform per PIL image in a DataLoader, pinned, copied without blocking."""
     from torchvision import transforms
 
     from benchmarks.throughput import PilCifar
 
-    transform = transforms.Compose([
-        transforms.RandomCrop(data.image_size, padding=CIFAR_CROP_PAD), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), transforms.Normalize(data.mean, data.std),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(data.image_size, padding=CIFAR_CROP_PAD),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(data.mean, data.std),
+        ]
+    )
     loader = torch.utils.data.DataLoader(
-        PilCifar(data.train, transform), batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        persistent_workers=workers > 0, pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0),
+        PilCifar(data.train, transform),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),
     )
     while True:
         for x, y in loader:
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def run_pil(data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int, steps: int,
-            workers: int) -> float:
+def run_pil(
+    data: LongTailData, device: torch.device, precision: str, batch_size: int, warmup: int, steps: int, workers: int
+) -> float:
     step = make_step(build_model(data.num_classes, device), device, precision)
-    return timed(pil_batches(data, batch_size, workers, device), step, warmup, steps, device)
+    return timed(pil_batches(data, batch_size, workers, device), step, warmup, steps, lambda: sync(device))
 
 
 def file_barrier(folder: Path, parties: int, me: int, timeout_s: float = 600.0) -> Callable[[], None]:
@@ -215,12 +239,29 @@ def run_concurrent(n: int, args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gpu-concurrent-") as tmp:
         procs = []
         for i in range(n):
-            cmd = [sys.executable, "-m", "benchmarks.gpu_throughput", "--worker", str(i), "--barrier", tmp,
-                   "--parties", str(n), "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-                   "--precision", args.precision, "--device", args.device]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.gpu_throughput",
+                "--worker",
+                str(i),
+                "--barrier",
+                tmp,
+                "--parties",
+                str(n),
+                "--steps",
+                str(args.steps),
+                "--batch-size",
+                str(args.batch_size),
+                "--precision",
+                args.precision,
+                "--device",
+                args.device,
+            ]
             cmd += ["--tiny"] if args.tiny else ["--data-root", args.data_root]
-            procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True))
+            procs.append(
+                subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
         results = []
         for p in procs:
             out, err = p.communicate()
@@ -235,7 +276,7 @@ def run_concurrent(n: int, args: argparse.Namespace) -> dict[str, float]:
 def worker_main(args: argparse.Namespace) -> int:
     """One concurrent trial: (b), printing one JSON line (images/s, epoch-2 start and end)."""
     spec = data_spec(args.data_root, args.tiny)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     cfg = make_config(spec, args.precision, args.steps, args.batch_size, compile=False)
     barrier = file_barrier(Path(args.barrier), args.parties, args.worker)
     rate, start, end = run_elm(data, cfg, torch.device(args.device), after_warmup=barrier)
@@ -248,7 +289,7 @@ def verdict(ratio: float | None, goal: float) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_throughput", description=__doc__.split("\n\n")[0])
+    p = benchmark_parser("gpu_throughput", __doc__)
     p.add_argument("--data-root", default=None, help="folder holding cifar-10-batches-py")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", default=None, choices=["bf16", "fp16", "fp32"], help="default bf16 (--tiny: fp32)")
@@ -264,8 +305,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--barrier", default=None, help=argparse.SUPPRESS)
     p.add_argument("--parties", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    defaults = TINY if args.tiny else {"batch_size": BATCH_SIZE, "steps": 97, "warmup": 20, "concurrent": [1, 2, 4, 8],
-                                       "loader_workers": 4, "precision": "bf16"}
+    defaults = (
+        TINY
+        if args.tiny
+        else {
+            "batch_size": BATCH_SIZE,
+            "steps": 97,
+            "warmup": 20,
+            "concurrent": [1, 2, 4, 8],
+            "loader_workers": 4,
+            "precision": "bf16",
+        }
+    )
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -281,12 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         print(f"device  : {torch.cuda.get_device_name(device)}")
     spec = data_spec(args.data_root, args.tiny)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
-    print(f"data    : {spec['name']}: {len(data.train)} training images; {args.steps} measured steps per variant",
-          flush=True)
+    data = load_spec(spec)
+    print(
+        f"data    : {spec['name']}: {len(data.train)} training images; {args.steps} measured steps per variant",
+        flush=True,
+    )
     cfg = make_config(spec, args.precision, args.steps, args.batch_size, args.compile)
-    r: dict[str, Any] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                         "precision": args.precision, "batch_size": args.batch_size, "steps": args.steps}
+    r: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": args.precision,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+    }
     r["b"] = run_elm(data, cfg, device)[0]
     print(f"  (b) elm   {r['b']:9.1f} img/s", flush=True)
     r["c"] = run_bare(data, device, args.precision, args.batch_size, args.warmup, args.steps)
@@ -296,20 +353,32 @@ def main(argv: list[str] | None = None) -> int:
     r["concurrent"] = {}
     for n in args.concurrent:
         r["concurrent"][n] = run_concurrent(n, args)
-        print(f"  {n} concurrent: aggregate {r['concurrent'][n]['aggregate']:9.1f} img/s "
-              f"(sum of the trials' own rates {r['concurrent'][n]['sum']:.1f})", flush=True)
+        print(
+            f"  {n} concurrent: aggregate {r['concurrent'][n]['aggregate']:9.1f} img/s "
+            f"(sum of the trials' own rates {r['concurrent'][n]['sum']:.1f})",
+            flush=True,
+        )
     print()
-    print_table(["(b) elm", "(c) bare", "(d) pil", "b/c", "b/d"],
-                [[r["b"], r["c"], r["d"], f"{r['b'] / r['c']:.2f}", f"{r['b'] / r['d']:.2f}"]])
+    print_table(
+        ["(b) elm", "(c) bare", "(d) pil", "b/c", "b/d"],
+        [[r["b"], r["c"], r["d"], f"{r['b'] / r['c']:.2f}", f"{r['b'] / r['d']:.2f}"]],
+    )
     if r["concurrent"]:
         one = r["concurrent"].get(1, {}).get("aggregate")
-        print_table(["trials", "aggregate img/s", "sum of trial rates", "x one trial"],
-                    [[n, c["aggregate"], c["sum"], f"{c['aggregate'] / one:.2f}" if one else "-"]
-                     for n, c in r["concurrent"].items()])
+        print_table(
+            ["trials", "aggregate img/s", "sum of trial rates", "x one trial"],
+            [
+                [n, c["aggregate"], c["sum"], f"{c['aggregate'] / one:.2f}" if one else "-"]
+                for n, c in r["concurrent"].items()
+            ],
+        )
     four = r["concurrent"].get(4, {}).get("aggregate")
     one = r["concurrent"].get(1, {}).get("aggregate")
-    r["goals"] = {"b/c": verdict(r["b"] / r["c"], GOALS["b/c"]), "b/d": verdict(r["b"] / r["d"], GOALS["b/d"]),
-                  "concurrent 4/1": verdict(four / one if four and one else None, GOALS["concurrent 4/1"])}
+    r["goals"] = {
+        "b/c": verdict(r["b"] / r["c"], GOALS["b/c"]),
+        "b/d": verdict(r["b"] / r["d"], GOALS["b/d"]),
+        "concurrent 4/1": verdict(four / one if four and one else None, GOALS["concurrent 4/1"]),
+    }
     for k, v in r["goals"].items():
         print(f"goal {k}: {v}")
     if args.tiny:

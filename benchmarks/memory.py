@@ -15,9 +15,9 @@ tune driver  ``python -m platform.tune ablations/smoke.yaml --smoke``: the drive
              ``ray::RayTrainWorker`` a Train worker, ...), sampled from /proc every 0.2 s (Linux only; short
              peaks between samples are missed). ``--set`` passes overrides to the sweep (e.g. a real dataset).
 """
+
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, print_header, print_load_at_end, print_table
 
 SAMPLE_SECONDS = 0.2
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -33,8 +33,9 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 TRAINER = """
 import resource, sys
 from benchmarks import throughput as tp
+from benchmarks.common import load_spec
 spec = tp.data_spec(sys.argv[1] or None)
-data = tp.load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+data = load_spec(spec)
 tp.run_elm(data, tp.make_config(spec, sys.argv[2], int(sys.argv[3]), 0))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
 """
@@ -133,20 +134,26 @@ def tune_peaks(config: str, extra: list[str]) -> tuple[int, int, int, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("memory", __doc__)
     parser.add_argument("--data-root", default="")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--config", default="ablations/smoke.yaml")
     parser.add_argument("--no-tune", action="store_true")
-    parser.add_argument("--launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
-                        help="resources.launcher of the sweep")
+    parser.add_argument(
+        "--launcher", default="auto", choices=["auto", "in_trial", "ray_train"], help="resources.launcher of the sweep"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     print_header("peak resident memory (MiB, lower is better)")
     rows = []
     for precision in ("fp32", "bf16"):
-        out = subprocess.run([sys.executable, "-c", TRAINER, args.data_root, precision, str(args.steps)],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", TRAINER, args.data_root, precision, str(args.steps)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append([f"elm trainer, ResNet-32 {precision}", f"{int(out.stdout.split()[-1]) / 1024:.0f}"])
     if not args.no_tune:
         extra = ["--set", f"resources.launcher={args.launcher}"] + [a for o in args.overrides for a in ("--set", o)]
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, kib in sorted(per_kind.items(), key=lambda kv: -kv[1])[:8]:
             rows.append([f"  largest single process: {kind}", f"{kib / 1024:.0f}"])
     print_table(["process", "peak RSS MiB"], rows)
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

@@ -10,19 +10,18 @@ themselves reach; the rest of forward + backward is the time the FLOP count does
 also times the step with the model wrapped in
 ``torch.compile`` (inductor, which fuses BN/ReLU/add around the oneDNN convolutions).
 """
+
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import load_average, print_header, print_table
+from benchmarks.common import add_threads, benchmark_parser, load_spec, print_header, print_load_at_end, print_table
 from benchmarks.throughput import COMPILE_WARMUP_STEPS, build_model, bare_batches, data_spec, sgd, train_step
 import elm.models  # noqa: F401  (fills the MODELS registry)
-from elm.data import load_data
 
 TRAIN_GFLOP_PER_IMAGE = 0.4131  # benchmarks.flops: 3 x 0.1377 GFLOP forward (68.86 M MACs)
 
@@ -113,44 +112,51 @@ def compiled_rate(precision: str, warmup: int, steps: int, data: object, rounds:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("profile_step", __doc__)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    add_threads(parser, default=torch.get_num_threads())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) against eager")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     inductor_cache = Path(cache_dir())
     cache_existed = inductor_cache.is_dir() and any(inductor_cache.iterdir())
     print_header("ResNet-32 training step profile (batch 128): time per phase and in convolutions", args.threads)
     spec = data_spec(args.data_root)
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    data = load_spec(spec)
     for precision in args.precisions:
         t, wall = profile(precision, args.warmup, args.steps, data)
         images = args.steps * 128
         ms = {k: 1e3 * v / args.steps for k, v in t.items()}
         conv = t["conv forward"] + t["conv backward"]
         rows = [[p, f"{ms.get(p, 0.0):.1f}", f"{100 * t.get(p, 0.0) / wall:.1f} %"] for p in PHASES]
-        rows += [["  of forward + backward: convolutions", f"{1e3 * conv / args.steps:.1f}",
-                  f"{100 * conv / wall:.1f} %"],
-                 ["  of forward + backward: everything else (BN, ReLU, add, pooling, FC, loss, autograd)",
-                  f"{ms.get('forward', 0) + ms.get('backward', 0) - 1e3 * conv / args.steps:.1f}",
-                  f"{100 * (t.get('forward', 0) + t.get('backward', 0) - conv) / wall:.1f} %"]]
+        rows += [
+            ["  of forward + backward: convolutions", f"{1e3 * conv / args.steps:.1f}", f"{100 * conv / wall:.1f} %"],
+            [
+                "  of forward + backward: everything else (BN, ReLU, add, pooling, FC, loss, autograd)",
+                f"{ms.get('forward', 0) + ms.get('backward', 0) - 1e3 * conv / args.steps:.1f}",
+                f"{100 * (t.get('forward', 0) + t.get('backward', 0) - conv) / wall:.1f} %",
+            ],
+        ]
         print(f"## {precision}: {images / wall:.1f} images/s under the profiler, {args.threads} threads")
         print_table(["phase", "ms per step", "share of wall"], rows)
-        print(f"convolutions alone run at {TRAIN_GFLOP_PER_IMAGE * images / conv:.0f} GFLOP/s (their FLOPs over their "
-              f"time); the whole step at {TRAIN_GFLOP_PER_IMAGE * images / wall:.0f} GFLOP/s\n", flush=True)
+        print(
+            f"convolutions alone run at {TRAIN_GFLOP_PER_IMAGE * images / conv:.0f} GFLOP/s (their FLOPs over their "
+            f"time); the whole step at {TRAIN_GFLOP_PER_IMAGE * images / wall:.0f} GFLOP/s\n",
+            flush=True,
+        )
     if args.compile:
         rows = []
         for precision in args.precisions:
             eager, comp, first = compiled_rate(precision, args.warmup, args.steps, data)
             rows.append([precision, f"{eager:.1f}", f"{comp:.1f}", f"{comp / eager:.2f}", f"{first:.1f}"])
-        print(f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
-              f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)")
+        print(
+            f"inductor cache: {inductor_cache} ({'existed' if cache_existed else 'empty'} before this run; "
+            f"TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) measures a cold compile)"
+        )
         print_table(["precision", "eager images/s", "torch.compile images/s", "ratio", "first compiled step s"], rows)
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

@@ -19,9 +19,9 @@ fraction of the grid's, the epochs TPE+ASHA needed to come within 0.5 points of 
 anytime curves (CSV and PNG in ``--out``). Target (issue 5): within 0.5 points of the grid's best using at most
 40 % of the grid's epochs.
 """
+
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, print_header, print_load_at_end, print_table
 
 CONFIG = "ablations/cifar10_mlp_search.yaml"
 METRIC = "val/balanced_acc"  # the sweep ranks trials on its balanced validation split
@@ -84,19 +84,32 @@ def read_reports(sweep_dir: Path) -> list[Report]:
 
 def grid_search_block(points: int) -> str:
     """``search:`` of the grid: ``points`` values per axis spanning the ``elm_joint`` box."""
+
     def lin(lo: float, hi: float) -> list[float]:
         return [round(lo + (hi - lo) * i / (points - 1), 6) for i in range(points)] if points > 1 else [lo]
 
     lam = [round(10 ** (-2 + 2 * i / (points - 1)), 6) for i in range(points)] if points > 1 else [0.1]
-    return json.dumps({"loss.tau": {"grid": lin(0.0, 2.0)}, "loss.margin": {"grid": lin(0.0, 0.5)},
-                       "loss.lam": {"grid": lam}})
+    return json.dumps(
+        {"loss.tau": {"grid": lin(0.0, 2.0)}, "loss.margin": {"grid": lin(0.0, 0.5)}, "loss.lam": {"grid": lam}}
+    )
 
 
 def run_search(name: str, out: Path, data_root: str, extra: list[str]) -> tuple[float, Path]:
     """Run one search with ``python -m platform.tune``; (wall seconds, its folder)."""
     folder = out / name
-    cmd = [sys.executable, "-m", "platform.tune", CONFIG, "--out", str(folder), "--set", f"data.root={data_root}",
-           "--set", f"name={name}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "platform.tune",
+        CONFIG,
+        "--out",
+        str(folder),
+        "--set",
+        f"data.root={data_root}",
+        "--set",
+        f"name={name}",
+        *extra,
+    ]
     print(f"$ {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -129,8 +142,7 @@ def plot(curves: dict[str, list[tuple[int, float | None]]], grid_epochs: int, pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.search_efficiency",
-                                     description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("search_efficiency", __doc__)
     parser.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py")
     parser.add_argument("--out", default="runs/search_efficiency")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="TPE sampler seeds")
@@ -147,13 +159,37 @@ def main(argv: list[str] | None = None) -> int:
     print_header("search efficiency: TPE + ASHA vs grid over tau x margin x lambda (real CIFAR-10-LT, MLP)")
     common = ["--set", f"optim.epochs={args.epochs}", "--set", f"tune.max_concurrent={args.max_concurrent}"]
     runs: dict[str, tuple[float, Path]] = {}
-    runs["grid"] = run_search("grid", out, data_root, common + [
-        "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
-        "--set", f"search={grid_search_block(args.grid_points)}"])
+    runs["grid"] = run_search(
+        "grid",
+        out,
+        data_root,
+        common
+        + [
+            "--set",
+            "tune.searcher=grid",
+            "--set",
+            "tune.scheduler=fifo",
+            "--set",
+            f"search={grid_search_block(args.grid_points)}",
+        ],
+    )
     for s in args.seeds:
-        runs[f"tpe+asha seed {s}"] = run_search(f"tpe_asha_seed{s}", out, data_root, common + [
-            "--set", "tune.searcher=optuna", "--set", "tune.scheduler=asha", "--set", f"tune.seed={s}",
-            "--set", f"tune.num_samples={args.num_samples}"])
+        runs[f"tpe+asha seed {s}"] = run_search(
+            f"tpe_asha_seed{s}",
+            out,
+            data_root,
+            common
+            + [
+                "--set",
+                "tune.searcher=optuna",
+                "--set",
+                "tune.scheduler=asha",
+                "--set",
+                f"tune.seed={s}",
+                "--set",
+                f"tune.num_samples={args.num_samples}",
+            ],
+        )
     curves = {name: anytime_best(read_reports(folder)) for name, (_, folder) in runs.items()}
     grid_curve = curves["grid"]
     grid_epochs, grid_best = grid_curve[-1]
@@ -163,19 +199,38 @@ def main(argv: list[str] | None = None) -> int:
         epochs, best = curve[-1]
         reach = epochs_to_reach(curve, grid_best - TOLERANCE)
         trials = len({r.trial for r in read_reports(runs[name][1])})
-        rows.append([name, trials, epochs, f"{100 * epochs / grid_epochs:.0f} %", f"{100 * (best or 0):.2f}",
-                     f"{100 * ((best or 0) - grid_best):+.2f}",
-                     "never" if reach is None else f"{reach} ({100 * reach / grid_epochs:.0f} %)",
-                     f"{runs[name][0]:.0f}"])
-    print_table(["search", "trials", "epochs", "of grid's", f"best {METRIC} (%)", "vs grid (pts)",
-                 "epochs to grid best - 0.5 pt", "wall s"], rows)
+        rows.append(
+            [
+                name,
+                trials,
+                epochs,
+                f"{100 * epochs / grid_epochs:.0f} %",
+                f"{100 * (best or 0):.2f}",
+                f"{100 * ((best or 0) - grid_best):+.2f}",
+                "never" if reach is None else f"{reach} ({100 * reach / grid_epochs:.0f} %)",
+                f"{runs[name][0]:.0f}",
+            ]
+        )
+    print_table(
+        [
+            "search",
+            "trials",
+            "epochs",
+            "of grid's",
+            f"best {METRIC} (%)",
+            "vs grid (pts)",
+            "epochs to grid best - 0.5 pt",
+            "wall s",
+        ],
+        rows,
+    )
     with (out / "curves.csv").open("w") as f:
         f.write("search,epochs,best\n")
         for name, curve in curves.items():
             f.writelines(f"{name},{e},{'' if b is None else b}\n" for e, b in curve)
     plot(curves, grid_epochs, out / "search_efficiency.png")
     print(f"curves: {out / 'curves.csv'}, {out / 'search_efficiency.png'}")
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

@@ -18,9 +18,9 @@ trial's process, ``ray_train`` starts a TorchTrainer's controller and worker act
 ``total - sum(parts)`` is what Tune, Train and MLflow add on top: actor and worker-group start, the worker
 process's own imports and data load, the Train -> Tune report hop, the MLflow run creation.
 """
+
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import subprocess
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
+from benchmarks.common import REPO_ROOT, benchmark_parser, print_header, print_load_at_end, print_table
 
 POLL_SECONDS = 0.1
 TIMEOUT_SECONDS = 600
@@ -87,9 +87,20 @@ def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
         out = Path(tmp) / "out"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "platform.tune", config, "--smoke", "--out", str(out),
-             "--set", f"resources.launcher={launcher}"], cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "platform.tune",
+                config,
+                "--smoke",
+                "--out",
+                str(out),
+                "--set",
+                f"resources.launcher={launcher}",
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         first = None
         while time.perf_counter() - t0 < TIMEOUT_SECONDS:
@@ -106,16 +117,23 @@ def time_to_first_result(config: str, launcher: str) -> tuple[float, float]:
         proc.wait()
         done = time.perf_counter() - t0
         if first is None:
-            raise RuntimeError(f"no result.json appeared under {out / 'ray'} (exit code {proc.returncode}); "
-                               f"is '{name}' the sweep name?")
+            raise RuntimeError(
+                f"no result.json appeared under {out / 'ray'} (exit code {proc.returncode}); "
+                f"is '{name}' the sweep name?"
+            )
         return first, done
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.startup", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("startup", __doc__)
     parser.add_argument("--config", default="ablations/smoke.yaml")
-    parser.add_argument("--launchers", nargs="+", default=["in_trial", "ray_train"],
-                        choices=["in_trial", "ray_train", "auto"], help="resources.launcher values to time")
+    parser.add_argument(
+        "--launchers",
+        nargs="+",
+        default=["in_trial", "ray_train"],
+        choices=["in_trial", "ray_train", "auto"],
+        help="resources.launcher values to time",
+    )
     parser.add_argument("--no-total", action="store_true", help="skip the end-to-end runs (~1 min each)")
     args = parser.parse_args(argv)
     print_header(f"start-up of `python -m platform.tune {args.config} --smoke` (seconds, lower is better)")
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["  of which Tune/Train/MLflow orchestration", f"{first - sum(parts.values()):.2f}"])
         rows.append([f"{launcher}: command finished (all trials)", f"{done:.2f}"])
     print_table(["part", "seconds"], rows)
-    print(f"load    : {load_average()} at end")
+    print_load_at_end()
     return 0
 
 

@@ -28,11 +28,10 @@ pixel values, and the platform trial can load the same registered dataset.
 
 Expected on a quiet 2-core Zen 4 (AVX-512 BF16): see benchmarks/README.md.
 """
+
 from __future__ import annotations
 
-import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile
@@ -45,9 +44,22 @@ import torch.nn.functional as F
 import yaml
 from torch import Tensor, nn
 
-from benchmarks.common import REPO_ROOT, load_average, print_header, print_table
-from elm.config import ExperimentConfig, from_dict
-from elm.data import load_data
+from benchmarks.common import (
+    LR,
+    MOMENTUM,
+    WEIGHT_DECAY,
+    timing_config,
+    REPO_ROOT,
+    add_threads,
+    benchmark_parser,
+    load_average,
+    load_spec,
+    print_header,
+    print_load_at_end,
+    print_table,
+    timed,
+)
+from elm.config import ExperimentConfig
 from elm.data.augment import random_crop_flip
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import CIFAR_CROP_PAD, normalise
@@ -55,7 +67,6 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 2e-4
 # CIFAR-10-LT at imbalance 100: 5000 images in the head class, 12,406 in all (LDAM-DRW's counts).
 N_MAX, NUM_CLASSES, IMBALANCE = 5000, 10, 100
 EVAL_PER_CLASS = 10  # fit evaluates after its last epoch (outside the timed window); keep that cheap
@@ -65,10 +76,21 @@ PRECISIONS = ("fp32", "bf16")
 def data_spec(data_root: str | None) -> dict[str, Any]:
     """The ``data:`` block for either real CIFAR-10-LT or same-shaped synthetic blobs."""
     if data_root:
-        return {"name": "cifar10_lt", "root": str(Path(data_root).resolve()), "download": False,
-                "imbalance_ratio": IMBALANCE, "max_test_per_class": EVAL_PER_CLASS}
-    return {"name": "synthetic_lt", "num_classes": NUM_CLASSES, "image_size": 32, "n_max": N_MAX,
-            "imbalance_ratio": IMBALANCE, "n_test_per_class": EVAL_PER_CLASS}
+        return {
+            "name": "cifar10_lt",
+            "root": str(Path(data_root).resolve()),
+            "download": False,
+            "imbalance_ratio": IMBALANCE,
+            "max_test_per_class": EVAL_PER_CLASS,
+        }
+    return {
+        "name": "synthetic_lt",
+        "num_classes": NUM_CLASSES,
+        "image_size": 32,
+        "n_max": N_MAX,
+        "imbalance_ratio": IMBALANCE,
+        "n_test_per_class": EVAL_PER_CLASS,
+    }
 
 
 def make_config(
@@ -77,17 +99,16 @@ def make_config(
     """A 2-epoch ResNet-32 + CE config capped at ``steps`` steps per epoch, constant lr, no evaluation in between
     (``compile``: ``train.compile``, so epoch 1, the warm-up, also holds the compilation)."""
     bf16 = precision == "bf16"
-    return from_dict({
-        "name": f"throughput_{precision}",
-        "seed": 0,
-        "data": data,
-        "model": {"name": "resnet32"},
-        "loss": {"name": "cross_entropy"},
-        "optim": {"lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "epochs": 2,
-                  "batch_size": BATCH_SIZE, "schedule": "constant", "warmup_epochs": 0, "milestones": []},
-        "train": {"eval_every": 1000, "bf16": bf16, "channels_last": bf16, "max_steps_per_epoch": steps,
-                  "num_threads": threads, "posthoc_taus": [1.0], "eval_batch_size": 1000, "compile": compile},
-    })
+    return timing_config(
+        f"throughput_{precision}",
+        data,
+        steps,
+        BATCH_SIZE,
+        bf16=bf16,
+        channels_last=bf16,
+        num_threads=threads,
+        compile=compile,
+    )
 
 
 def build_model(precision: str, seed: int = 0) -> nn.Module:
@@ -111,19 +132,6 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tenso
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-
-
-def timed(batches: Iterator[tuple[Tensor, Tensor]], step: Any, warmup: int, steps: int) -> float:
-    """Images/s over ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones (batch fetch included)."""
-    for _ in range(warmup):
-        step(*next(batches))
-    t0 = time.perf_counter()
-    n = 0
-    for _ in range(steps):
-        x, y = next(batches)
-        step(x, y)
-        n += len(y)
-    return n / (time.perf_counter() - t0)
 
 
 def run_elm(data: LongTailData, cfg: ExperimentConfig) -> float:
@@ -158,8 +166,9 @@ def run_bare(data: LongTailData, precision: str, warmup: int, steps: int, compil
     opt = sgd(model)
     run = torch.compile(model) if compile else model
     warmup += COMPILE_WARMUP_STEPS if compile else 0
-    return timed(bare_batches(data.train, data.mean, data.std),
-                 lambda x, y: train_step(run, opt, x, y, precision), warmup, steps)
+    return timed(
+        bare_batches(data.train, data.mean, data.std), lambda x, y: train_step(run, opt, x, y, precision), warmup, steps
+    )
 
 
 class PilCifar(torch.utils.data.Dataset):
@@ -183,15 +192,21 @@ def torchvision_batches(data: LongTailData, workers: int) -> Iterator[tuple[Tens
     """(d)'s data: LDAM-DRW's train transform in a DataLoader, cycled over epochs (workers persist)."""
     from torchvision import transforms
 
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=CIFAR_CROP_PAD),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize(data.mean, data.std),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=CIFAR_CROP_PAD),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(data.mean, data.std),
+        ]
+    )
     loader = torch.utils.data.DataLoader(
-        PilCifar(data.train, transform), batch_size=BATCH_SIZE, shuffle=True, num_workers=workers,
-        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0),
+        PilCifar(data.train, transform),
+        batch_size=BATCH_SIZE,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(0),
     )
     while True:
         yield from loader
@@ -201,12 +216,14 @@ def run_torchvision(data: LongTailData, precision: str, warmup: int, steps: int,
     model = build_model(precision)
     model.train()
     opt = sgd(model)
-    return timed(torchvision_batches(data, workers),
-                 lambda x, y: train_step(model, opt, x, y, precision), warmup, steps)
+    return timed(
+        torchvision_batches(data, workers), lambda x, y: train_step(model, opt, x, y, precision), warmup, steps
+    )
 
 
-def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int, launcher: str = "auto",
-                 compile: bool = False) -> float:
+def run_platform(
+    data: dict[str, Any], precision: str, steps: int, threads: int, launcher: str = "auto", compile: bool = False
+) -> float:
     """(a): one Tune trial of ``python -m platform.tune`` (subprocess, so Ray is fully torn down afterwards)."""
     raw = make_config(data, precision, steps, threads, compile).to_dict()
     raw["tune"] = {"searcher": "grid", "metric": "train/loss", "mode": "min", "scheduler": "fifo"}
@@ -214,8 +231,18 @@ def run_platform(data: dict[str, Any], precision: str, steps: int, threads: int,
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         cfg_path = Path(tmp) / "throughput.yaml"
         cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-        cmd = [sys.executable, "-m", "platform.tune", str(cfg_path), "--out", str(Path(tmp) / "out"),
-               "--set", "optim.epochs=2", "--set", f"train.max_steps_per_epoch={steps}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "platform.tune",
+            str(cfg_path),
+            "--out",
+            str(Path(tmp) / "out"),
+            "--set",
+            "optim.epochs=2",
+            "--set",
+            f"train.max_steps_per_epoch={steps}",
+        ]
         proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
         trials = Path(tmp) / "out" / "trials.csv"
         if proc.returncode != 0 or not trials.is_file():
@@ -233,28 +260,38 @@ def ratio(num: float | None, den: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("throughput", __doc__)
     parser.add_argument("--data-root", default=None, help="folder with cifar-10-batches-py (else synthetic blobs)")
     parser.add_argument("--steps", type=int, default=40, help="measured steps per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before (c) and (d)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads")
+    add_threads(parser)
     parser.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers of (d)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--with-platform", action="store_true", help="also time (a), a Ray Tune trial (~30 s)")
-    parser.add_argument("--platform-launcher", default="auto", choices=["auto", "in_trial", "ray_train"],
-                        help="resources.launcher of (a)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model of (a), (b) (train.compile) and (c); (d) stays eager")
+    parser.add_argument(
+        "--platform-launcher",
+        default="auto",
+        choices=["auto", "in_trial", "ray_train"],
+        help="resources.launcher of (a)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model of (a), (b) (train.compile) and (c); (d) stays eager",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print_header("training throughput, ResNet-32, batch 128, images/s (higher is better)", args.threads)
     spec = data_spec(args.data_root)
     t0 = time.perf_counter()
-    data = load_data(spec["name"], {k: v for k, v in spec.items() if k != "name"})
-    print(f"data    : {spec['name']}: {len(data.train)} train images {tuple(data.train.images.shape[1:])} uint8 "
-          f"in memory (loaded in {time.perf_counter() - t0:.1f} s)")
-    print(f"steps   : {args.steps} measured after {args.warmup} warm-up steps "
-          f"((b): after a warm-up epoch of {args.steps} steps); (d) DataLoader workers: {args.loader_workers}")
+    data = load_spec(spec)
+    print(
+        f"data    : {spec['name']}: {len(data.train)} train images {tuple(data.train.images.shape[1:])} uint8 "
+        f"in memory (loaded in {time.perf_counter() - t0:.1f} s)"
+    )
+    print(
+        f"steps   : {args.steps} measured after {args.warmup} warm-up steps "
+        f"((b): after a warm-up epoch of {args.steps} steps); (d) DataLoader workers: {args.loader_workers}"
+    )
     print(flush=True)
 
     rows, results = [], {}
@@ -270,23 +307,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.with_platform:
         torch.set_num_threads(args.threads)
         for precision in args.precisions:
-            results[precision]["a"] = run_platform(spec, precision, args.steps, args.threads, args.platform_launcher,
-                                                   args.compile)
-            print(f"  {precision} (a) platform    {results[precision]['a']:8.1f} img/s   load {load_average()}",
-                  flush=True)
+            results[precision]["a"] = run_platform(
+                spec, precision, args.steps, args.threads, args.platform_launcher, args.compile
+            )
+            print(
+                f"  {precision} (a) platform    {results[precision]['a']:8.1f} img/s   load {load_average()}",
+                flush=True,
+            )
     print()
     for precision, r in results.items():
         fmt = lambda v: v if v is not None else "-"  # noqa: E731
-        rows.append([precision, fmt(r["a"]), fmt(r["b"]), fmt(r["c"]), fmt(r["d"]),
-                     ratio(r["a"], r["c"]), ratio(r["a"], r["d"]), ratio(r["b"], r["c"]), ratio(r["b"], r["d"])])
-    print_table(["precision", "(a) platform", "(b) elm", "(c) bare", "(d) torchvision", "a/c", "a/d", "b/c", "b/d"],
-                rows)
+        rows.append(
+            [
+                precision,
+                fmt(r["a"]),
+                fmt(r["b"]),
+                fmt(r["c"]),
+                fmt(r["d"]),
+                ratio(r["a"], r["c"]),
+                ratio(r["a"], r["d"]),
+                ratio(r["b"], r["c"]),
+                ratio(r["b"], r["d"]),
+            ]
+        )
+    print_table(
+        ["precision", "(a) platform", "(b) elm", "(c) bare", "(d) torchvision", "a/c", "a/d", "b/c", "b/d"], rows
+    )
     if "bf16" in results and "fp32" in results:
         # Each as it is used: the platform's default is bf16 + channels_last; LDAM-DRW-style repos train in fp32.
         a, b, d = results["bf16"]["a"], results["bf16"]["b"], results["fp32"]["d"]
-        print(f"as used by default (platform/elm bf16 + channels_last vs the torchvision pipeline in fp32): "
-              f"a/d = {ratio(a, d)}, b/d = {ratio(b, d)}")
-    print(f"load    : {load_average()} at end")
+        print(
+            f"as used by default (platform/elm bf16 + channels_last vs the torchvision pipeline in fp32): "
+            f"a/d = {ratio(a, d)}, b/d = {ratio(b, d)}"
+        )
+    print_load_at_end()
     return 0
 
 

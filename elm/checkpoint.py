@@ -1,4 +1,5 @@
 """Checkpoints a run resumes from exactly: model, optimiser, epoch, global RNG states, and the config."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ runs before any data is loaded: unknown keys, wrong types and out-of-range value
 the key. Overrides (CLI ``--set loss.tau=0.5`` and Tune's sampled ``{"loss.tau": 0.73}``) all go through
 ``with_overrides``, which edits the raw mapping and re-validates the whole config.
 """
+
 from __future__ import annotations
 
 import copy
@@ -63,7 +64,8 @@ class ConfigLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -138,8 +140,8 @@ class TrainConfig:
     # the first bad step, and no checkpoint is written after it).
     check_finite_every: Annotated[int, Interval(ge=1)] = 50
     # torch.compile the training forward (full batches only; a smaller last batch and evaluation run eager). Off by
-    # default: on the 2-core CPU it buys 1.2-1.3x in fp32 but only 1.02-1.06x in bf16, against ~42 s of compilation
-    # per machine with a cold cache (benchmarks/README.md, "torch.compile").
+    # default: what it buys and what a cold-cache compilation costs depend on the machine and precision (measured in
+    # benchmarks/README.md, "torch.compile").
     compile: bool = False
     eval_batch_size: Annotated[int, Interval(ge=1)] = 1000
     num_threads: Annotated[int, Interval(ge=0)] = 0  # 0: leave torch's default

@@ -10,6 +10,7 @@ gap to a paper's number the re-encode explains. Example::
         --run la=experiments/cifar10_paper/train/cifar10_paper-trial=0002 --data-root ../shared/data \\
         --out docs/results/cifar10_paper/jpeg_gap.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from elm.config import ConfigError, from_dict, with_overrides
 from elm.data import DatasetCorruptError
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.loaders import iterate_batches
-from elm.metrics.evaluate import classification_metrics, posthoc_sweep
+from elm.metrics.classification import classification_metrics, posthoc_sweep
 from elm.train import build_experiment, predict
 
 LOSSLESS_FILE = "cifar10/cifar10_lossless_subset.npz"  # under the data root
@@ -75,16 +76,33 @@ def load_pairs(npz_path: Path, test: TensorSplit) -> ImagePairs:
     rows_t = torch.from_numpy(rows.astype(np.int64))
     labels = torch.from_numpy(y.astype(np.int64))
     if not 0 <= int(rows_t.min()) <= int(rows_t.max()) < len(test) or not torch.equal(test.labels[rows_t], labels):
-        raise ConfigError(f"{npz_path}: its test rows do not match the staged test_batch's labels "
-                          f"(is data.root a CIFAR-10 copy with the original test order by class?)")
+        raise ConfigError(
+            f"{npz_path}: its test rows do not match the staged test_batch's labels "
+            f"(is data.root a CIFAR-10 copy with the original test order by class?)"
+        )
     lossless = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return ImagePairs(lossless=lossless, jpeg=test.images[rows_t].contiguous(), labels=labels)
 
 
-def _logits(model: nn.Module, images: Tensor, labels: Tensor, data: LongTailData, bf16: bool | str,
-            channels_last: bool, fp16: bool = False) -> Tensor:
-    batches = iterate_batches(TensorSplit(images=images, labels=labels), batch_size=EVAL_BATCH, train=False,
-                              mean=data.mean, std=data.std, image_size=data.image_size, seed=0, epoch=0)
+def _logits(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    data: LongTailData,
+    bf16: bool | str,
+    channels_last: bool,
+    fp16: bool = False,
+) -> Tensor:
+    batches = iterate_batches(
+        TensorSplit(images=images, labels=labels),
+        batch_size=EVAL_BATCH,
+        train=False,
+        mean=data.mean,
+        std=data.std,
+        image_size=data.image_size,
+        seed=0,
+        epoch=0,
+    )
     logits, _, _, _ = predict(model, batches, torch.device("cpu"), bf16=bf16, fp16=fp16, channels_last=channels_last)
     return logits
 
@@ -106,16 +124,26 @@ def gap_row(lossless_logits: Tensor, jpeg_logits: Tensor, labels: Tensor, class_
     for name, logits in (("lossless", lossless_logits), ("jpeg", jpeg_logits)):
         m = classification_metrics(logits, labels, class_counts)
         post = posthoc_sweep(logits, labels, class_counts, [POSTHOC_TAU])[POSTHOC_TAU]
-        values = {"balanced_acc": m["balanced_acc"], "acc_many": m.get("acc_many", math.nan),
-                  "acc_medium": m.get("acc_medium", math.nan), "posthoc_tau1_balanced_acc": post["balanced_acc"]}
+        values = {
+            "balanced_acc": m["balanced_acc"],
+            "acc_many": m.get("acc_many", math.nan),
+            "acc_medium": m.get("acc_medium", math.nan),
+            "posthoc_tau1_balanced_acc": post["balanced_acc"],
+        }
         out.update({f"{k}_{name}": 100.0 * v for k, v in values.items()})
     for k in ("balanced_acc", "acc_many", "acc_medium", "posthoc_tau1_balanced_acc"):
         out[f"{k}_gap"] = out[f"{k}_lossless"] - out[f"{k}_jpeg"]
     pred_l, pred_j = lossless_logits.argmax(1), jpeg_logits.argmax(1)
     right_l, right_j = pred_l == labels, pred_j == labels
     b, c = int((right_l & ~right_j).sum()), int((~right_l & right_j).sum())
-    out.update({"agree": 100.0 * float((pred_l == pred_j).float().mean()), "only_lossless_right": b,
-                "only_jpeg_right": c, "mcnemar_z": (b - c) / math.sqrt(b + c) if b + c else 0.0})
+    out.update(
+        {
+            "agree": 100.0 * float((pred_l == pred_j).float().mean()),
+            "only_lossless_right": b,
+            "only_jpeg_right": c,
+            "mcnemar_z": (b - c) / math.sqrt(b + c) if b + c else 0.0,
+        }
+    )
     return out
 
 
@@ -145,8 +173,9 @@ def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
     pairs = load_pairs(npz_path, exp.data.test)
 
     def logits(images: Tensor) -> Tensor:
-        return _logits(exp.model, images, pairs.labels, exp.data, cfg.train.bf16, cfg.train.channels_last,
-                       cfg.train.fp16)
+        return _logits(
+            exp.model, images, pairs.labels, exp.data, cfg.train.bf16, cfg.train.channels_last, cfg.train.fp16
+        )
 
     row = gap_row(logits(pairs.lossless), logits(pairs.jpeg), pairs.labels, exp.data.class_counts)
     return {"epoch": int(state["epoch"]), **row}
@@ -154,8 +183,10 @@ def measure(run: Path, data_root: str, npz_path: Path) -> dict[str, float]:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """``table`` as a GitHub markdown table, numbers to 2 decimals."""
+
     def cell(v: object) -> str:
         return f"{v:.2f}" if isinstance(v, float) else str(v)
+
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
@@ -172,11 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The CLI. Returns 0; 2 for bad arguments, runs or lossless files; 1 for missing or corrupt CIFAR-10 data.
     Each error is one ``error: ...`` line on stderr."""
     p = argparse.ArgumentParser(prog="python -m elm.jpeg_gap", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", type=_named_run, action="append", required=True,
-                   help="NAME=RUN_FOLDER (or a checkpoint folder); repeat for several models")
+    p.add_argument(
+        "--run",
+        type=_named_run,
+        action="append",
+        required=True,
+        help="NAME=RUN_FOLDER (or a checkpoint folder); repeat for several models",
+    )
     p.add_argument("--data-root", required=True, help="folder holding cifar-10-batches-py/ (the JPEG copy)")
-    p.add_argument("--lossless", type=Path, default=None,
-                   help=f"the lossless subset (default: <data-root>/{LOSSLESS_FILE})")
+    p.add_argument(
+        "--lossless", type=Path, default=None, help=f"the lossless subset (default: <data-root>/{LOSSLESS_FILE})"
+    )
     p.add_argument("--out", type=Path, default=None, help="write the table here as CSV (and .md beside it)")
     args = p.parse_args(argv)
     npz = args.lossless or Path(args.data_root) / LOSSLESS_FILE

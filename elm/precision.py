@@ -7,6 +7,7 @@ autocast is emulated and was measured 2.5x slower than fp32 (issue 13). ``bf16: 
 or off, exactly as before ``auto`` existed. ``train.fp16: true`` trains in fp16 autocast with a ``GradScaler``
 (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740), for GPUs without bf16.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,9 @@ def native_bf16(device: torch.device, flags: frozenset[str] | None = None) -> tu
     return False, f"device type {device.type!r} is not judged for bf16"
 
 
-def choose_precision(bf16: bool | str, fp16: bool, device: torch.device,
-                     native: tuple[bool, str] | None = None) -> PrecisionChoice:
+def choose_precision(
+    bf16: bool | str, fp16: bool, device: torch.device, native: tuple[bool, str] | None = None
+) -> PrecisionChoice:
     """The precision of ``train.bf16`` / ``train.fp16`` on ``device`` (pure given ``native``).
 
     Args:

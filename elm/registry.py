@@ -1,10 +1,13 @@
 """Name -> factory registries for losses, models and datasets, with config checks before anything runs.
 
 A factory's keyword arguments are its config schema: their annotations give the type and, through
-``typing.Annotated[..., Interval(...)]`` or ``Choice(...)``, the allowed range. ``Registry.check`` validates
+``typing.Annotated[..., Interval(...)]`` or ``Choice(...)``, the allowed range; the markers ``Folder()`` (the value
+names a folder) and ``Size(role)`` (a size a toy run may shrink) tell callers what an argument means, whatever its
+name (``Registry.marked``). ``Registry.check`` validates
 a config's kwargs against that schema (unknown keys, wrong types, out-of-range values) without building
 anything; ``Registry.build`` checks, then calls the factory with the data-derived values the caller supplies.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -58,6 +61,34 @@ class Choice:
             raise ValueError(f"{key}={value!r} is not allowed; choose one of {list(self.options)}")
 
 
+@dataclass(frozen=True)
+class Folder:
+    """Marks a factory argument whose value names a folder, as ``Annotated[str, Folder()]``: a relative value is
+    resolved against the launch directory before trials run in other processes (``platform.plan``)."""
+
+
+SIZE_ROLES = ("val_per_class", "max_train_per_class", "max_test_per_class", "image_size", "imbalance_ratio")
+
+
+@dataclass(frozen=True)
+class Size:
+    """Marks a dataset size knob for ``--smoke`` (``platform.smoke``), as ``Annotated[int, Size("image_size")]``.
+
+    ``role`` is one of ``SIZE_ROLES``: ``val_per_class`` (validation images held out per class), ``max_train_per_class``
+    and ``max_test_per_class`` (per-class caps), ``image_size`` (network input side, pixels) and ``imbalance_ratio``
+    (n_max / n_min, read to size the training cap).
+
+    Raises:
+        ValueError: an unknown ``role``.
+    """
+
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in SIZE_ROLES:
+            raise ValueError(f"Size role {self.role!r} is unknown; known: {list(SIZE_ROLES)}")
+
+
 def _type_ok(value: Any, hint: Any) -> bool:
     """Whether a YAML-loaded ``value`` fits the annotation ``hint`` (ints are accepted as floats)."""
     if hint is Any or hint is inspect.Parameter.empty:
@@ -101,6 +132,17 @@ def _constraints(hint: Any) -> list[Any]:
     return found
 
 
+def _markers(hint: Any, kind: type) -> list[Any]:
+    """The ``kind`` instances inside an annotation's ``Annotated[...]`` metadata, including inside Optional[...]."""
+    found: list[Any] = []
+    if typing.get_origin(hint) is typing.Annotated:
+        found += [m for m in typing.get_args(hint)[1:] if isinstance(m, kind)]
+        hint = typing.get_args(hint)[0]
+    for arg in typing.get_args(hint):
+        found += _markers(arg, kind)
+    return found
+
+
 def _describe(hint: Any) -> str:
     if typing.get_origin(hint) is typing.Annotated:
         return _describe(typing.get_args(hint)[0])
@@ -108,7 +150,10 @@ def _describe(hint: Any) -> str:
 
 
 def check_kwargs(
-    where: str, factory: Callable[..., Any], kwargs: Mapping[str, Any], supplied: tuple[str, ...] = (),
+    where: str,
+    factory: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    supplied: tuple[str, ...] = (),
     partial: bool = False,
 ) -> None:
     """Validate ``kwargs`` against ``factory``'s keyword parameters.
@@ -222,6 +267,16 @@ class Registry(Generic[F]):
         self.get(name)
         return self._presets.get(name)
 
+    def canonical(self, name: str, kwargs: Mapping[str, Any]) -> str:
+        """The alias a base entry with ``kwargs`` amounts to (``cifar_lt`` with ``source: cifar10`` is
+        ``cifar10_lt``), so tables keyed by alias names (smoke sizes, paper figures, required files) find it;
+        ``name`` itself when no alias of it fixes exactly these values.
+        """
+        for alias, p in sorted(self._presets.items()):
+            if p.base == name and all(k in kwargs and kwargs[k] == v for k, v in p.fixed.items()):
+                return alias
+        return name
+
     def where(self, name: str) -> str:
         """Where ``name`` is defined: ``module:qualname`` of its factory, or the alias and the base's location."""
         p = self.preset(name)
@@ -251,6 +306,23 @@ class Registry(Generic[F]):
         params = inspect.signature(target).parameters
         return {k: v for k, v in available.items() if k in params}
 
+    def marked(self, name: str, kind: type) -> dict[str, Any]:
+        """``{argument: marker}`` for the arguments of factory ``name`` annotated with a ``kind`` marker (e.g.
+        ``Folder`` or ``Size``), in signature order; an alias's fixed arguments are not among them.
+
+        Raises:
+            KeyError: unknown ``name``.
+        """
+        factory = self.get(name)
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        hints = typing.get_type_hints(target, include_extras=True)
+        out: dict[str, Any] = {}
+        for arg in inspect.signature(target).parameters:
+            found = _markers(hints.get(arg), kind)
+            if found:
+                out[arg] = found[0]
+        return out
+
     def check(self, name: str, kwargs: Mapping[str, Any], supplied: tuple[str, ...] = ()) -> None:
         """Validate a config entry ``{name, **kwargs}`` without building it.
 
@@ -262,8 +334,10 @@ class Registry(Generic[F]):
         p = self._presets.get(name)
         for key in kwargs:
             if p is not None and key in p.fixed:
-                raise ValueError(f"{self.kind}.{key} is fixed to {p.fixed[key]!r} by '{name}' (an alias of "
-                                 f"'{p.base}'); use {self.kind}.name={p.base} to set it")
+                raise ValueError(
+                    f"{self.kind}.{key} is fixed to {p.fixed[key]!r} by '{name}' (an alias of "
+                    f"'{p.base}'); use {self.kind}.name={p.base} to set it"
+                )
         check_kwargs(self.kind, factory, kwargs, supplied)
 
     def build(self, name: str, kwargs: Mapping[str, Any], **available: Any) -> Any:

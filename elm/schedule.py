@@ -3,6 +3,7 @@
 The CIFAR recipe of Menon et al. (2021) and Cao et al. (2019): linear warm-up over ``warmup_epochs`` then x``gamma``
 at each milestone epoch; or a cosine decay after warm-up (the ImageNet-LT / iNaturalist recipe).
 """
+
 from __future__ import annotations
 
 import math

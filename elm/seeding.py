@@ -1,4 +1,5 @@
 """Seeds and RNG state for exact reproducibility and exact resume."""
+
 from __future__ import annotations
 
 import random
@@ -18,7 +19,9 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """Every global RNG state, for a checkpoint."""
     state: dict[str, Any] = {
-        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -8,6 +8,7 @@ passes a function that forwards to ``ray.train.report``; tests pass ``list.appen
 initialised (as Ray Train does on each worker), the model is wrapped in DDP, every rank trains on its shard with
 ``batch_size / world_size`` examples per step, and rank 0 evaluates and writes checkpoints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,11 @@ from elm.data import DatasetCorruptError, iterate_batches, load_data
 from elm.data.base import FileSplit, LongTailData, TensorSplit, splits_on
 from elm.data.file_options import FileLoaderOptions
 from elm.metrics import (
-    calibration_by_group, classification_metrics, embedding_statistics, margin_statistics, posthoc_sweep,
+    calibration_by_group,
+    classification_metrics,
+    embedding_statistics,
+    margin_statistics,
+    posthoc_sweep,
 )
 from elm.metrics.geometry import FEATURE_SPACES
 from elm.metrics.stored_logits import STORED_LOGITS_FILE, save_stored_logits
@@ -86,7 +91,10 @@ def build_experiment(cfg: ExperimentConfig) -> Experiment:
     data = load_data(cfg.data.name, cfg.data.kwargs)
     in_channels = int(data.train.images.shape[1]) if isinstance(data.train, TensorSplit) else 3
     model = MODELS.build(
-        cfg.model.name, cfg.model.kwargs, num_classes=data.num_classes, in_channels=in_channels,
+        cfg.model.name,
+        cfg.model.kwargs,
+        num_classes=data.num_classes,
+        in_channels=in_channels,
         image_size=data.image_size,
     )
     loss = LOSSES.build(cfg.loss.name, cfg.loss.kwargs, class_counts=data.class_counts)
@@ -111,8 +119,13 @@ def _to_device(x: Tensor, y: Tensor, device: torch.device, channels_last: bool) 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]], device: torch.device, *, bf16: bool | str,
-    channels_last: bool, fp16: bool = False,
+    model: nn.Module,
+    batches: Iterator[tuple[Tensor, Tensor]],
+    device: torch.device,
+    *,
+    bf16: bool | str,
+    channels_last: bool,
+    fp16: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
     """Logits (N, C), backbone embeddings (N, D), projections (N, P) or None, and targets (N,) over an evaluation
     iterator, in float32 on CPU.
@@ -135,15 +148,20 @@ def predict(
             projs.append(out.projections.float())
         ys.append(y)
     model.train(was_training)
-    return (torch.cat(logits).cpu(), torch.cat(embs).cpu(), torch.cat(projs).cpu() if projs else None,
-            torch.cat(ys).cpu())
+    return (
+        torch.cat(logits).cpu(),
+        torch.cat(embs).cpu(),
+        torch.cat(projs).cpu() if projs else None,
+        torch.cat(ys).cpu(),
+    )
 
 
 TRAIN_SAMPLE_PER_CLASS = 50  # training images per class (at most) in the fixed sample whose geometry is measured
 
 
-def _geometry(embeddings: Tensor, projections: Tensor | None, targets: Tensor, counts: Tensor,
-              prefix: str) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
+def _geometry(
+    embeddings: Tensor, projections: Tensor | None, targets: Tensor, counts: Tensor, prefix: str
+) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
     """``embedding_statistics`` in every space of ``FEATURE_SPACES`` (those the model has), keys
     ``<prefix><space>/...``."""
     features = {"projections": projections, "embeddings": embeddings}
@@ -176,8 +194,13 @@ def train_sample(split: TensorSplit | FileSplit, seed: int, per_class: int = TRA
 
 
 def evaluate(
-    model: nn.Module, cfg: ExperimentConfig, data: LongTailData, split_name: str, device: torch.device,
-    *, keep_logits: dict[str, tuple[Tensor, Tensor]] | None = None,
+    model: nn.Module,
+    cfg: ExperimentConfig,
+    data: LongTailData,
+    split_name: str,
+    device: torch.device,
+    *,
+    keep_logits: dict[str, tuple[Tensor, Tensor]] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Metrics of one split: accuracy, Many/Medium/Few, ECE (overall and per group, before and after post-hoc
     adjustment), post-hoc adjusted accuracy per tau, logit margins, and
@@ -196,8 +219,15 @@ def evaluate(
     if split is None:
         raise ConfigError("train.eval_split='val' needs a validation split: set data.val_per_class > 0")
     # File splits decode in train.loader_workers workers, as in training; they end with the evaluation.
-    kw: dict[str, Any] = dict(train=False, mean=data.mean, std=data.std, image_size=data.image_size, seed=cfg.seed,
-                              epoch=0, loader=loader_options(cfg, device, persistent=False))
+    kw: dict[str, Any] = dict(
+        train=False,
+        mean=data.mean,
+        std=data.std,
+        image_size=data.image_size,
+        seed=cfg.seed,
+        epoch=0,
+        loader=loader_options(cfg, device, persistent=False),
+    )
     batches = iterate_batches(split, batch_size=cfg.train.eval_batch_size, **kw)
     logits, embeddings, projections, targets = predict(
         model, batches, device, bf16=cfg.train.bf16, fp16=cfg.train.fp16, channels_last=cfg.train.channels_last
@@ -206,8 +236,12 @@ def evaluate(
     out = {f"{split_name}/{k}": v for k, v in classification_metrics(logits, targets, counts).items()}
     for tau, m in posthoc_sweep(logits, targets, counts, cfg.train.posthoc_taus).items():
         out.update({f"{split_name}/posthoc_tau{tau:g}/{k}": v for k, v in m.items()})
-    out.update({f"{split_name}/{k}": v for k, v in calibration_by_group(logits, targets, counts,
-                                                                        cfg.train.posthoc_taus).items()})
+    out.update(
+        {
+            f"{split_name}/{k}": v
+            for k, v in calibration_by_group(logits, targets, counts, cfg.train.posthoc_taus).items()
+        }
+    )
     if keep_logits is not None:
         keep_logits[split_name] = (logits, targets)
     stats = margin_statistics(logits, None, targets, counts)
@@ -215,17 +249,23 @@ def evaluate(
     geo, geo_rows = _geometry(embeddings, projections, targets, counts, f"{split_name}/")
     out.update(geo)
     sample = data.train.subset(train_sample(data.train, cfg.seed))
-    _, t_emb, t_proj, t_y = predict(model, iterate_batches(sample, batch_size=cfg.train.eval_batch_size, **kw),
-                                    device, bf16=cfg.train.bf16, fp16=cfg.train.fp16,
-                                    channels_last=cfg.train.channels_last)
+    _, t_emb, t_proj, t_y = predict(
+        model,
+        iterate_batches(sample, batch_size=cfg.train.eval_batch_size, **kw),
+        device,
+        bf16=cfg.train.bf16,
+        fp16=cfg.train.fp16,
+        channels_last=cfg.train.channels_last,
+    )
     train_geo, train_rows = _geometry(t_emb, t_proj, t_y, counts, "train/")
     out.update(train_geo)
     rows = [dict(r) for r in stats.per_class]
     for where, by_space in (("", geo_rows), ("train_", train_rows)):
         for space, space_rows in by_space.items():
             for row, geo_row in zip(rows, space_rows):
-                row.update({f"{where}{space}_{k}": v for k, v in geo_row.items()
-                            if k not in ("class", "train_count", "group")})
+                row.update(
+                    {f"{where}{space}_{k}": v for k, v in geo_row.items() if k not in ("class", "train_count", "group")}
+                )
     return out, rows
 
 
@@ -234,8 +274,12 @@ def loader_options(cfg: ExperimentConfig, device: torch.device, *, persistent: b
     ``prefetch_factor``); workers persist between passes only if ``persistent`` and there are workers."""
     t = cfg.train
     pin = device.type == "cuda" if t.pin_memory == "auto" else bool(t.pin_memory)
-    return FileLoaderOptions(workers=t.loader_workers, pin_memory=pin,
-                             persistent_workers=persistent and t.loader_workers > 0, prefetch_factor=t.prefetch_factor)
+    return FileLoaderOptions(
+        workers=t.loader_workers,
+        pin_memory=pin,
+        persistent_workers=persistent and t.loader_workers > 0,
+        prefetch_factor=t.prefetch_factor,
+    )
 
 
 def _dist_info() -> tuple[int, int]:
@@ -306,8 +350,11 @@ def fit(
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-        weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov,
+        model.parameters(),
+        lr=cfg.optim.lr,
+        momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay,
+        nesterov=cfg.optim.nesterov,
     )
     scaler = _grad_scaler(cfg, device)
     start_epoch, history = _restore(resume_from, model, optimizer, rank, scaler)
@@ -316,8 +363,15 @@ def fit(
     if start_epoch >= cfg.optim.epochs and history:
         # Resumed from the last epoch's checkpoint (a restarted trial whose run had already ended): report that
         # epoch again so the caller gets the final result; the epochs before it come as restored history.
-        report(EpochReport(epoch=start_epoch, metrics=history[-1], checkpoint=None, per_class=None,
-                           restored_history=history[:-1] or None))
+        report(
+            EpochReport(
+                epoch=start_epoch,
+                metrics=history[-1],
+                checkpoint=None,
+                per_class=None,
+                restored_history=history[:-1] or None,
+            )
+        )
         return dict(history[-1])
     loop = _Loop.build(cfg, model, loss_fn, data, optimizer, device, rank, world, progress, scaler)
     final: dict[str, float] = {}
@@ -337,15 +391,19 @@ def fit(
             final = metrics
         checkpoint = None
         if ckpt_root is not None and rank == 0 and ((epoch + 1) % cfg.train.checkpoint_every == 0 or last):
-            checkpoint = save_checkpoint(ckpt_root / checkpoint_name(epoch + 1),
-                                         _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics],
-                                                           scaler))
+            checkpoint = save_checkpoint(
+                ckpt_root / checkpoint_name(epoch + 1),
+                _checkpoint_state(cfg, model, optimizer, epoch + 1, history + [metrics], scaler),
+            )
             prune_checkpoints(ckpt_root, cfg.train.keep_checkpoints)
             if final_logits:  # inside the final checkpoint, which Ray persists and platform.tracking logs to MLflow
                 save_stored_logits(checkpoint / STORED_LOGITS_FILE, final_logits, data.class_counts)
         history.append(metrics)
-        report(EpochReport(epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class,
-                           restored_history=restored))
+        report(
+            EpochReport(
+                epoch=epoch + 1, metrics=metrics, checkpoint=checkpoint, per_class=per_class, restored_history=restored
+            )
+        )
         restored = None
     return final
 
@@ -357,7 +415,10 @@ def _grad_scaler(cfg: ExperimentConfig, device: torch.device) -> torch.amp.GradS
 
 
 def _restore(
-    resume_from: str | Path | None, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int,
+    resume_from: str | Path | None,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rank: int,
     scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[int, list[dict[str, float]]]:
     """Load the newest checkpoint under ``resume_from`` (a run folder or a checkpoint folder) into ``model``,
@@ -378,10 +439,22 @@ def _restore(
     return int(state["epoch"]), list(state.get("history", []))
 
 
-def _checkpoint_state(cfg: ExperimentConfig, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                      history: list[dict[str, float]], scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng_state(),
-             "config": cfg.to_dict(), "history": history}
+def _checkpoint_state(
+    cfg: ExperimentConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    history: list[dict[str, float]],
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, Any]:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "rng": rng_state(),
+        "config": cfg.to_dict(),
+        "history": history,
+    }
     if scaler is not None:
         state["grad_scaler"] = scaler.state_dict()  # fp16: the loss scale, so a resume continues exactly
     return state
@@ -409,9 +482,19 @@ class _Loop:
     loader: FileLoaderOptions  # file-backed splits only
 
     @classmethod
-    def build(cls, cfg: ExperimentConfig, model: nn.Module, loss_fn: nn.Module, data: LongTailData,
-              optimizer: torch.optim.Optimizer, device: torch.device, rank: int, world: int, progress: bool,
-              scaler: torch.amp.GradScaler | None = None) -> _Loop:
+    def build(
+        cls,
+        cfg: ExperimentConfig,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        data: LongTailData,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        rank: int,
+        world: int,
+        progress: bool,
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> _Loop:
         train_model: nn.Module = model
         if world > 1:
             ids = [device.index] if device.type == "cuda" else None
@@ -427,8 +510,24 @@ class _Loop:
         precision = choose_precision(cfg.train.bf16, cfg.train.fp16, device)
         scaler = scaler if scaler is not None else _grad_scaler(cfg, device)
         loader = loader_options(cfg, device, persistent=cfg.train.persistent_workers)
-        return cls(cfg, train_model, compiled_model, loss_fn, data, optimizer, device, rank, world, progress,
-                   views_for(loss_fn, cfg.train.views), per_rank_batch, steps, precision, scaler, loader)
+        return cls(
+            cfg,
+            train_model,
+            compiled_model,
+            loss_fn,
+            data,
+            optimizer,
+            device,
+            rank,
+            world,
+            progress,
+            views_for(loss_fn, cfg.train.views),
+            per_rank_batch,
+            steps,
+            precision,
+            scaler,
+            loader,
+        )
 
     def loss(self, out: ModelOutput, y: Tensor, batch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """The training loss and, for a multi-term loss, its parts. ``out`` and ``y`` hold every view."""
@@ -454,9 +553,19 @@ class _Loop:
         anchor_sums: dict[str, Tensor] = {}
         guard = _FiniteGuard(self.device)
         batches = iterate_batches(
-            self.data.train, batch_size=self.per_rank_batch, train=True, mean=self.data.mean, std=self.data.std,
-            image_size=self.data.image_size, seed=cfg.seed, epoch=epoch, rank=self.rank, world_size=self.world,
-            views=self.views, loader=self.loader, device=self.device,
+            self.data.train,
+            batch_size=self.per_rank_batch,
+            train=True,
+            mean=self.data.mean,
+            std=self.data.std,
+            image_size=self.data.image_size,
+            seed=cfg.seed,
+            epoch=epoch,
+            rank=self.rank,
+            world_size=self.world,
+            views=self.views,
+            loader=self.loader,
+            device=self.device,
         )
         if self.progress and self.rank == 0:
             batches = _with_progress(batches, self.steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}")
@@ -464,8 +573,9 @@ class _Loop:
             if step >= self.steps_per_epoch:
                 break
             for group in optim.param_groups:
-                group["lr"] = cfg.optim.lr * lr_factor(epoch * self.steps_per_epoch + step, self.steps_per_epoch,
-                                                       cfg.optim)
+                group["lr"] = cfg.optim.lr * lr_factor(
+                    epoch * self.steps_per_epoch + step, self.steps_per_epoch, cfg.optim
+                )
             x, y = _to_device(x, y, self.device, cfg.train.channels_last)
             batch = len(y) // self.views  # images in this step (each seen in every view)
             with _autocast(self.device, self.precision.precision):
@@ -500,8 +610,9 @@ class _Loop:
             "epoch": float(epoch + 1),
         }
         metrics.update({f"train/loss_{k}": float(v) / max(count, 1) for k, v in terms_sum.items()})
-        metrics.update({f"train/{k}": v for k, v in anchor_diagnostics(
-            {k: float(v) for k, v in anchor_sums.items()}).items()})
+        metrics.update(
+            {f"train/{k}": v for k, v in anchor_diagnostics({k: float(v) for k, v in anchor_sums.items()}).items()}
+        )
         return metrics
 
     def _raise_if_nonfinite(self, guard: _FiniteGuard, epoch: int) -> None:
@@ -546,8 +657,9 @@ def _with_progress(batches: Iterator[tuple[Tensor, Tensor]], steps: int, desc: s
 
     # Redrawn every 0.1 s on a terminal; into a log file (not a terminal) every 30 s, so logs stay short.
     every_s = 0.1 if sys.stderr.isatty() else 30.0
-    with tqdm(total=steps, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True,
-              mininterval=every_s) as bar:
+    with tqdm(
+        total=steps, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=every_s
+    ) as bar:
         for batch in itertools.islice(batches, steps):
             yield batch
             bar.update()
@@ -575,8 +687,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=None, help="run folder (default runs/<name>-seed<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                        help="a progress bar with ETA over each epoch's steps on stderr (default: on)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar with ETA over each epoch's steps on stderr (default: on)",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, parse_set_args(args.overrides))

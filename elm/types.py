@@ -1,4 +1,5 @@
 """Shared value types: what a model returns and what a dataset provides."""
+
 from __future__ import annotations
 
 from typing import NamedTuple

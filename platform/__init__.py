@@ -6,6 +6,7 @@ run from the repo root, this package shadows it. So before anything else it exec
 as in a clean interpreter, and ``platform.tune`` etc. are subpackages on top. Ray workers must import this same
 package: ``platform.runtime.runtime_env`` puts the repo root first on their PYTHONPATH.
 """
+
 import os as _os
 import sysconfig as _sysconfig
 

@@ -9,6 +9,7 @@ into that checkpoint, where ``fit`` would have put it. ``platform.posthoc`` read
 run has no such artifact. Nothing is retrained and the MLflow store is not written. Cost: one evaluation per trial
 (CIFAR-10: ~12,000 images through ResNet-32; about half a minute per trial on one busy CPU core).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ an early value is measured on a shorter schedule. Pure pandas; nothing here read
 This is the rule for one metric. A sweep with several metrics (a list in ``tune.metric``) has no single best trial:
 its "best" is the Pareto front its Optuna study holds (``platform.pareto``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,9 +29,7 @@ def reached_last_epoch(trials: pd.DataFrame, epochs: int, epoch_col: str = EPOCH
     return pd.to_numeric(trials[epoch_col], errors="coerce").fillna(0) >= epochs
 
 
-def best_index(
-    trials: pd.DataFrame, metric: str, mode: str, epochs: int, epoch_col: str = EPOCH
-) -> object | None:
+def best_index(trials: pd.DataFrame, metric: str, mode: str, epochs: int, epoch_col: str = EPOCH) -> object | None:
     """Index label of the best trial in ``trials``, or None when no trial reached the last epoch with a finite value.
     Ties go to the smallest ``trial_id`` (when the column exists), so every caller picks the same trial.
 

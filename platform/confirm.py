@@ -16,6 +16,7 @@ Expected: the mean over seeds at or below the sweep's value (a winner is partly 
 about one std says the sweep's number was a lucky seed (docs/results/confirm_cifar10_joint_wd_smoke: val 33.00
 single seed, 31.83 ± 1.04 over 3).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,12 +56,17 @@ def confirm_config(sweep_dir: str | Path, seeds: int) -> dict[str, Any]:
     raw.pop("ablation", None)
     first = int(raw.get("seed", 0))
     tune = dict(raw.get("tune") or {})
-    kept = {k: tune[k] for k in ("metric", "mode", "max_concurrent", "max_failures", "max_pending_s", "storage")
-            if k in tune}
+    kept = {
+        k: tune[k]
+        for k in ("metric", "mode", "max_concurrent", "max_failures", "max_pending_s", "storage")
+        if k in tune
+    }
     raw["name"] = f"{raw['name']}{CONFIRM_SUFFIX}"
     raw["tune"] = {**kept, "searcher": "grid", "scheduler": "fifo"}
-    raw["ablation"] = {"seeds": list(range(first, first + seeds)),
-                       "variants": {VARIANT: {FROM_SWEEP: str(layout.root)}}}
+    raw["ablation"] = {
+        "seeds": list(range(first, first + seeds)),
+        "variants": {VARIANT: {FROM_SWEEP: str(layout.root)}},
+    }
     return raw
 
 
@@ -88,26 +94,45 @@ def comparison(best: BestTrial, confirm_trials: pd.DataFrame) -> pd.DataFrame:
             if not len(v):
                 continue
             std = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-            rows.append({"metric": metric, "sweep_single_seed": float(single[metric]), "mean": float(v.mean()),
-                         "std": std, "n": len(v), "per_seed": ", ".join(f"{x:.4f}" for x in v),
-                         "gap_in_stds": (float(v.mean()) - float(single[metric])) / std if std > 0 else math.nan})
+            rows.append(
+                {
+                    "metric": metric,
+                    "sweep_single_seed": float(single[metric]),
+                    "mean": float(v.mean()),
+                    "std": std,
+                    "n": len(v),
+                    "per_seed": ", ".join(f"{x:.4f}" for x in v),
+                    "gap_in_stds": (float(v.mean()) - float(single[metric])) / std if std > 0 else math.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def markdown(best: BestTrial, table: pd.DataFrame, command: str, seeds: Sequence[int]) -> str:
     """``confirm.md``."""
     pct = lambda x: "—" if pd.isna(x) else f"{100 * x:.2f}"  # noqa: E731
-    lines = [f"# Confirmation over seeds: best trial `{best.trial_id}` of `{best.sweep}`", "",
-             f"Command: `{command}`", "",
-             f"The sweep chose trial `{best.trial_id}` on `{best.metric}` ({best.mode}) = {best.value:.4f} after "
-             f"{best.epochs} epochs, with " + ", ".join(f"`{k}` = {v:.4g}" if isinstance(v, float) else f"`{k}` = {v}"
-                                                for k, v in sorted(best.params.items()))
-             + f". Re-run with seeds {list(seeds)} at the sweep's length; values in %, mean ± sample std over the "
-             "finished seeds. `gap` is (mean - sweep value) / std: well below 0 means the sweep's value was a lucky "
-             "seed." + (" The sweep ranked on a test metric, so its value is optimistic by construction."
-                        if best.metric.startswith("test/") else ""), "",
-             "| metric | sweep (one seed) | mean ± std over seeds | n | gap (stds) | per seed |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Confirmation over seeds: best trial `{best.trial_id}` of `{best.sweep}`",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"The sweep chose trial `{best.trial_id}` on `{best.metric}` ({best.mode}) = {best.value:.4f} after "
+        f"{best.epochs} epochs, with "
+        + ", ".join(
+            f"`{k}` = {v:.4g}" if isinstance(v, float) else f"`{k}` = {v}" for k, v in sorted(best.params.items())
+        )
+        + f". Re-run with seeds {list(seeds)} at the sweep's length; values in %, mean ± sample std over the "
+        "finished seeds. `gap` is (mean - sweep value) / std: well below 0 means the sweep's value was a lucky "
+        "seed."
+        + (
+            " The sweep ranked on a test metric, so its value is optimistic by construction."
+            if best.metric.startswith("test/")
+            else ""
+        ),
+        "",
+        "| metric | sweep (one seed) | mean ± std over seeds | n | gap (stds) | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
     for _, r in table.iterrows():
         spread = f"{pct(r['mean'])} ± {pct(r['std'])}" if not pd.isna(r["std"]) else pct(r["mean"])
         gap = "—" if pd.isna(r["gap_in_stds"]) else f"{r['gap_in_stds']:+.1f}"
@@ -118,19 +143,31 @@ def markdown(best: BestTrial, table: pd.DataFrame, command: str, seeds: Sequence
 
 def confirm_blocks(experiment_dir: Path | None) -> list[Any]:
     """The report's section for a confirmation run: ``confirm.csv`` as a table (values in %), or nothing."""
-    from platform.report_blocks import Heading, Para, table
+    from platform.report.document import Heading, Para, table
 
     csv = experiment_dir / CONFIRM_CSV if experiment_dir is not None else None
     if csv is None or not csv.is_file():
         return []
     df = pd.read_csv(csv)
     pct = lambda x: "—" if pd.isna(x) else f"{100 * x:.2f}"  # noqa: E731
-    rows = [[str(r["metric"]), pct(r["sweep_single_seed"]), f"{pct(r['mean'])} ± {pct(r['std'])}", str(r["n"]),
-             "—" if pd.isna(r["gap_in_stds"]) else f"{r['gap_in_stds']:+.1f}"] for _, r in df.iterrows()]
-    return [Heading("The sweep's winner over seeds"),
-            Para("The sweep's best trial re-run over seeds by `platform.confirm` (`confirm.md`): the sweep's "
-                 "single-seed value beside the mean ± sample std over seeds, in %; gap = (mean - sweep) / std."),
-            table(["metric", "sweep (one seed)", "mean ± std over seeds", "n", "gap (stds)"], rows)]
+    rows = [
+        [
+            str(r["metric"]),
+            pct(r["sweep_single_seed"]),
+            f"{pct(r['mean'])} ± {pct(r['std'])}",
+            str(r["n"]),
+            "—" if pd.isna(r["gap_in_stds"]) else f"{r['gap_in_stds']:+.1f}",
+        ]
+        for _, r in df.iterrows()
+    ]
+    return [
+        Heading("The sweep's winner over seeds"),
+        Para(
+            "The sweep's best trial re-run over seeds by `platform.confirm` (`confirm.md`): the sweep's "
+            "single-seed value beside the mean ± sample std over seeds, in %; gap = (mean - sweep) / std."
+        ),
+        table(["metric", "sweep (one seed)", "mean ± std over seeds", "n", "gap (stds)"], rows),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default experiments/<name>_confirm)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="toy sizes, for a quick check of the chain")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted confirmation in its folder (then write confirm.md)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted confirmation in its folder (then write confirm.md)",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -153,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="elm-confirm-") as tmp:
             path = Path(tmp) / f"{raw['name']}.yaml"
             path.write_text(yaml.safe_dump(raw, sort_keys=False))
-            plan = make_plan(str(path), parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out,
-                             resume=args.resume)
+            plan = make_plan(
+                str(path), parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out, resume=args.resume
+            )
             run(plan, resume=args.resume, config_path=str(path))
         table = comparison(best, pd.read_csv(plan.layout.trials_csv, dtype={"trial_id": str}))
     except (ConfigError, FileNotFoundError) as e:

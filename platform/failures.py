@@ -10,6 +10,7 @@ only wastes the cluster. Only crashes (a dead worker or node) are retried. How:
   ``max_failures`` to 0, so Tune does not restart it;
 - a trial started again anyway (``--resume`` of a sweep killed just then) finds ``failure.txt`` and fails at once.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,8 +57,9 @@ def raise_if_failed_before(failure_file: Path) -> None:
 class NoRetryOnDeterministicFailure(tune.Callback):
     """Driver-side: a trial that reported ``FAILURE_KEY`` is not restarted by Tune (``max_failures`` set to 0)."""
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         if result.get(FAILURE_KEY):
             trial.max_failures = 0
 
@@ -88,8 +90,10 @@ class StopWhenNothingCanStart(tune.Callback, tune.Stopper):
         now = self.clock()
         self.waiting_since = self.waiting_since if self.waiting_since is not None else now
         if now - self.waiting_since >= self.limit_s and self.reason is None:
-            self.reason = (f"no trial could start for {self.limit_s:.0f} s (tune.max_pending_s): the cluster lacks "
-                           f"the resources one trial needs; lower resources.* or add nodes")
+            self.reason = (
+                f"no trial could start for {self.limit_s:.0f} s (tune.max_pending_s): the cluster lacks "
+                f"the resources one trial needs; lower resources.* or add nodes"
+            )
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False

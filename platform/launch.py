@@ -4,12 +4,14 @@ Nothing here starts Ray; ``platform.tune.run`` does, then calls ``build_tuner``.
 ``<storage>/ray`` and the trials' own folders to ``<storage>/train`` through Ray's storage API (``platform.storage``;
 by default the storage folder is the experiment folder).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from elm.config import ConfigError
 from platform.best import EPOCH
+from platform.code_version import same_code_trainable, source_digests
 from platform.layout import RAY_DIR, TRAIN_DIR
 from platform.plan import Plan
 from platform.search_spaces import to_tune
@@ -44,8 +46,9 @@ def make_searcher(plan: Plan) -> Any:
         plan.out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{plan.layout.optuna_db}"
     objectives = {"metric": list(t.metrics), "mode": list(t.modes)} if t.multi_objective else {}
-    searcher = entry.build(plan.cfg.seed if t.seed is None else t.seed, plan.sweep_name, storage,
-                           sampler=t.sampler, **objectives)
+    searcher = entry.build(
+        plan.cfg.seed if t.seed is None else t.seed, plan.sweep_name, storage, sampler=t.sampler, **objectives
+    )
     return EvaluatedResultsOnly(searcher, metric=t.metric, mode=t.mode, epochs=plan.cfg.optim.epochs)
 
 
@@ -71,13 +74,21 @@ def make_trainable(plan: Plan) -> Any:
 
     r = plan.spec.resources
     train_dir = plan.storage / TRAIN_DIR
+    code = plan.code or source_digests()  # every trial checks it imports these sources (platform.code_version)
     if r.runs_in_trial:
         # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
-        trainable = tune.with_parameters(train_in_trial_fn, base=plan.cfg.to_dict(), variants=plan.variants,
-                                         cpus=r.cpus_per_worker, train_dir=train_dir)
+        trainable = tune.with_parameters(
+            same_code_trainable(train_in_trial_fn),
+            code=code,
+            base=plan.cfg.to_dict(),
+            variants=plan.variants,
+            cpus=r.cpus_per_worker,
+            train_dir=train_dir,
+        )
         return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
-        train_driver_fn,
+        same_code_trainable(train_driver_fn, forward_code=True),
+        code=code,
         base=plan.cfg.to_dict(),
         variants=plan.variants,
         resources=r,
@@ -129,8 +140,12 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
         if not tune.Tuner.can_restore(where["storage_path"], storage_filesystem=fs):
             raise ConfigError(f"--resume: no interrupted sweep at {experiment_path}; run without --resume first")
         return tune.Tuner.restore(
-            where["storage_path"], trainable=trainable, resume_unfinished=True, resume_errored=False,
-            param_space=param_space(plan), storage_filesystem=fs,
+            where["storage_path"],
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            param_space=param_space(plan),
+            storage_filesystem=fs,
         )
     if experiment_path.exists():
         raise ConfigError(
@@ -144,8 +159,12 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
         trainable,
         param_space=param_space(plan),
         tune_config=tune.TuneConfig(
-            metric=metric, mode=mode, num_samples=num_samples, search_alg=make_searcher(plan),
-            scheduler=make_scheduler(plan), max_concurrent_trials=t.max_concurrent or None,
+            metric=metric,
+            mode=mode,
+            num_samples=num_samples,
+            search_alg=make_searcher(plan),
+            scheduler=make_scheduler(plan),
+            max_concurrent_trials=t.max_concurrent or None,
         ),
         run_config=tune.RunConfig(
             name=plan.sweep_name,
@@ -156,6 +175,7 @@ def build_tuner(plan: Plan, tracker: Any, *, resume: bool, pending_guard: Any = 
             # Ray Train restarts dead workers of a TorchTrainer trial itself; an in-trial trial is restarted by Tune.
             # Deterministic failures are never retried (platform.failures).
             failure_config=tune.FailureConfig(
-                max_failures=t.max_failures if plan.spec.resources.runs_in_trial else 0, fail_fast=False),
+                max_failures=t.max_failures if plan.spec.resources.runs_in_trial else 0, fail_fast=False
+            ),
         ),
     )

@@ -2,6 +2,7 @@
 
 ``platform.tune`` writes these, ``--resume``, ``from_sweep`` and ``platform.report`` read them.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,10 @@ class ExperimentDir:
     @property
     def sweep_id(self) -> Path:  # the sweep's own id, tagged on its MLflow runs
         return self.root / "sweep_id.txt"
+
+    @property
+    def code(self) -> Path:  # SHA-256 of every elm/ and platform/ source when the sweep started (code_version)
+        return self.root / "code_digests.json"
 
     @property
     def sources(self) -> Path:  # where from_sweep variants took their values

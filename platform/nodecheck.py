@@ -11,6 +11,7 @@ alive node (node-affinity scheduling, no CPU) that
 and refuses the sweep naming each node and what it lacks. On a single-node cluster a local storage folder is not
 checked (the driver shares the node's disk), except through a ``ray://`` client; the data always are.
 """
+
 from __future__ import annotations
 
 import socket
@@ -33,17 +34,20 @@ DataFiles = Callable[[Mapping[str, Any]], list[Path]]
 
 def cifar_files(variant: str) -> DataFiles:
     """The official CIFAR release's files under ``<root>/<its folder>/`` (``elm.data.cifar.LAYOUTS``)."""
+
     def files(kwargs: Mapping[str, Any]) -> list[Path]:
         from elm.data.cifar import LAYOUTS
 
         layout = LAYOUTS[variant]
         folder = Path(str(kwargs.get("root", "data"))) / layout.folder
         return [folder / f for f in layout.all_files]
+
     return files
 
 
 def split_list_files(train: str, test: str) -> DataFiles:
     """Datasets of image files named in split lists: the lists in ``split_dir``, then every image they name."""
+
     def files(kwargs: Mapping[str, Any]) -> list[Path]:
         from elm.data.imagenet_lt import read_split_file
 
@@ -51,6 +55,7 @@ def split_list_files(train: str, test: str) -> DataFiles:
         split_dir = Path(str(kwargs.get("split_dir") or root))
         lists = [split_dir / train, split_dir / test]
         return lists + [root / p for f in lists if f.is_file() for p in read_split_file(f)[0]]
+
     return files
 
 
@@ -60,16 +65,20 @@ REQUIRED_FILES: dict[str, DataFiles] = {
     "imagenet_lt": split_list_files("ImageNet_LT_train.txt", "ImageNet_LT_test.txt"),
     "inaturalist2018": split_list_files("iNaturalist18_train.txt", "iNaturalist18_val.txt"),
 }
-FOLDER_KEYS = ("root", "split_dir")  # data kwargs naming folders (platform.plan.PATH_KEYS)
 
 
 def missing_data_files(name: str, kwargs: Mapping[str, Any]) -> list[str]:
-    """The files (or folders) of dataset ``name`` with ``kwargs`` that this machine lacks, in order."""
-    folders = [Path(str(kwargs[k])) for k in FOLDER_KEYS if isinstance(kwargs.get(k), str)]
+    """The files (or folders) of dataset ``name`` with ``kwargs`` that this machine lacks, in order; its folders are
+    the arguments its factory marks ``Folder()`` (``elm.registry``)."""
+    import elm.data  # noqa: F401  (registers the datasets)
+    from elm.registry import DATASETS, Folder
+
+    keys = DATASETS.marked(name, Folder) if name in DATASETS.names() else {}
+    folders = [Path(str(kwargs[k])) for k in keys if isinstance(kwargs.get(k), str)]
     missing = [f"{p}/" for p in folders if not p.is_dir()]
     if missing:
         return missing
-    files = REQUIRED_FILES.get(name)
+    files = REQUIRED_FILES.get(DATASETS.canonical(name, kwargs) if name in DATASETS.names() else name)
     return [str(p) for p in files(kwargs) if not p.is_file()] if files is not None else []
 
 
@@ -102,19 +111,24 @@ def probe_node(marker: StoragePath | None, token: str, data_name: str, data_kwar
 
 def node_problems(reports: Sequence[NodeReport], storage: StoragePath, data_name: str) -> list[str]:
     """One line per node that cannot run trials: the storage it cannot reach, the data files it lacks."""
-    fix = (f"on a cluster of {len(reports)} nodes pass --storage with a location every node reaches (s3://bucket/"
-           f"prefix, gs://..., or a shared mount)" if storage.is_local else
-           "give that node the store's credentials (AWS_* in the environment of its 'ray start', ~/.aws, or an "
-           "instance role)")
+    fix = (
+        f"on a cluster of {len(reports)} nodes pass --storage with a location every node reaches (s3://bucket/"
+        f"prefix, gs://..., or a shared mount)"
+        if storage.is_local
+        else "give that node the store's credentials (AWS_* in the environment of its 'ray start', ~/.aws, or an "
+        "instance role)"
+    )
     out = []
     for r in reports:
         if r.storage_error is not None:
             out.append(f"node {r.node} cannot read the sweep's storage {storage} ({r.storage_error}); {fix}")
         if r.missing:
             more = f" and {len(r.missing) - MISSING_SHOWN} more" if len(r.missing) > MISSING_SHOWN else ""
-            out.append(f"node {r.node} lacks {len(r.missing)} file(s) or folder(s) of dataset '{data_name}': "
-                       f"{list(r.missing[:MISSING_SHOWN])}{more}; stage the data at the same path on every node "
-                       f"(or a shared mount), see README 'Running on a cluster'")
+            out.append(
+                f"node {r.node} lacks {len(r.missing)} file(s) or folder(s) of dataset '{data_name}': "
+                f"{list(r.missing[:MISSING_SHOWN])}{more}; stage the data at the same path on every node "
+                f"(or a shared mount), see README 'Running on a cluster'"
+            )
     return out
 
 
@@ -125,8 +139,14 @@ def storage_needs_marker(n_nodes: int, storage: StoragePath, *, client: bool) ->
     return n_nodes > 1 or not storage.is_local or client
 
 
-def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, Any],
-                timeout_s: float = NODE_TASK_TIMEOUT_S, *, client: bool = False) -> int:
+def check_nodes(
+    storage: StoragePath,
+    data_name: str,
+    data_kwargs: Mapping[str, Any],
+    timeout_s: float = NODE_TASK_TIMEOUT_S,
+    *,
+    client: bool = False,
+) -> int:
     """Probe every alive node of the Ray cluster this process joined; return how many there are.
 
     The storage marker is written (and checked) when ``storage_needs_marker`` says so (``client``: joined through
@@ -145,14 +165,19 @@ def check_nodes(storage: StoragePath, data_name: str, data_kwargs: Mapping[str, 
         marker.write_text(token + "\n")
     task = ray.remote(num_cpus=0, max_retries=0)(probe_node)
     try:
-        refs = {f'{n["NodeManagerAddress"]} (id {n["NodeID"][:8]})': task.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
-        ).remote(marker, token, data_name, dict(data_kwargs)) for n in nodes}
+        refs = {
+            f"{n['NodeManagerAddress']} (id {n['NodeID'][:8]})": task.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False),
+            ).remote(marker, token, data_name, dict(data_kwargs))
+            for n in nodes
+        }
         ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
         if pending:
             late = [node for node, ref in refs.items() if ref in pending]
-            raise ConfigError(f"node(s) {late} did not answer the start-up check within {timeout_s:.0f} s "
-                              f"(runtime environment not installed? node overloaded?)")
+            raise ConfigError(
+                f"node(s) {late} did not answer the start-up check within {timeout_s:.0f} s "
+                f"(runtime environment not installed? node overloaded?)"
+            )
         problems = node_problems(ray.get(ready), storage, data_name)
     finally:
         if marker is not None:

@@ -7,6 +7,7 @@ set as the study gives it, never one recomputed from the trial table. Each Optun
 as the user attribute ``tune_trial_id`` (``platform.search_gate``), which links the front to the trial table and
 the MLflow runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,7 @@ class FrontTrial:
     params: dict[str, Any]
 
     def as_record(self) -> dict[str, Any]:
-        return {"trial_id": self.trial_id, "optuna_number": self.number, "values": self.values,
-                "params": self.params}
+        return {"trial_id": self.trial_id, "optuna_number": self.number, "values": self.values, "params": self.params}
 
 
 def study_front(study: Any, metrics: Sequence[str]) -> list[FrontTrial]:
@@ -48,10 +48,19 @@ def study_front(study: Any, metrics: Sequence[str]) -> list[FrontTrial]:
         ValueError: the study has another number of objectives than ``metrics``.
     """
     if len(study.directions) != len(metrics):
-        raise ValueError(f"study '{study.study_name}' has {len(study.directions)} objective(s), tune.metric names "
-                         f"{len(metrics)}: {list(metrics)}")
-    front = [FrontTrial(str(t.user_attrs.get(TUNE_TRIAL_ATTR, "")), t.number,
-                        {m: float(v) for m, v in zip(metrics, t.values)}, dict(t.params)) for t in study.best_trials]
+        raise ValueError(
+            f"study '{study.study_name}' has {len(study.directions)} objective(s), tune.metric names "
+            f"{len(metrics)}: {list(metrics)}"
+        )
+    front = [
+        FrontTrial(
+            str(t.user_attrs.get(TUNE_TRIAL_ATTR, "")),
+            t.number,
+            {m: float(v) for m, v in zip(metrics, t.values)},
+            dict(t.params),
+        )
+        for t in study.best_trials
+    ]
     sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
     return sorted(front, key=lambda f: (sign * f.values[metrics[0]], f.number))
 

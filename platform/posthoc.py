@@ -3,7 +3,7 @@
     python -m platform.posthoc EXPERIMENT_DIR [--out DIR] [--tracking-uri URI] [--experiment NAME]
 
 Each trial that reached its last epoch logged ``stored_logits.npz`` (final val/test logits, labels, training
-counts; ``elm.metrics.stored_logits``) to its MLflow run. Per trial this sweeps, with ``elm.metrics.posthoc_search``:
+counts; ``elm.metrics.stored_logits``) to its MLflow run. Per trial this sweeps (``platform.posthoc_trial``):
 
 - a global tau: f_y - tau * log pi_y (Menon et al. 2021, eq. 7, https://arxiv.org/abs/2007.07314);
 - a tau per group (Many / Medium / Few), every combination on a grid;
@@ -19,6 +19,7 @@ the end). Expected: on CE logits validation picks tau near 1 and balanced accura
 72.84 -> 77.40 on CIFAR-10-LT); on logit-adjusted losses it picks tau near 0; with a known backward-shifted prior
 the known-prior rule beats balanced adjustment (docs/results/posthoc_cifar10_reduced_3ep).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,129 +34,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elm.metrics.accuracy import GROUP_NAMES, group_means, group_of_classes, per_class_accuracy
-from elm.metrics.calibration import group_calibration_errors, expected_calibration_error, reliability_bins
-from elm.metrics.evaluate import correct_per_class
-from elm.metrics.posthoc_search import (
-    adjusted_logits, choose, group_tau_grid, log_prior, per_class_tau, prior_weighted_accuracy, shifted_prior,
-    tau_curve,
+from elm.metrics.calibration import reliability_bins
+from elm.metrics.posthoc_search import adjusted_logits
+from elm.metrics.stored_logits import STORED_LOGITS_FILE, load_stored_logits
+from platform.posthoc_trial import (
+    BALANCED_ONLY,
+    GLOBAL_TAUS,
+    GROUP_TAUS,
+    KNOWN_PRIOR,
+    KNOWN_PRIOR_ONE,
+    NO_ADJUSTMENT,
+    RELIABILITY_BINS,
+    SHIFTS,
+    UNIFORM,
+    analyse,
 )
-from elm.metrics.stored_logits import STORED_LOGITS_FILE, StoredLogits, load_stored_logits
 
-GLOBAL_TAUS = tuple(round(0.05 * i, 2) for i in range(61))  # 0 .. 3
-GROUP_TAUS = tuple(round(0.25 * i, 2) for i in range(13))  # 0 .. 3, each group (13^3 = 2,197 points with 3 groups)
-SHIFTS = (2.0, 5.0, 10.0, 25.0, 50.0)  # imbalance k of the shifted test priors (LADE's range)
-RELIABILITY_BINS = 15
 POSTHOC_DIR = "posthoc"
-NO_ADJUSTMENT, TAU_ONE, GLOBAL, PER_GROUP = "none", "tau=1 (paper)", "global tau", "tau per group"
-BALANCED_ONLY, KNOWN_PRIOR_ONE, KNOWN_PRIOR = "balanced post-hoc", "known prior, tau=1", "known prior, tau"
-UNIFORM = "uniform"
 
 
 class StoredLogitsError(ValueError):
     """A trial's stored-logits file cannot be analysed (corrupt, not an .npz, no test split)."""
-
-
-@dataclass(frozen=True)
-class Splits:
-    """The splits one trial is chosen and read on (torch, float32 logits)."""
-
-    select: tuple[torch.Tensor, torch.Tensor]
-    report: tuple[torch.Tensor, torch.Tensor]
-    selected_on: str  # "val", or "test (oracle)" when there is no validation split
-    counts: torch.Tensor
-
-
-def splits_of(stored: StoredLogits) -> Splits:
-    """Validation for selection and test for the report; test for both (flagged) without a validation split.
-
-    Raises:
-        ValueError: no test split in the file.
-    """
-    if "test" not in stored.splits:
-        raise ValueError(f"stored logits hold {sorted(stored.splits)}, no test split")
-    t = {k: (torch.from_numpy(f), torch.from_numpy(y)) for k, (f, y) in stored.splits.items()}
-    select, on = (t["val"], "val") if "val" in t else (t["test"], "test (oracle)")
-    return Splits(select, t["test"], on, torch.from_numpy(stored.class_counts))
-
-
-def _balanced_row(method: str, setting: str, val: float, scores: torch.Tensor, targets: torch.Tensor,
-                  counts: torch.Tensor) -> dict[str, Any]:
-    """Test balanced accuracy, Many/Medium/Few and ECE (overall, per group) of adjusted ``scores``."""
-    groups = group_of_classes(counts)
-    per_class = per_class_accuracy(scores, targets, scores.shape[1])
-    row: dict[str, Any] = {"method": method, "test_prior": UNIFORM, "setting": setting, "val": val,
-                           "test": float(per_class.nanmean())}
-    row.update({f"test_{k}": v for k, v in group_means(per_class, groups, "acc_").items()})
-    row["ece"] = expected_calibration_error(scores.float(), targets, RELIABILITY_BINS)
-    row.update(group_calibration_errors(scores.float(), targets, groups, GROUP_NAMES, RELIABILITY_BINS))
-    return row
-
-
-@dataclass(frozen=True)
-class TrialAnalysis:
-    """One trial's post-hoc analysis.
-
-    Attributes:
-        rows: one per (method, test prior): ``val`` (on the selection split) and ``test`` are balanced accuracy
-            under the uniform prior, else the accuracy under the shifted prior.
-        tau_star: the global tau chosen on ``selected_on``.
-        curve: balanced accuracy per ``GLOBAL_TAUS`` value, on the selection split and on test.
-    """
-
-    rows: list[dict[str, Any]]
-    tau_star: float
-    curve: dict[str, list[float]]
-
-
-def analyse(stored: StoredLogits) -> TrialAnalysis:
-    """Every method of the module docstring on one trial's stored logits."""
-    s = splits_of(stored)
-    (fv, yv), (ft, yt), counts = s.select, s.report, s.counts
-    taus, gtaus = torch.tensor(GLOBAL_TAUS, dtype=torch.float64), torch.tensor(GROUP_TAUS, dtype=torch.float64)
-    zero, one = GLOBAL_TAUS.index(0.0), GLOBAL_TAUS.index(1.0)
-    lp = log_prior(counts)
-    hits_v, hits_t = correct_per_class(fv, yv, lp, taus), correct_per_class(ft, yt, lp, taus)  # (T, C), every prior
-    n_v, n_t = torch.bincount(yv, minlength=len(counts)), torch.bincount(yt, minlength=len(counts))
-    curve_v, curve_t = prior_weighted_accuracy(hits_v, n_v), prior_weighted_accuracy(hits_t, n_t)  # balanced
-    rows = [_balanced_row(NO_ADJUSTMENT, "tau=0", float(curve_v[zero]), ft, yt, counts),
-            _balanced_row(TAU_ONE, "tau=1", float(curve_v[one]), adjusted_logits(ft, counts, 1.0), yt, counts)]
-    glob = choose(curve_v, curve_t)
-    tau_star = float(taus[glob.index[0]])
-    rows.append(_balanced_row(GLOBAL, f"tau={tau_star:g}", glob.selected, adjusted_logits(ft, counts, tau_star),
-                              yt, counts))
-    groups = group_of_classes(counts)
-    present = torch.unique(groups).tolist()
-    grid = group_tau_grid(fv, yv, counts, groups, gtaus)
-    best = choose(grid, grid)  # test is read at this one point only
-    chosen = [float(gtaus[i]) for i in best.index]
-    setting = ", ".join(f"tau_{GROUP_NAMES[g]}={v:g}" for g, v in zip(present, chosen))
-    rows.append(_balanced_row(PER_GROUP, setting, best.selected,
-                              adjusted_logits(ft, counts, per_class_tau(groups, chosen, present)), yt, counts))
-    for direction in ("forward", "backward"):
-        for k in SHIFTS:
-            prior = shifted_prior(counts, k, direction)  # type: ignore[arg-type]
-            name = f"{direction} {k:g}"
-            plain_v = prior_weighted_accuracy(hits_v, n_v, prior)  # the balanced rule read under the prior
-            plain_t = prior_weighted_accuracy(hits_t, n_t, prior)
-            known_v, known_t = tau_curve(fv, yv, counts, taus, prior), tau_curve(ft, yt, counts, taus, prior)
-            kc = choose(known_v, known_t)
-            rows += [
-                {"method": NO_ADJUSTMENT, "test_prior": name, "setting": "tau=0", "val": float(plain_v[zero]),
-                 "test": float(plain_t[zero])},
-                {"method": BALANCED_ONLY, "test_prior": name, "setting": f"tau={tau_star:g} (chosen for uniform)",
-                 "val": float(plain_v[glob.index[0]]), "test": float(plain_t[glob.index[0]])},
-                {"method": KNOWN_PRIOR_ONE, "test_prior": name, "setting": "tau=1", "val": float(known_v[one]),
-                 "test": float(known_t[one])},
-                {"method": KNOWN_PRIOR, "test_prior": name, "setting": f"tau={float(taus[kc.index[0]]):g}",
-                 "val": kc.selected, "test": kc.reported},
-            ]
-    for r in rows:
-        r["selected_on"] = s.selected_on
-    return TrialAnalysis(rows, tau_star, {"select": curve_v.tolist(), "test": curve_t.tolist()})
-
-
-# ------------------------------------------------------------------------------------------- over a sweep
 
 
 @dataclass(frozen=True)
@@ -215,48 +114,82 @@ def markdown(df: pd.DataFrame, missing: Sequence[str], seconds: Sequence[float],
     """``posthoc.md``: the uniform-prior table (accuracy and ECE by group) and the shifted-prior table."""
     lines = [f"# Post-hoc analysis: {name}", ""]
     if not len(df):
-        why = (f"No trial stored logits (trials without: {', '.join(missing) or 'none'}). Trials store them at their "
-               "last epoch since issue 15; older or stopped ones have none.")
+        why = (
+            f"No trial stored logits (trials without: {', '.join(missing) or 'none'}). Trials store them at their "
+            "last epoch since issue 15; older or stopped ones have none."
+        )
         return "\n".join(lines + [why]) + "\n"
     on = sorted(set(df["selected_on"]))
     lines.append(
         f"{df['trial'].nunique()} trials with stored logits; settings chosen on **{', '.join(on)}**"
-        + (" (no validation split: the test numbers of chosen settings are optimistic upper bounds, not estimates)"
-           if any("oracle" in o for o in on) else ", read once on test")
+        + (
+            " (no validation split: the test numbers of chosen settings are optimistic upper bounds, not estimates)"
+            if any("oracle" in o for o in on)
+            else ", read once on test"
+        )
         + f". Global tau grid {GLOBAL_TAUS[0]:g}..{GLOBAL_TAUS[-1]:g} step {GLOBAL_TAUS[1]:g}; per-group grid "
         f"{GROUP_TAUS[0]:g}..{GROUP_TAUS[-1]:g} step {GROUP_TAUS[1]:g}, every combination. Accuracies in %, "
         f"ECE ({RELIABILITY_BINS} bins) in %, mean ± sample std over the trials of a row's group."
-        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s."
-           if seconds else ""))
+        + (f" Analysis time per trial: median {np.median(seconds):.2f} s, max {max(seconds):.2f} s." if seconds else "")
+    )
     lines.append("")
     if missing:
-        lines += ["Trials without stored logits (stopped before their last epoch, or from before logits were "
-                  "stored): " + ", ".join(missing), ""]
+        lines += [
+            "Trials without stored logits (stopped before their last epoch, or from before logits were "
+            "stored): " + ", ".join(missing),
+            "",
+        ]
     uni = df[df["test_prior"] == UNIFORM]
-    cols = [("val", "val balanced"), ("test", "test balanced"), ("test_acc_many", "Many"),
-            ("test_acc_medium", "Medium"), ("test_acc_few", "Few"), ("ece", "ECE"), ("ece_many", "ECE Many"),
-            ("ece_medium", "ECE Medium"), ("ece_few", "ECE Few")]
+    cols = [
+        ("val", "val balanced"),
+        ("test", "test balanced"),
+        ("test_acc_many", "Many"),
+        ("test_acc_medium", "Medium"),
+        ("test_acc_few", "Few"),
+        ("ece", "ECE"),
+        ("ece_many", "ECE Many"),
+        ("ece_medium", "ECE Medium"),
+        ("ece_few", "ECE Few"),
+    ]
     cols = [(c, h) for c, h in cols if c in uni and uni[c].notna().any()]
-    lines += ["## Balanced test set: post-hoc adjustment and calibration by group", "",
-              "| group | method | setting (first trial) | " + " | ".join(h for _, h in cols) + " |",
-              "|" + "---|" * (3 + len(cols))]
+    lines += [
+        "## Balanced test set: post-hoc adjustment and calibration by group",
+        "",
+        "| group | method | setting (first trial) | " + " | ".join(h for _, h in cols) + " |",
+        "|" + "---|" * (3 + len(cols)),
+    ]
     for (g, m), rows in uni.groupby(["group", "method"], sort=False):
-        lines.append(f"| {g} | {m} | {rows['setting'].iloc[0]} | "
-                     + " | ".join(_mean_std(rows[c]) for c, _ in cols) + " |")
+        lines.append(
+            f"| {g} | {m} | {rows['setting'].iloc[0]} | " + " | ".join(_mean_std(rows[c]) for c, _ in cols) + " |"
+        )
     shifted = df[df["test_prior"] != UNIFORM]
     methods = [NO_ADJUSTMENT, BALANCED_ONLY, KNOWN_PRIOR_ONE, KNOWN_PRIOR]
-    lines += ["", "## Shifted test priors (test accuracy under the prior, %)", "",
-              "The balanced test set reweighted to forward (head stays head) or backward (tail becomes head) "
-              "imbalance k. `balanced post-hoc` keeps the tau chosen for the uniform prior; `known prior` adds "
-              "log pi_t to the adjusted logits, with tau = 1 or with tau chosen on the validation split reweighted "
-              "to the same prior.", "",
-              "| group | test prior | " + " | ".join(methods) + " |", "|" + "---|" * (2 + len(methods))]
+    lines += [
+        "",
+        "## Shifted test priors (test accuracy under the prior, %)",
+        "",
+        "The balanced test set reweighted to forward (head stays head) or backward (tail becomes head) "
+        "imbalance k. `balanced post-hoc` keeps the tau chosen for the uniform prior; `known prior` adds "
+        "log pi_t to the adjusted logits, with tau = 1 or with tau chosen on the validation split reweighted "
+        "to the same prior.",
+        "",
+        "| group | test prior | " + " | ".join(methods) + " |",
+        "|" + "---|" * (2 + len(methods)),
+    ]
     for (g, prior), rows in shifted.groupby(["group", "test_prior"], sort=False):
         by = {m: r for m, r in rows.groupby("method")}
-        lines.append(f"| {g} | {prior} | " + " | ".join(_mean_std(by[m]["test"]) if m in by else "—"
-                                                      for m in methods) + " |")
-    lines += ["", "## Plots", "", "![tau curves](plots/tau_curves.png)", "",
-              "![shifted priors](plots/shifted_priors.png)", ""]
+        lines.append(
+            f"| {g} | {prior} | " + " | ".join(_mean_std(by[m]["test"]) if m in by else "—" for m in methods) + " |"
+        )
+    lines += [
+        "",
+        "## Plots",
+        "",
+        "![tau curves](plots/tau_curves.png)",
+        "",
+        "![shifted priors](plots/shifted_priors.png)",
+        "",
+    ]
     lines += [f"![reliability {g}](plots/{reliability_file(g)})" for g in dict.fromkeys(df["group"])]
     return "\n".join(lines) + "\n"
 
@@ -269,7 +202,7 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
     """Analyse every trial of ``src``; write ``posthoc.md``, ``posthoc.csv`` and ``plots/`` under ``out``."""
     import matplotlib.pyplot as plt
 
-    from platform import report_plots as rp
+    from platform.report import plots as rp
 
     rows: list[dict[str, Any]] = []
     missing, seconds = [], []
@@ -288,13 +221,17 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
                 raise StoredLogitsError(f"trial {t.trial_id}: {e}") from None
             seconds.append(time.perf_counter() - t0)
             g = group_label_of(t.variant, t.trial_id)
-            rows += [{"group": g, "trial": t.trial_id, "variant": t.variant, "seed": t.seed, "run_id": t.run_id, **r}
-                     for r in a.rows]
+            rows += [
+                {"group": g, "trial": t.trial_id, "variant": t.variant, "seed": t.seed, "run_id": t.run_id, **r}
+                for r in a.rows
+            ]
             curves.setdefault(g, []).append((a.curve, a.tau_star))
             ft, yt = (torch.from_numpy(x) for x in stored.splits["test"])
             counts = torch.from_numpy(stored.class_counts)
-            probs = {"before (tau=0)": ft.softmax(dim=1),
-                     "after (chosen tau)": adjusted_logits(ft, counts, a.tau_star).float().softmax(dim=1)}
+            probs = {
+                "before (tau=0)": ft.softmax(dim=1),
+                "after (chosen tau)": adjusted_logits(ft, counts, a.tau_star).float().softmax(dim=1),
+            }
             for label, p in probs.items():
                 conf, pred = p.max(dim=1)
                 pooled.setdefault(g, {}).setdefault(label, []).append((conf, pred == yt))
@@ -304,11 +241,17 @@ def run(src: Any, out: Path, metric: str) -> tuple[pd.DataFrame, list[float]]:
     (out / "posthoc.md").write_text(markdown(df, missing, seconds, src.name))
     if len(df):
         (out / "plots").mkdir(exist_ok=True)
-        figs = {"tau_curves.png": rp.tau_curves(GLOBAL_TAUS, curves),
-                "shifted_priors.png": rp.shifted_prior_curves(df[df["test_prior"] != UNIFORM], SHIFTS)}
+        figs = {
+            "tau_curves.png": rp.tau_curves(GLOBAL_TAUS, curves),
+            "shifted_priors.png": rp.shifted_prior_curves(df[df["test_prior"] != UNIFORM], SHIFTS),
+        }
         for g, by_label in pooled.items():
-            bins = {label: reliability_bins(torch.cat([c for c, _ in parts]), torch.cat([k for _, k in parts]),
-                                            RELIABILITY_BINS) for label, parts in by_label.items()}
+            bins = {
+                label: reliability_bins(
+                    torch.cat([c for c, _ in parts]), torch.cat([k for _, k in parts]), RELIABILITY_BINS
+                )
+                for label, parts in by_label.items()
+            }
             figs[reliability_file(g)] = rp.reliability_diagram(bins, f"Reliability on test: {g}")
         for name, fig in figs.items():
             fig.savefig(out / "plots" / name, dpi=110)
@@ -338,8 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no trial of {src.name} stored logits (see {out / 'posthoc.md'})", file=sys.stderr)
         return 1
     per = f"; {np.median(seconds):.2f} s per trial (median)" if seconds else ""
-    print(f"analysed {df['trial'].nunique()} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and "
-          f"{out / 'plots'}")
+    print(
+        f"analysed {df['trial'].nunique()} trial(s){per}; wrote {out / 'posthoc.md'}, {out / 'posthoc.csv'} and "
+        f"{out / 'plots'}"
+    )
     return 0
 
 

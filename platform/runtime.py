@@ -3,23 +3,24 @@
 Ray worker processes start a fresh interpreter whose ``sys.path`` does not begin with the repo root, so they would
 import the standard-library ``platform`` and then fail with "'platform' is not a package" on ``platform.trainables``.
 The job-level runtime environment therefore puts the repo root first on PYTHONPATH (local and shared-filesystem
-clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters): one commented place for
-the `platform` name clash (STYLE.md section 8).
+clusters), or ships the checkout as ``working_dir`` and puts that first (remote clusters). This is the workers' half
+of the `platform` name clash; the package's ``__init__`` is the other half: it loads the standard module and
+re-exports every name, so pytest, uuid, torch, ray and mlflow still find what they import as ``platform``.
 
 The private local cluster listens on 127.0.0.1 only, and what a trial can never get (more CPUs or GPUs than the
 machine has, an address where no cluster answers) is refused before Ray starts.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from elm.config import ConfigError
+from platform.ray_address import check_address
 
 if TYPE_CHECKING:
     from platform.spec import ResourcesSpec
@@ -43,8 +44,11 @@ def runtime_env(ship_code: bool = False, api_server: str | None = None) -> dict[
     existing = os.environ.get("PYTHONPATH", "")
     if ship_code:
         # Ray starts workers inside the unpacked working_dir; "." resolves there.
-        env: dict[str, Any] = {"working_dir": str(REPO_ROOT), "excludes": SHIP_EXCLUDES,
-                               "env_vars": {"PYTHONPATH": "."}}
+        env: dict[str, Any] = {
+            "working_dir": str(REPO_ROOT),
+            "excludes": SHIP_EXCLUDES,
+            "env_vars": {"PYTHONPATH": "."},
+        }
     else:
         env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p)}}
     if api_server:
@@ -62,8 +66,12 @@ def ray_init_kwargs(address: str | None) -> dict[str, Any]:
     if address is not None:
         return {"address": address, "runtime_env": runtime_env(ship_code=True)}
     port = free_port(LOCALHOST)
-    return {"address": "local", "runtime_env": runtime_env(api_server=f"http://{LOCALHOST}:{port}"),
-            "dashboard_host": LOCALHOST, "dashboard_port": port}
+    return {
+        "address": "local",
+        "runtime_env": runtime_env(api_server=f"http://{LOCALHOST}:{port}"),
+        "dashboard_host": LOCALHOST,
+        "dashboard_port": port,
+    }
 
 
 def free_port(host: str = LOCALHOST) -> int:
@@ -78,12 +86,6 @@ def free_port(host: str = LOCALHOST) -> int:
 # ``_node_ip_address="127.0.0.1"`` back into the machine's address; Ray's single-machine mode (this variable, its
 # default on macOS and Windows) makes the node IP 127.0.0.1 in the driver and in every process it starts.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-CLIENT_SCHEME = "ray://"
-CLIENT_DEFAULT_PORT = 10001  # `ray start --head`'s Ray client server
-PROBE_TIMEOUT_S = 10.0  # how long an --address may refuse connections (a cluster still starting) before we give up
-PROBE_RETRY_S = 0.5
-RPC_TIMEOUT_S = 5.0  # a GCS answers its cluster id in milliseconds; a port that is not one never does
-ADDRESS_FORMS = f"expected HOST:PORT (the GCS address 'ray start --head' prints), {CLIENT_SCHEME}HOST[:PORT] or auto"
 
 
 def start_ray(address: str | None, resources: ResourcesSpec) -> None:
@@ -103,8 +105,13 @@ def start_ray(address: str | None, resources: ResourcesSpec) -> None:
         listen_on_loopback_only()
         import ray
 
-        ray.init(**ray_init_kwargs(None), num_cpus=int(available["CPU"]), num_gpus=int(available["GPU"]),
-                 log_to_driver=True, ignore_reinit_error=True)
+        ray.init(
+            **ray_init_kwargs(None),
+            num_cpus=int(available["CPU"]),
+            num_gpus=int(available["GPU"]),
+            log_to_driver=True,
+            ignore_reinit_error=True,
+        )
         return
     check_address(address)
     import ray
@@ -143,8 +150,10 @@ def local_resources() -> dict[str, float]:
 def trial_needs(resources: ResourcesSpec) -> dict[str, float]:
     """CPUs and GPUs one trial holds at once: ``num_workers`` workers (the ray_train launcher's driving trial takes
     no CPU or GPU, ``platform.tune.make_trainable``)."""
-    return {"CPU": resources.num_workers * resources.cpus_per_worker,
-            "GPU": resources.num_workers * resources.gpus_per_worker}
+    return {
+        "CPU": resources.num_workers * resources.cpus_per_worker,
+        "GPU": resources.num_workers * resources.gpus_per_worker,
+    }
 
 
 def check_trial_fits(resources: ResourcesSpec, available: Mapping[str, float]) -> None:
@@ -156,8 +165,10 @@ def check_trial_fits(resources: ResourcesSpec, available: Mapping[str, float]) -
     need = trial_needs(resources)
     if all(need[k] <= available.get(k, 0.0) for k in need):
         return
-    raise ConfigError(f"{_trial_text(resources)} but this machine has {_cpus_gpus(available)}; lower them, or join "
-                      "a cluster with --address")
+    raise ConfigError(
+        f"{_trial_text(resources)} but this machine has {_cpus_gpus(available)}; lower them, or join "
+        "a cluster with --address"
+    )
 
 
 def cluster_fit_warning(resources: ResourcesSpec, nodes: Sequence[Mapping[str, float]]) -> str | None:
@@ -168,127 +179,22 @@ def cluster_fit_warning(resources: ResourcesSpec, nodes: Sequence[Mapping[str, f
     worker = {"CPU": resources.cpus_per_worker, "GPU": resources.gpus_per_worker}
     need = trial_needs(resources)
     total = {k: sum(n.get(k, 0.0) for n in nodes) for k in need}
-    if any(all(worker[k] <= n.get(k, 0.0) for k in worker) for n in nodes) and \
-            all(need[k] <= total[k] for k in need):
+    if any(all(worker[k] <= n.get(k, 0.0) for k in worker) for n in nodes) and all(need[k] <= total[k] for k in need):
         return None
     largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
-    return (f"{_trial_text(resources)} but the cluster's {len(nodes)} node(s) hold {_cpus_gpus(total)}, the "
-            f"largest {_cpus_gpus(largest)}; its trials stay PENDING until an autoscaler adds nodes that fit")
+    return (
+        f"{_trial_text(resources)} but the cluster's {len(nodes)} node(s) hold {_cpus_gpus(total)}, the "
+        f"largest {_cpus_gpus(largest)}; its trials stay PENDING until an autoscaler adds nodes that fit"
+    )
 
 
 def _trial_text(resources: ResourcesSpec) -> str:
-    return (f"resources: a trial needs {_cpus_gpus(trial_needs(resources))} (num_workers={resources.num_workers} x "
-            f"cpus_per_worker={resources.cpus_per_worker:g}, gpus_per_worker={resources.gpus_per_worker:g})")
+    return (
+        f"resources: a trial needs {_cpus_gpus(trial_needs(resources))} (num_workers={resources.num_workers} x "
+        f"cpus_per_worker={resources.cpus_per_worker:g}, gpus_per_worker={resources.gpus_per_worker:g})"
+    )
 
 
 def _cpus_gpus(amounts: Mapping[str, float]) -> str:
     cpus, gpus = amounts.get("CPU", 0.0), amounts.get("GPU", 0.0)
     return f"{cpus:g} CPU{'' if cpus == 1 else 's'} and {gpus:g} GPU{'' if gpus == 1 else 's'}"
-
-
-def check_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, rpc_timeout_s: float = RPC_TIMEOUT_S) -> None:
-    """Fail fast unless a Ray cluster answers at ``address``: ``HOST:PORT`` (a GCS, as ``ray start --head`` prints
-    it; ``auto`` for the one started on this machine) or ``ray://HOST[:PORT]`` (a Ray client server).
-
-    Connects to the host and port Ray would dial, for up to ``timeout_s`` (a cluster may still be starting), then
-    asks a GCS for its cluster id, or waits for a client server's gRPC handshake, for up to ``rpc_timeout_s``.
-    ray.init itself would retry for minutes, and ignore SIGTERM while it does.
-
-    Raises:
-        ConfigError: naming ``address`` and what answered there, if anything.
-    """
-    from ray._private.services import canonicalize_bootstrap_address
-
-    client = address.startswith(CLIENT_SCHEME)
-    try:
-        dialled = address[len(CLIENT_SCHEME):] if client else canonicalize_bootstrap_address(address)
-    except ValueError as e:
-        raise ConfigError(f"--address {address}: {e}; {ADDRESS_FORMS}") from None
-    if dialled is None:  # "local", or "auto" with no cluster started here: ray.init says which
-        return
-    host, port = _host_port(dialled, CLIENT_DEFAULT_PORT if client else None, address)
-    target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-    try:
-        answered = wait_for_port(host, port, timeout_s)
-    except socket.gaierror as e:
-        raise ConfigError(f"--address {address}: the host {host!r} does not resolve ({e})") from None
-    if not answered:
-        dials = "" if client or dialled == address else f"Ray dials {target}; "  # 127.0.0.1 becomes the node IP
-        raise ConfigError(f"no Ray cluster answers at {address} ({dials}tried for {timeout_s:g} s): start one with "
-                          "'ray start --head' or drop --address (and RAY_ADDRESS)")
-    problem = (_client_server_problem(target, rpc_timeout_s) if client
-               else _gcs_problem(target, address, rpc_timeout_s))
-    if problem:
-        raise ConfigError(f"--address {address}: {problem}")
-
-
-def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
-    """Whether something accepts a TCP connection at ``host:port`` within ``timeout_s`` (retrying refusals).
-
-    Raises:
-        socket.gaierror: ``host`` does not resolve.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), PROBE_RETRY_S)).close()
-            return True
-        except socket.gaierror:
-            raise
-        except OSError:  # refused (nothing listens yet) or timed out
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(PROBE_RETRY_S, left))
-
-
-def _host_port(hostport: str, default_port: int | None, address: str) -> tuple[str, int]:
-    parts = urlsplit("//" + hostport)
-    try:
-        port = parts.port or default_port
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None:
-        raise ConfigError(f"--address {address}: {ADDRESS_FORMS}")
-    return parts.hostname, port
-
-
-def _gcs_problem(target: str, address: str, timeout_s: float) -> str | None:
-    """What is wrong with the GCS at ``target`` (asked for its cluster id as ray.init would), or None."""
-    import grpc
-    from ray._private.grpc_utils import init_grpc_channel
-    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
-
-    channel = init_grpc_channel(target)  # TLS and token authentication as this process's ray.init would use them
-    try:
-        gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-            gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
-        return None
-    except grpc.RpcError as e:
-        code = e.code()
-        if code == grpc.StatusCode.UNAUTHENTICATED:
-            return ("this Ray cluster requires token authentication: set RAY_AUTH_MODE=token, with its token in "
-                    "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
-        if code == grpc.StatusCode.UNIMPLEMENTED:
-            return (f"this port answers gRPC but is not a Ray GCS (a Ray client server is joined as "
-                    f"{CLIENT_SCHEME}{address}); pass the address 'ray start --head' prints")
-        return (f"something listens here but does not answer as a Ray GCS within {timeout_s:g} s "
-                f"({code.name}); pass the address 'ray start --head' prints")
-    finally:
-        channel.close()
-
-
-def _client_server_problem(target: str, timeout_s: float) -> str | None:
-    """What is wrong with the Ray client server at ``target`` (its gRPC handshake), or None."""
-    import grpc
-    from ray._private.grpc_utils import init_grpc_channel
-
-    channel = init_grpc_channel(target)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout_s)
-        return None
-    except grpc.FutureTimeoutError:
-        return (f"something listens here but no Ray client server answers within {timeout_s:g} s "
-                f"(ray start --head serves one on port {CLIENT_DEFAULT_PORT})")
-    finally:
-        channel.close()

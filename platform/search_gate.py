@@ -11,6 +11,7 @@ Optuna stores as PRUNED rather than as a COMPLETE trial with an early value; Opt
 they reached and their Tune trial id as user attributes. Schedulers need no gate: ASHA (``time_attr="epoch"``)
 skips results without the metric itself (``AsyncHyperBandScheduler.on_trial_result``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -30,15 +31,18 @@ class EvaluatedResultsOnly(Searcher):
         epochs: the schedule's length: a trial that completes below it was stopped early.
     """
 
-    def __init__(self, searcher: Searcher, *, metric: str | Sequence[str], mode: str | Sequence[str],
-                 epochs: int) -> None:
+    def __init__(
+        self, searcher: Searcher, *, metric: str | Sequence[str], mode: str | Sequence[str], epochs: int
+    ) -> None:
         self.searcher = searcher
         self.epochs = epochs
         self.metrics: tuple[str, ...] = (metric,) if isinstance(metric, str) else tuple(metric)
         self.last_evaluated: dict[str, dict[str, Any]] = {}  # trial id -> its last result with the metric(s)
         several = len(self.metrics) > 1  # Ray's Searcher takes a list of metrics with a list of modes
-        super().__init__(metric=list(self.metrics) if several else self.metrics[0],
-                         mode=list(mode) if several else (mode if isinstance(mode, str) else mode[0]))
+        super().__init__(
+            metric=list(self.metrics) if several else self.metrics[0],
+            mode=list(mode) if several else (mode if isinstance(mode, str) else mode[0]),
+        )
 
     def evaluated(self, result: Mapping[str, Any] | None) -> bool:
         """Whether ``result`` carries every tuned metric."""

@@ -7,6 +7,7 @@ Several metrics (``tune.metric: [a, b]``, ``tune.mode: [max, max]``) go to Ray's
 creates a study with one direction per metric; NSGA-II (Deb et al. 2002) and TPE (multi-objective TPE, Ozaki et al.
 2020, in the same ``TPESampler``) both search it. Tune itself is then given no metric (``platform.launch``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,16 +29,24 @@ def _nsga2(seed: int) -> Any:
 SAMPLERS: dict[str, Callable[[int], Any]] = {"tpe": _tpe, "nsga2": _nsga2}  # tune.sampler -> (seed) -> sampler
 
 
-def _optuna(seed: int, study_name: str, storage_url: str | None, *, sampler: str = "tpe",
-            metric: list[str] | None = None, mode: list[str] | None = None) -> Any:
+def _optuna(
+    seed: int,
+    study_name: str,
+    storage_url: str | None,
+    *,
+    sampler: str = "tpe",
+    metric: list[str] | None = None,
+    mode: list[str] | None = None,
+) -> Any:
     """Ray's ``OptunaSearch``. ``metric``/``mode``: lists for a multi-objective study; None for one metric (Tune
     passes it through ``TuneConfig``)."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     storage = optuna.storages.RDBStorage(storage_url) if storage_url else None
-    return OptunaSearch(metric=metric, mode=mode, sampler=SAMPLERS[sampler](seed), study_name=study_name,
-                        storage=storage)
+    return OptunaSearch(
+        metric=metric, mode=mode, sampler=SAMPLERS[sampler](seed), study_name=study_name, storage=storage
+    )
 
 
 @dataclass(frozen=True)

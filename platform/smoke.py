@@ -2,7 +2,8 @@
 
     python -m platform.tune ablations/cifar10.yaml --smoke --set data.root=../shared/data   (= ``make run``)
 
-``smoke(cfg)`` is one pure function of the config, shared by the CLI and the tests. It shrinks SIZES only (data,
+``smoke(cfg)`` is one pure function of the config, shared by the CLI and the tests (``smoke_raw``: the same, before
+validation). It shrinks SIZES only (data,
 epochs, steps, trials, seeds, per-trial resources) and never a code path: the evaluation cadence
 (``train.eval_every``), the searcher, the scheduler, the launcher, ``tune.metric``, the loss, the model, the
 numerics and every ablation variant stay as the full file has them. A smoke mode that takes another path hides
@@ -27,7 +28,8 @@ What shrinks, and how (every number is a named constant below):
   (CIFAR-10-LT at rho = 100: n_min = 50, cap 500, counts 500 x 5, 387, 232, 139, 83, 50: 3,391 images,
   rho = 10; after ``cifar10.yaml``'s validation holdout, 20 per class in the smoke run: 490 .. 49, 3,336 images),
   so tau still matters and learning shows; test and validation splits are capped per class. File
-  datasets (ImageNet-LT, iNaturalist) are decoded at ``SMOKE_IMAGE_SIZE``.
+  datasets (ImageNet-LT, iNaturalist) are decoded at ``SMOKE_IMAGE_SIZE``. A dataset's size knobs are the factory
+  arguments marked ``Size(role)`` in its signature (``elm.registry``), whatever their names.
 - Trials: ``SMOKE_TRIALS`` samples of a search; an ablation keeps all its variants and ``SMOKE_SEEDS`` seed.
 - Resources: one worker with one CPU and no GPU, through the launcher the full run would use (a multi-worker
   file keeps its Ray Train TorchTrainer path, with one worker).
@@ -36,6 +38,7 @@ Measured: ``make run`` (``ablations/cifar10.yaml``: 2 trials x 11 epochs x 11 st
 fp32 with two views per image, 1 core each) took 108 s on the 2-core machine shared with other jobs; the best
 trial reached validation balanced accuracy 0.28 and test 0.27 (chance 0.10); ASHA stopped the other at epoch 10.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -43,7 +46,7 @@ import math
 from typing import Any, Mapping
 
 from elm.config import ExperimentConfig, from_dict, set_keys
-from elm.registry import DATASETS
+from elm.registry import DATASETS, Size
 from platform.spec import parse_platform
 
 SMOKE_MIN_EPOCHS = 2  # epochs of a file that evaluates every epoch
@@ -113,23 +116,28 @@ def smoke_train_cap(name: str, imbalance_ratio: float, val_per_class: int) -> in
 
 
 def _data_overrides(cfg: ExperimentConfig) -> dict[str, Any]:
-    params = inspect.signature(DATASETS.get(cfg.data.name)).parameters
+    """The dataset's size knobs shrunk: the arguments its factory marks ``Size(role)`` (``elm.registry``)."""
+    knob = {marker.role: arg for arg, marker in DATASETS.marked(cfg.data.name, Size).items()}
     out: dict[str, Any] = {}
-    val = _data_arg(cfg, "val_per_class")
-    if "val_per_class" in params and val:
+    val = _data_arg(cfg, knob["val_per_class"]) if "val_per_class" in knob else None
+    if val:
         val = min(int(val), SMOKE_VAL_PER_CLASS)
-        out["data.val_per_class"] = val
-    if "max_train_per_class" in params and "imbalance_ratio" in params:
-        cap = smoke_train_cap(cfg.data.name, float(_data_arg(cfg, "imbalance_ratio")), int(val or 0))
-        current = _data_arg(cfg, "max_train_per_class")
+        out[f"data.{knob['val_per_class']}"] = val
+    if "max_train_per_class" in knob and "imbalance_ratio" in knob:
+        cap = smoke_train_cap(
+            DATASETS.canonical(cfg.data.name, cfg.data.kwargs),
+            float(_data_arg(cfg, knob["imbalance_ratio"])),
+            int(val or 0),
+        )
+        current = _data_arg(cfg, knob["max_train_per_class"])
         if cap is not None and (current is None or cap < current):
-            out["data.max_train_per_class"] = cap
-    if "max_test_per_class" in params:
-        current = _data_arg(cfg, "max_test_per_class")
-        out["data.max_test_per_class"] = min(SMOKE_TEST_PER_CLASS, current or SMOKE_TEST_PER_CLASS)
-    size = _data_arg(cfg, "image_size")
-    if "image_size" in cfg.data.kwargs and size > SMOKE_IMAGE_SIZE:  # synthetic data is drawn at its size already
-        out["data.image_size"] = SMOKE_IMAGE_SIZE
+            out[f"data.{knob['max_train_per_class']}"] = cap
+    if "max_test_per_class" in knob:
+        current = _data_arg(cfg, knob["max_test_per_class"])
+        out[f"data.{knob['max_test_per_class']}"] = min(SMOKE_TEST_PER_CLASS, current or SMOKE_TEST_PER_CLASS)
+    size = knob.get("image_size")  # only a size the file sets: synthetic data is drawn at its size already
+    if size in cfg.data.kwargs and cfg.data.kwargs[size] > SMOKE_IMAGE_SIZE:
+        out[f"data.{size}"] = SMOKE_IMAGE_SIZE
     return out
 
 
@@ -140,6 +148,18 @@ def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
         cfg: a validated full config (its platform blocks valid too).
     Returns:
         the smoke config, validated.
+    Raises:
+        ConfigError: a platform block of ``cfg`` is invalid.
+    """
+    return from_dict(smoke_raw(cfg))
+
+
+def smoke_raw(cfg: ExperimentConfig) -> dict[str, Any]:
+    """``smoke(cfg)`` as a raw mapping, not validated yet (``platform.plan`` edits it further, then validates).
+
+    Raises:
+        ConfigError: a platform block of ``cfg`` is invalid (``parse_platform``: the full run's blocks must be
+            valid, not only their smoked version).
     """
     spec = parse_platform(cfg)
     raw = cfg.to_dict()
@@ -167,9 +187,14 @@ def smoke(cfg: ExperimentConfig) -> ExperimentConfig:
         raw["ablation"] = {**raw["ablation"], "seeds": list(spec.ablation.seeds)[:SMOKE_SEEDS]}
     raw["resources"] = dict(raw.get("resources") or {})
     res = spec.resources
-    overrides.update({"resources.num_workers": SMOKE_WORKERS, "resources.cpus_per_worker": SMOKE_CPUS_PER_WORKER,
-                      "resources.gpus_per_worker": SMOKE_GPUS_PER_WORKER})
+    overrides.update(
+        {
+            "resources.num_workers": SMOKE_WORKERS,
+            "resources.cpus_per_worker": SMOKE_CPUS_PER_WORKER,
+            "resources.gpus_per_worker": SMOKE_GPUS_PER_WORKER,
+        }
+    )
     if res.launcher == "auto" and not res.runs_in_trial:
         # What auto means for the full run (Ray Train for several workers), not what it would mean for one.
         overrides["resources.launcher"] = "ray_train"
-    return from_dict(set_keys(raw, overrides))
+    return set_keys(raw, overrides)

@@ -3,6 +3,7 @@
 Each block is a frozen dataclass whose fields are the schema; ``elm.config.parse_section`` rejects
 unknown keys, wrong types and out-of-range values with the key's name, before Ray starts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Mapping
 from elm.config import ConfigError, ExperimentConfig, parse_section
 from elm.registry import Choice, Interval
 from platform.searchers import SAMPLERS, SEARCHERS
+from platform.variant_sets import expand_variant_set
 
 GPU_FRACTION_STEPS = 10_000  # Ray stores resource amounts in units of 1/10000
 
@@ -72,8 +74,10 @@ class TuneSpec:
         if not metrics or not all(isinstance(m, str) and m for m in metrics):
             raise ConfigError(f"tune.metric={list(metrics)!r}: give one metric name or a list of them")
         if len(modes) != len(metrics):
-            raise ConfigError(f"tune.mode: {len(modes)} mode(s) for {len(metrics)} metric(s) in tune.metric; "
-                              f"give one mode (max or min) per metric, in the same order")
+            raise ConfigError(
+                f"tune.mode: {len(modes)} mode(s) for {len(metrics)} metric(s) in tune.metric; "
+                f"give one mode (max or min) per metric, in the same order"
+            )
         bad = [m for m in modes if m not in ("max", "min")]
         if bad:
             raise ConfigError(f"tune.mode={bad[0]!r} is not allowed; choose one of ['max', 'min'] per metric")
@@ -83,14 +87,17 @@ class TuneSpec:
             return
         takes = [name for name, entry in SEARCHERS.items() if entry.multi_objective]
         if not SEARCHERS[self.searcher].multi_objective:
-            raise ConfigError(f"tune.searcher: {self.searcher} takes one metric; with several metrics use "
-                              f"tune.searcher: {' or '.join(takes)} (tune.sampler: {' | '.join(SAMPLERS)})")
+            raise ConfigError(
+                f"tune.searcher: {self.searcher} takes one metric; with several metrics use "
+                f"tune.searcher: {' or '.join(takes)} (tune.sampler: {' | '.join(SAMPLERS)})"
+            )
         if self.scheduler == "asha":
-            raise ConfigError("tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several "
-                              "metrics")
+            raise ConfigError("tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several metrics")
         if not self.study_storage:
-            raise ConfigError("tune.study_storage: with several metrics the Pareto front is read from the persisted "
-                              "Optuna study; set tune.study_storage: true")
+            raise ConfigError(
+                "tune.study_storage: with several metrics the Pareto front is read from the persisted "
+                "Optuna study; set tune.study_storage: true"
+            )
 
 
 @dataclass(frozen=True)
@@ -126,11 +133,15 @@ class ResourcesSpec:
         g = self.gpus_per_worker
         key = f"resources.gpus_per_worker={g:g}"
         if g > 1:
-            raise ConfigError(f"{key}: a worker trains on one GPU and would leave the rest idle; for more GPUs per "
-                              f"trial set resources.num_workers (one DDP rank per GPU) with gpus_per_worker: 1")
+            raise ConfigError(
+                f"{key}: a worker trains on one GPU and would leave the rest idle; for more GPUs per "
+                f"trial set resources.num_workers (one DDP rank per GPU) with gpus_per_worker: 1"
+            )
         if 0 < g < 1 and self.num_workers > 1:
-            raise ConfigError(f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
-                              f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs")
+            raise ConfigError(
+                f"{key}: a GPU fraction packs one-worker trials; with resources.num_workers="
+                f"{self.num_workers} the DDP ranks would share one GPU; use whole GPUs"
+            )
         if 0 < g < 1 and abs(g * GPU_FRACTION_STEPS - round(g * GPU_FRACTION_STEPS)) > 1e-9:
             raise ConfigError(f"{key}: Ray counts resources in steps of {1 / GPU_FRACTION_STEPS:g}; use e.g. 0.25")
 
@@ -145,7 +156,8 @@ class TrackingSpec:
 
 @dataclass(frozen=True)
 class AblationSpec:
-    """Named variants (each a set of dotted overrides) crossed with seeds."""
+    """Named variants (each a set of dotted overrides) crossed with seeds; a block naming a ``variant_set`` is
+    expanded first (``platform.variant_sets``)."""
 
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -164,7 +176,7 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     blocks = cfg.platform
     ablation = None
     if "ablation" in blocks:
-        ablation = parse_section(AblationSpec, "ablation", blocks["ablation"])
+        ablation = parse_section(AblationSpec, "ablation", expand_variant_set(blocks["ablation"]))
         if not ablation.variants:
             raise ConfigError("ablation.variants must name at least one variant")
         for name, overrides in ablation.variants.items():
@@ -173,8 +185,9 @@ def parse_platform(cfg: ExperimentConfig) -> PlatformSpec:
     resources = parse_section(ResourcesSpec, "resources", blocks.get("resources"))
     resources.check_gpus()
     if resources.launcher == "in_trial" and resources.num_workers > 1:
-        raise ConfigError("resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train "
-                          "(or auto)")
+        raise ConfigError(
+            "resources.launcher: in_trial trains in one process; with num_workers > 1 use ray_train (or auto)"
+        )
     tune = parse_section(TuneSpec, "tune", blocks.get("tune"))
     tune.check_objectives()
     return PlatformSpec(

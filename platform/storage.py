@@ -13,6 +13,7 @@ instance roles. The endpoint the driver resolved travels with the pickled file s
 never do: every node reads its own (environment of ``ray start``, ``~/.aws``, instance role). Ray's docs:
 https://docs.ray.io/en/latest/train/user-guides/persistent-storage.html
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -27,7 +28,13 @@ from elm.checkpoint import STATE_FILE
 from elm.config import ConfigError
 
 MISTYPED_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")  # 'scheme:' not followed by '//' (C: stays a path)
-SWEEP_FILES = ("config.yaml", "launcher.txt", "sweep_id.txt", "variant_sources.yaml")  # mirrored for --resume
+SWEEP_FILES = (  # mirrored for --resume
+    "config.yaml",
+    "launcher.txt",
+    "sweep_id.txt",
+    "variant_sources.yaml",
+    "code_digests.json",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,8 +153,10 @@ def resolve_storage(uri: str) -> StoragePath:
     """
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if not scheme and MISTYPED_SCHEME.match(uri):  # s3:/bucket, gs:bucket: would become a local folder 's3:'
-        raise ConfigError(f"--storage {uri}: looks like a URI with a mistyped scheme (write SCHEME://, e.g. "
-                          "s3://bucket/prefix); a local folder is a path such as /shared/sweeps or ./sweeps")
+        raise ConfigError(
+            f"--storage {uri}: looks like a URI with a mistyped scheme (write SCHEME://, e.g. "
+            "s3://bucket/prefix); a local folder is a path such as /shared/sweeps or ./sweeps"
+        )
     if scheme in ("", "file"):
         local = Path(uri.removeprefix("file://")).expanduser().resolve()
         return StoragePath(pafs.LocalFileSystem(), str(local))
@@ -157,9 +166,10 @@ def resolve_storage(uri: str) -> StoragePath:
         found = fs.get_file_info(bucket).type != pafs.FileType.NotFound
     except (OSError, ValueError) as e:  # pyarrow's ArrowIOError / ArrowInvalid
         first = " ".join(str(e).split())[:300]
-        raise ConfigError(f"--storage {uri}: cannot reach it ({first}); for S3 set AWS_ENDPOINT_URL (S3-compatible "
-                          "servers), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a local/shared folder"
-                          ) from None
+        raise ConfigError(
+            f"--storage {uri}: cannot reach it ({first}); for S3 set AWS_ENDPOINT_URL (S3-compatible "
+            "servers), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a local/shared folder"
+        ) from None
     if not found:
         raise ConfigError(f"--storage {uri}: '{bucket}' does not exist there; create the bucket first")
     return StoragePath(fs, path.rstrip("/"), scheme)
@@ -210,7 +220,8 @@ def push_checkpoint(checkpoint: Path, run: StoragePath, keep: int) -> None:
     target.mkdir()
     for f in sorted(checkpoint.iterdir(), key=lambda p: p.name == STATE_FILE):
         if f.is_file():  # streamed, not read into memory
-            pafs.copy_files(str(f), (target / f.name).path, source_filesystem=pafs.LocalFileSystem(),
-                            destination_filesystem=run.fs)
+            pafs.copy_files(
+                str(f), (target / f.name).path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=run.fs
+            )
     for old in complete_checkpoints(run)[:-keep]:
         (run / CHECKPOINTS / old).delete()

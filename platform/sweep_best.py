@@ -19,6 +19,7 @@ base loss), then the sweep's values. Resolution happens in ``make_plan``, before
 ``config.yaml``, MLflow and every trial see plain values; ``<out>/variant_sources.yaml`` records where each came
 from.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -58,9 +59,17 @@ class BestTrial:
     trials_csv_mtime: str  # ISO time of the trials.csv read: a later re-run of the sweep changes the answer
 
     def as_record(self, keys: list[str]) -> dict[str, Any]:
-        return {"sweep": self.sweep, "trial_id": self.trial_id, "metric": self.metric, "mode": self.mode,
-                "value": self.value, "epochs": self.epochs, "chosen_on_test_split": self.metric.startswith("test/"),
-                "trials_csv_modified": self.trials_csv_mtime, "values": {k: self.params[k] for k in keys}}
+        return {
+            "sweep": self.sweep,
+            "trial_id": self.trial_id,
+            "metric": self.metric,
+            "mode": self.mode,
+            "value": self.value,
+            "epochs": self.epochs,
+            "chosen_on_test_split": self.metric.startswith("test/"),
+            "trials_csv_modified": self.trials_csv_mtime,
+            "values": {k: self.params[k] for k in keys},
+        }
 
 
 def _python(v: Any) -> Any:
@@ -93,9 +102,11 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
     cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
     tune_block = cfg.get("tune") or {}
     if metric is None and isinstance(tune_block.get("metric"), list) and len(tune_block["metric"]) > 1:
-        raise ConfigError(f"{d} tuned several metrics {tune_block['metric']}: it has a Pareto front "
-                          f"(summary.md), not one best trial; give from_sweep a metric and mode to rank its trials "
-                          f"by (platform.confirm cannot confirm a front)")
+        raise ConfigError(
+            f"{d} tuned several metrics {tune_block['metric']}: it has a Pareto front "
+            f"(summary.md), not one best trial; give from_sweep a metric and mode to rank its trials "
+            f"by (platform.confirm cannot confirm a front)"
+        )
     metric = metric or tune_block.get("metric", "test/balanced_acc")
     mode = mode or tune_block.get("mode", "max")
     if mode not in ("max", "min"):
@@ -115,12 +126,23 @@ def best_trial(sweep_dir: str | Path, *, metric: str | None = None, mode: str | 
     if idx is None:
         raise ConfigError(f"no trial of {d} is a candidate: {describe_no_best(df, metric, int(schedule), epoch_col)}")
     row = df.loc[idx]
-    params = {c[len(CONFIG_PREFIX):]: _python(row[c]) for c in df.columns
-              if c.startswith(CONFIG_PREFIX) and c[len(CONFIG_PREFIX):] not in NOT_SAMPLED and pd.notna(row[c])}
+    params = {
+        c[len(CONFIG_PREFIX) :]: _python(row[c])
+        for c in df.columns
+        if c.startswith(CONFIG_PREFIX) and c[len(CONFIG_PREFIX) :] not in NOT_SAMPLED and pd.notna(row[c])
+    }
     epochs = int(row[epoch_col]) if pd.notna(row[epoch_col]) else None
     mtime = datetime.fromtimestamp(csv.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
-    return BestTrial(sweep=str(d.resolve()), trial_id=str(row.get("trial_id", "")), metric=metric, mode=mode,
-                     value=float(row[metric]), epochs=epochs, params=params, trials_csv_mtime=mtime)
+    return BestTrial(
+        sweep=str(d.resolve()),
+        trial_id=str(row.get("trial_id", "")),
+        metric=metric,
+        mode=mode,
+        value=float(row[metric]),
+        epochs=epochs,
+        params=params,
+        trials_csv_mtime=mtime,
+    )
 
 
 def resolve_variant(name: str, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -152,9 +174,12 @@ def resolve_variant(name: str, overrides: Mapping[str, Any]) -> tuple[dict[str, 
     if missing:
         raise ConfigError(f"{where}: the sweep did not search {missing}; it searched {sorted(best.params)}")
     if best.metric.startswith("test/"):
-        warnings.warn(f"{where}: {best.sweep} ranked its trials on {best.metric}; the ablation's test numbers for "
-                      f"variant {name!r} are then optimistic (rank on a val/ metric: train.eval_split: val)",
-                      SelectedOnTestWarning, stacklevel=2)
+        warnings.warn(
+            f"{where}: {best.sweep} ranked its trials on {best.metric}; the ablation's test numbers for "
+            f"variant {name!r} are then optimistic (rank on a val/ metric: train.eval_split: val)",
+            SelectedOnTestWarning,
+            stacklevel=2,
+        )
     out.update({k: best.params[k] for k in keys})
     return out, best.as_record(list(keys))
 

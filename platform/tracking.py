@@ -2,77 +2,60 @@
 
 A Ray Tune callback on the driver: one parent run per sweep and one child run per trial, named
 ``<name>-trial=<trial id>``. Children carry the resolved config as params, per-epoch metrics (step = epoch), the
-margin statistics as metrics and as a per-class JSON artifact, plots, and tags (variant, trial id, seed, git
-commit, outcome). Runs are found again by the sweep's own id (``elm.sweep_id``, made when the sweep starts and kept
-in its folder) and the trial id, never by a name: a resumed sweep or a retried trial continues its run, and two
-sweeps of the same name in one store stay apart. When the sweep ends no run is left RUNNING, and the parent carries
-the best trial and its value, or, for a sweep with several metrics, the Pareto front its Optuna study holds.
+margin statistics as metrics and as a per-class JSON artifact, plots, and tags (variant, trial id, seed, git commit,
+outcome: ``platform.trial_end``). Runs are found again by the sweep's own id (``elm.sweep_id``, made when the sweep
+starts and kept in its folder) and the trial id, never by a name: a resumed sweep or a retried trial continues its
+run, and two sweeps of the same name in one store stay apart. When the sweep ends no run is left RUNNING, and the
+parent carries the best trial and its value, or, for a sweep with several metrics, the Pareto front its Optuna study
+holds.
 """
+
 from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from ray import tune
 
 from elm.config import PLATFORM_BLOCKS, ConfigError
-from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from platform.mlflow_schema import (
-    PARETO_ARTIFACT, PER_CLASS_ARTIFACT, SEARCH_VARIANT, TAG_BEST_TRIAL, TAG_ERROR, TAG_LOSS, TAG_OUTCOME,
-    TAG_PARETO_FRONT, TAG_ROLE, TAG_SEED, TAG_SWEEP, TAG_SWEEP_ID, TAG_TRIAL, TAG_VARIANT, best_metric_key, quote,
+    PARETO_ARTIFACT,
+    PER_CLASS_ARTIFACT,
+    SEARCH_VARIANT,
+    TAG_BEST_TRIAL,
+    TAG_ERROR,
+    TAG_LOSS,
+    TAG_OUTCOME,
+    TAG_PARETO_FRONT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_SWEEP,
+    TAG_SWEEP_ID,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    best_metric_key,
+    quote,
 )
 from platform.pareto import FrontTrial
-from platform.plots import PLOTS
-from platform.runtime import REPO_ROOT
+from platform.report.class_plots import PLOTS
 from platform.trainables.common import (
-    HISTORY_KEY, PER_CLASS_KEY, VARIANT_KEY, resolve_trial, resolve_trial_overrides, trial_run_name,
+    HISTORY_KEY,
+    PER_CLASS_KEY,
+    VARIANT_KEY,
+    resolve_trial,
+    resolve_trial_overrides,
+    trial_run_name,
 )
+from platform.run_record import flatten, git_info, numeric_metrics, versions, yaml_dump
+from platform.trial_end import final_checkpoint, log_stored_logits, trial_error_message, trial_outcome
 
 PARENT_TAG = "mlflow.parentRunId"
-TRAIN_CHECKPOINT_KEY = "checkpoint_path"  # ray.tune.integration.ray_train.CHECKPOINT_PATH_KEY
 MAX_PARAM_LEN = 6000
-
-
-def git_info(root: Path = REPO_ROOT) -> dict[str, str]:
-    """The checkout's commit and whether it has uncommitted changes ('unknown' outside git)."""
-    def run(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    sha = run("rev-parse", "HEAD") or "unknown"
-    dirty = "true" if run("status", "--porcelain", "--untracked-files=no") else "false"
-    return {"git.commit": sha, "git.dirty": dirty}
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"loss": {"tau": 1}} -> {"loss.tau": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def numeric_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The finite numeric entries of a Tune result whose keys are ``split/name`` metrics."""
-    out = {}
-    for k, v in result.items():
-        if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            out[k] = float(v)
-    return out
 
 
 class MlflowTracker(tune.Callback):
@@ -161,13 +144,23 @@ class MlflowTracker(tune.Callback):
             run = self.client.create_run(
                 exp_id,
                 run_name=trial_run_name(self.base, trial.trial_id),
-                tags={**tags, PARENT_TAG: self.parent_id or "", TAG_ROLE: "trial", TAG_VARIANT: variant,
-                      TAG_SEED: str(raw.get("seed")), TAG_LOSS: str((raw.get("loss") or {}).get("name", "")),
-                      **git_info(), **versions()},
+                tags={
+                    **tags,
+                    PARENT_TAG: self.parent_id or "",
+                    TAG_ROLE: "trial",
+                    TAG_VARIANT: variant,
+                    TAG_SEED: str(raw.get("seed")),
+                    TAG_LOSS: str((raw.get("loss") or {}).get("name", "")),
+                    **git_info(),
+                    **versions(),
+                },
             )
             run_id = run.info.run_id
-            params = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(raw).items()
-                      if k.split(".")[0] not in PLATFORM_BLOCKS]
+            params = [
+                Param(k, str(v)[:MAX_PARAM_LEN])
+                for k, v in flatten(raw).items()
+                if k.split(".")[0] not in PLATFORM_BLOCKS
+            ]
             for i in range(0, len(params), 100):
                 self.client.log_batch(run_id, params=params[i : i + 100])
             if invalid:
@@ -255,74 +248,13 @@ class MlflowTracker(tune.Callback):
         assert self.parent_id is not None
         ids = ",".join(f.trial_id for f in front) or "none"
         self.client.set_tag(self.parent_id, TAG_PARETO_FRONT, ids[:5000])
-        self.client.log_dict(self.parent_id, {"metrics": list(metrics), "modes": list(modes),
-                                              "trials": [f.as_record() for f in front]}, PARETO_ARTIFACT)
+        self.client.log_dict(
+            self.parent_id,
+            {"metrics": list(metrics), "modes": list(modes), "trials": [f.as_record() for f in front]},
+            PARETO_ARTIFACT,
+        )
 
     def close_parent(self, status: str) -> None:
         """End the parent run (e.g. FAILED when the sweep itself crashed)."""
         if self.parent_id is not None:
             self.client.set_terminated(self.parent_id, status=status)
-
-
-def final_checkpoint(trial: Any) -> Any:
-    """The trial's latest checkpoint: Tune's own (in-trial launcher), else the Ray Train checkpoint whose path
-    ``TuneReportCallback`` put in the last result (a TorchTrainer's checkpoints never reach Tune's); or None."""
-    ckpt = getattr(trial, "checkpoint", None)
-    path = (getattr(trial, "last_result", None) or {}).get(TRAIN_CHECKPOINT_KEY)
-    # The path is on the sweep's storage (platform.storage), which Tune's state shares: read it with Tune's file
-    # system (an s3:// store's path has no scheme and would be taken for a local one).
-    fs = getattr(getattr(trial, "storage", None), "storage_filesystem", None)
-    return ckpt if ckpt is not None or not path else tune.Checkpoint(path, filesystem=fs)
-
-
-def log_stored_logits(client: MlflowClient, run_id: str, checkpoint: Any) -> bool:
-    """Log the final val/test logits a trial stored in its last checkpoint (``elm.metrics.stored_logits``) as the
-    run's artifact ``stored_logits.npz``; False when that checkpoint has none (a trial stopped before its last
-    epoch). ``checkpoint``: the trial's latest ``ray.tune.Checkpoint`` (local or remote storage) or None."""
-    if checkpoint is None:
-        return False
-    with checkpoint.as_directory() as folder:
-        path = Path(folder) / STORED_LOGITS_FILE
-        if not path.is_file():
-            return False
-        client.log_artifact(run_id, str(path))
-    return True
-
-
-def trial_outcome(trial: Any, epochs: int | None) -> str:
-    """``finished`` (reached the last epoch), ``stopped_early`` (ended before it without error) or ``failed``."""
-    if getattr(trial, "status", "") == "ERROR":
-        return "failed"
-    last = getattr(trial, "last_result", None) or {}
-    reached = last.get("epoch")
-    if epochs is not None and reached is not None and float(reached) < epochs:
-        return "stopped_early"
-    return "finished"
-
-
-def trial_error_message(trial: Any) -> str:
-    """A failed trial's reason on one line: what ``platform.failures`` recorded, else the error's last line."""
-    path = getattr(trial, "error_file", None) or ""
-    try:
-        text = Path(path).read_text() if path else ""
-    except OSError:
-        text = ""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    marker = "TrialFailedError: "
-    for line in reversed(lines):
-        if marker in line:
-            return line.split(marker, 1)[1]
-    return lines[-1] if lines else "trial failed (no error file)"
-
-
-def versions() -> dict[str, str]:
-    import ray
-    import torch
-
-    return {"torch.version": torch.__version__, "ray.version": ray.__version__, "mlflow.version": mlflow.__version__}
-
-
-def yaml_dump(d: Mapping[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(dict(d), sort_keys=False)

@@ -13,6 +13,7 @@ folder or ``s3://bucket/prefix``) ``ray/`` and ``train/`` go to ``<URI>/<out fol
 with the config, data paths, storage and launcher it started with. A failing trial fails alone; the exit code is 1
 only when no trial succeeded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,8 @@ from platform.best import best_index
 from platform.launch import build_tuner, make_tracker, make_trainable, param_space  # noqa: F401  (re-exported)
 from platform.plan import Plan, absolute_data_paths, make_plan, record_start  # noqa: F401  (re-exported)
 from platform.pareto import FrontTrial
-from platform.summary import EPOCHS, FINISHED, STOPPED, records_from_results, sweep_front, write_summary
+from platform.report.summary import sweep_front, write_summary
+from platform.report.trials import EPOCHS, FINISHED, STOPPED, records_from_results
 
 
 def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_path: str = "CONFIG") -> list[Any]:
@@ -50,11 +52,12 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
     start_ray(address, plan.spec.resources)  # refuses a trial too big for this machine, or an address nobody answers
     if address is not None:
         from platform.nodecheck import check_nodes
-        from platform.runtime import CLIENT_SCHEME
+        from platform.ray_address import CLIENT_SCHEME
 
         try:  # every node reaches the storage (shared, not node-local) and holds the data
-            check_nodes(plan.storage, plan.cfg.data.name, plan.cfg.data.kwargs,
-                        client=address.startswith(CLIENT_SCHEME))
+            check_nodes(
+                plan.storage, plan.cfg.data.name, plan.cfg.data.kwargs, client=address.startswith(CLIENT_SCHEME)
+            )
         except ConfigError:
             ray.shutdown()
             raise
@@ -71,8 +74,14 @@ def run(plan: Plan, *, resume: bool = False, address: str | None = None, config_
         results = tuner.fit()
         records = records_from_results(results, plan.spec.tune.metrics)
         front = sweep_front(plan)  # several metrics: the Pareto front, as the Optuna study holds it
-        df, text = write_summary(records, plan, config_path=config_path, tracking_uri=tracker.tracking_uri,
-                                 stopped=guard.reason if guard is not None else None, front=front)
+        df, text = write_summary(
+            records,
+            plan,
+            config_path=config_path,
+            tracking_uri=tracker.tracking_uri,
+            stopped=guard.reason if guard is not None else None,
+            front=front,
+        )
         finish_tracking(plan, df, front)
         close_stale_study_trials(plan)
     finally:
@@ -111,28 +120,57 @@ def close_stale_study_trials(plan: Plan) -> None:
 
     n = close_stale_trials(f"sqlite:///{plan.layout.optuna_db}", plan.sweep_name)
     if n:
-        print(f"note: marked {n} Optuna trial(s) left RUNNING by an interrupted driver as FAIL in "
-              f"{plan.layout.optuna_db}", flush=True)
+        print(
+            f"note: marked {n} Optuna trial(s) left RUNNING by an interrupted driver as FAIL in "
+            f"{plan.layout.optuna_db}",
+            flush=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m platform.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="experiment YAML, e.g. ablations/cifar100.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any key, e.g. --set loss.tau=0.5 --set tune.num_samples=32")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any key, e.g. --set loss.tau=0.5 --set tune.num_samples=32",
+    )
     parser.add_argument("--smoke", action="store_true", help="a 1-2 minute version: less data, epochs and trials")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted sweep in its folder, with the config it started with")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted sweep in its folder, with the config it started with",
+    )
+    parser.add_argument(
+        "--allow-code-change",
+        action="store_true",
+        help="with --resume: continue although elm/ or platform/ changed since the sweep started (its finished "
+        "trials ran the earlier code)",
+    )
     parser.add_argument("--address", default=None, help="an existing Ray cluster (also RAY_ADDRESS)")
     parser.add_argument("--out", default=None, help="experiment folder (default experiments/<name>)")
-    parser.add_argument("--storage", default=None, metavar="URI",
-                        help="where Tune's state and checkpoints go (tune.storage): a shared folder or s3://bucket/"
-                             "prefix; default: the experiment folder. Required to be shared on a multi-node cluster")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="URI",
+        help="where Tune's state and checkpoints go (tune.storage): a shared folder or s3://bucket/"
+        "prefix; default: the experiment folder. Required to be shared on a multi-node cluster",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        plan = make_plan(args.config, parse_set_args(args.overrides), smoke_run=args.smoke, out=args.out,
-                         resume=args.resume, storage=args.storage)
+        plan = make_plan(
+            args.config,
+            parse_set_args(args.overrides),
+            smoke_run=args.smoke,
+            out=args.out,
+            resume=args.resume,
+            storage=args.storage,
+            allow_code_change=args.allow_code_change,
+        )
         address = args.address
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or None

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny experiment config that trains in well under a second."""
+
 from __future__ import annotations
 
 from pathlib import Path

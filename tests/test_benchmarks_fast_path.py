@@ -9,6 +9,7 @@ passing check bounds every tensor by 5e-2 (a layout bug moves gradients by O(1))
 loss to 2e-2 relative; ``resnet_training_flops_per_image`` equals 3 x 2 x the MACs counted by hand. Runs on one
 thread: under CPU contention two OpenMP threads slow these small steps 100x.
 """
+
 from __future__ import annotations
 
 import copy
@@ -69,8 +70,9 @@ def test_channels_last_matches_contiguous_fp32(resnet32_batch: tuple[nn.Module, 
     assert grad_errs[-1] < GRAD_LOOSE_RTOL, f"worst per-tensor relative gradient error {grad_errs[-1]:.1e}"
 
 
-@pytest.mark.xfail(reason="channels_last fp32 gradients can differ by up to ~8e-3 relative (see module docstring)",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="channels_last fp32 gradients can differ by up to ~8e-3 relative (see module docstring)", strict=False
+)
 def test_channels_last_gradients_match_to_1e_4(resnet32_batch: tuple[nn.Module, Tensor, Tensor]) -> None:
     _, grad_errs = channels_last_grad_errors(resnet32_batch)
     assert grad_errs[-1] < GRAD_STRICT_RTOL, f"worst per-tensor relative gradient error {grad_errs[-1]:.1e}"

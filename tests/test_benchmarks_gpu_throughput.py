@@ -1,5 +1,6 @@
 """benchmarks.gpu_throughput at --tiny size on the CPU: every variant's code path, the concurrent worker and its
 barrier, the goal verdicts, and that it needs no Ray, Optuna or MLflow; benchmarks.file_decode at toy size."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,9 @@ from benchmarks import gpu_throughput as bench
 from tests.conftest import REPO_ROOT
 
 
-def test_tiny_run_measures_b_c_d_and_writes_the_goals(tmp_path: Path, one_torch_thread: None,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_run_measures_b_c_d_and_writes_the_goals(
+    tmp_path: Path, one_torch_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.json"
     assert bench.main(["--tiny", "--device", "cpu", "--concurrent", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
@@ -22,9 +24,11 @@ def test_tiny_run_measures_b_c_d_and_writes_the_goals(tmp_path: Path, one_torch_
 
 
 def test_a_concurrent_worker_waits_at_the_barrier_then_reports_one_json_line(
-        tmp_path: Path, one_torch_thread: None, capsys: pytest.CaptureFixture[str]) -> None:
-    args = bench.parse_args(["--tiny", "--device", "cpu", "--worker", "0", "--barrier", str(tmp_path),
-                             "--parties", "1"])
+    tmp_path: Path, one_torch_thread: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = bench.parse_args(
+        ["--tiny", "--device", "cpu", "--worker", "0", "--barrier", str(tmp_path), "--parties", "1"]
+    )
     assert bench.worker_main(args) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["images_per_sec"] > 0 and line["end"] > line["start"]

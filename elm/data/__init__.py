@@ -4,6 +4,7 @@ Usage: ``data = load_data("cifar10_lt", {"root": "data", "imbalance_ratio": 100}
 ``for x, y in iterate_batches(data.train, batch_size=128, train=True, mean=data.mean, std=data.std,
 image_size=data.image_size, seed=0, epoch=e): ...``
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -5,6 +5,7 @@ crop, random flip), vectorised over the batch with one gather instead of a per-i
 whichever device holds the images; the offsets are always drawn on the CPU from a CPU generator and copied there
 (3 x B integers), so a seed gives the same batches on every device.
 """
+
 from __future__ import annotations
 
 import torch

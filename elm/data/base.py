@@ -1,4 +1,5 @@
 """What every dataset factory returns: splits plus the data-derived values the rest of the library needs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

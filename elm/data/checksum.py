@@ -4,6 +4,7 @@ The cache has two levels: a per-process dict, and a small JSON file next to the 
 folder is writable; read-only shared copies fall back to hashing once per process). Entries are keyed on the
 file's size and mtime, so a replaced file is hashed again.
 """
+
 from __future__ import annotations
 
 import hashlib

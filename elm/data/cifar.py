@@ -10,6 +10,7 @@ Missing files are downloaded only if ``download=True``; otherwise (or if that fa
 says which files to put where; a present but truncated or corrupt file raises ``DatasetCorruptError`` naming it.
 Pickles are trusted input here, as in torchvision.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -115,8 +116,16 @@ class CifarArrays:
 # What ``pickle.load`` raises on damaged bytes depends on where they break: a truncated file gives EOFError or
 # UnpicklingError, garbage any of these.
 _UNPICKLE_ERRORS = (
-    pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError,
-    OverflowError, MemoryError,
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    MemoryError,
 )
 
 

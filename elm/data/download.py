@@ -2,6 +2,7 @@
 
 Machines without internet must fail fast with a message saying where to put the files, never hang.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Errors and warnings raised while locating, reading and verifying dataset files."""
+
 from __future__ import annotations
 
 

@@ -8,6 +8,7 @@ The dataset is addressed by keys (index, position, view seeds) that a per-epoch 
 DataLoader can serve every epoch: with ``persistent_workers`` its worker processes (and their open files) live as
 long as the split, instead of being started again each epoch.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -81,24 +82,35 @@ class EpochKeys:
     def __iter__(self) -> Iterator[list[Key]]:
         keys = [(index, position, self.seeds) for position, index in enumerate(self.indices)]
         for b in range(len(self)):
-            yield keys[b * self.batch_size:(b + 1) * self.batch_size]
+            yield keys[b * self.batch_size : (b + 1) * self.batch_size]
 
 
 # One persistent loader per (split, settings), dropped with the split.
 _LOADERS: weakref.WeakKeyDictionary[FileSplit, dict[tuple, DataLoader]] = weakref.WeakKeyDictionary()
 
 
-def _loader(split: FileSplit, train: bool, image_size: int, eval_resize_ratio: float, batch_size: int,
-            drop_last: bool, options: FileLoaderOptions) -> DataLoader:
+def _loader(
+    split: FileSplit,
+    train: bool,
+    image_size: int,
+    eval_resize_ratio: float,
+    batch_size: int,
+    drop_last: bool,
+    options: FileLoaderOptions,
+) -> DataLoader:
     workers = options.workers
     persistent = options.persistent_workers and workers > 0
     settings = (train, image_size, eval_resize_ratio, batch_size, drop_last, options)
     if persistent and settings in _LOADERS.get(split, {}):
         return _LOADERS[split][settings]
-    loader = DataLoader(KeyedImages(split, file_transform(train, image_size, eval_resize_ratio)),
-                        batch_sampler=EpochKeys(batch_size, drop_last), num_workers=workers,
-                        pin_memory=options.pin_memory, persistent_workers=persistent,
-                        prefetch_factor=options.prefetch_factor if workers else None)
+    loader = DataLoader(
+        KeyedImages(split, file_transform(train, image_size, eval_resize_ratio)),
+        batch_sampler=EpochKeys(batch_size, drop_last),
+        num_workers=workers,
+        pin_memory=options.pin_memory,
+        persistent_workers=persistent,
+        prefetch_factor=options.prefetch_factor if workers else None,
+    )
     if persistent:
         _LOADERS.setdefault(split, {})[settings] = loader
     return loader

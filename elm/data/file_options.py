@@ -3,6 +3,7 @@
 Kept apart from ``elm.data.file_loader`` (which imports PIL and torchvision) so that configs and the in-memory
 path never import them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,10 +3,12 @@
 ImageNet-LT: Liu et al., "Large-Scale Long-Tailed Recognition in an Open World", CVPR 2019
 (https://arxiv.org/abs/1904.05160). iNaturalist 2018: Van Horn et al., CVPR 2018. Split files follow
 https://github.com/facebookresearch/classifier-balancing: one ``relative/path.jpg label`` per line, paths
-relative to the image root.
+relative to the image root. ``imagenet_lt`` and ``inaturalist2018`` are aliases of ``file_lt`` with ``source`` fixed.
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,7 @@ import torch
 from elm.config import ConfigError
 from elm.data.base import FileSplit, LongTailData
 from elm.data.errors import DatasetNotFoundError
-from elm.registry import DATASETS, Interval
+from elm.registry import DATASETS, Choice, Folder, Interval, Size
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # classifier-balancing's statistics for iNaturalist 2018 (data/dataloader.py, RGB_statistics).
@@ -102,49 +104,67 @@ def build_file_dataset(
     )
 
 
-@DATASETS.register("imagenet_lt")
-def imagenet_lt(
-    *, root: str, split_dir: str | None = None, image_size: Annotated[int, Interval(ge=1)] = 224
-) -> LongTailData:
-    """ImageNet-LT (1000 classes; 115.8k train images, 1280 to 5 per class; balanced 50k test, 20k val).
+@dataclass(frozen=True)
+class SplitLists:
+    """The split lists of one file dataset, their paths relative to its images (``source`` of ``file_lt``)."""
 
-    Args:
-        root: image root the split files' relative paths resolve against.
-        split_dir: folder with ``ImageNet_LT_{train,test,val}.txt``; defaults to ``root``.
-        image_size: network input side.
-    """
-    return build_file_dataset(
+    title: str
+    train_file: str
+    test_file: str
+    val_file: str | None  # used only if present
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+SOURCES = {
+    # ImageNet-LT: 1000 classes; 115.8k train images, 1280 to 5 per class; balanced 50k test, 20k val.
+    "imagenet_lt": SplitLists(
         "ImageNet-LT",
-        image_root=Path(root),
-        split_dir=Path(split_dir if split_dir is not None else root),
-        train_file="ImageNet_LT_train.txt",
-        test_file="ImageNet_LT_test.txt",
-        val_file="ImageNet_LT_val.txt",
-        image_size=image_size,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-    )
+        "ImageNet_LT_train.txt",
+        "ImageNet_LT_test.txt",
+        "ImageNet_LT_val.txt",
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+    ),
+    # iNaturalist 2018: 8142 classes; the official validation list serves as the test split, as in the literature.
+    "inaturalist2018": SplitLists(
+        "iNaturalist 2018", "iNaturalist18_train.txt", "iNaturalist18_val.txt", None, INAT_MEAN, INAT_STD
+    ),
+}
 
 
-@DATASETS.register("inaturalist2018")
-def inaturalist2018(
-    *, root: str, split_dir: str | None = None, image_size: Annotated[int, Interval(ge=1)] = 224
+@DATASETS.register("file_lt")
+def file_lt(
+    *,
+    source: Annotated[str, Choice(*SOURCES)],
+    root: Annotated[str, Folder()],
+    split_dir: Annotated[str, Folder()] | None = None,
+    image_size: Annotated[int, Interval(ge=1), Size("image_size")] = 224,
 ) -> LongTailData:
-    """iNaturalist 2018 (8142 classes); the official validation list serves as the test split, as in the literature.
+    """A long-tailed dataset of image files listed in split files (``SOURCES``: which lists, title, statistics).
 
     Args:
+        source: ``imagenet_lt`` (``ImageNet_LT_{train,test,val}.txt``) or ``inaturalist2018``
+            (``iNaturalist18_{train,val}.txt``); fixed by the aliases of the same names.
         root: image root the split files' relative paths resolve against.
-        split_dir: folder with ``iNaturalist18_{train,val}.txt``; defaults to ``root``.
-        image_size: network input side.
+        split_dir: folder with the split lists; defaults to ``root``.
+        image_size: network input side, pixels.
+    Raises:
+        DatasetNotFoundError, ConfigError: as ``build_file_dataset``.
     """
+    lists = SOURCES[source]
     return build_file_dataset(
-        "iNaturalist 2018",
+        lists.title,
         image_root=Path(root),
         split_dir=Path(split_dir if split_dir is not None else root),
-        train_file="iNaturalist18_train.txt",
-        test_file="iNaturalist18_val.txt",
-        val_file=None,
+        train_file=lists.train_file,
+        test_file=lists.test_file,
+        val_file=lists.val_file,
         image_size=image_size,
-        mean=INAT_MEAN,
-        std=INAT_STD,
+        mean=lists.mean,
+        std=lists.std,
     )
+
+
+DATASETS.alias("imagenet_lt", "file_lt", source="imagenet_lt")  # ImageNet-LT
+DATASETS.alias("inaturalist2018", "file_lt", source="inaturalist2018")  # iNaturalist 2018

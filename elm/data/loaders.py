@@ -10,6 +10,7 @@ made on the CPU, so the batches are the same on every device (as in airbench, ht
 ``FileSplit``s (ImageNet-LT, iNaturalist) go through a torch DataLoader with PIL + torchvision transforms
 (imported lazily, only for file splits).
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,9 @@ def num_batches(split: Sized, batch_size: int, world_size: int = 1, drop_last: b
     return per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
 
 
-def channel_constants(mean: Sequence[float], std: Sequence[float], device: torch.device | None = None
-                      ) -> tuple[Tensor, Tensor]:
+def channel_constants(
+    mean: Sequence[float], std: Sequence[float], device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
     """``mean`` and ``std`` as (1, C, 1, 1) float32 tensors on ``device`` (CPU by default)."""
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)

@@ -4,6 +4,7 @@ Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin L
 (https://arxiv.org/abs/1906.07413); reference code https://github.com/kaidic/LDAM-DRW, ``imbalance_cifar.py``:
 ``get_img_num_per_cls`` (the per-class counts) and ``gen_imbalanced_data`` (which images are kept).
 """
+
 from __future__ import annotations
 
 from typing import Sequence

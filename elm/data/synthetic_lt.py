@@ -3,6 +3,7 @@
 Class c is a disc of colour hue ``c / C`` at a jittered position and radius on a dark noisy background, so a
 small CNN separates the classes within a few epochs while the long-tailed train counts still bite.
 """
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -12,7 +13,7 @@ from torch import Tensor
 
 from elm.data.base import LongTailData, TensorSplit
 from elm.data.longtail import check_every_class_kept, longtail_counts
-from elm.registry import DATASETS, Choice, Interval
+from elm.registry import DATASETS, Choice, Interval, Size
 
 CHANNELS = 3
 
@@ -72,12 +73,12 @@ def _split(counts: list[int], image_size: int, generator: torch.Generator) -> Te
 def synthetic_lt(
     *,
     num_classes: Annotated[int, Interval(ge=2)] = 5,
-    image_size: Annotated[int, Interval(ge=4)] = 8,
+    image_size: Annotated[int, Interval(ge=4), Size("image_size")] = 8,
     n_max: Annotated[int, Interval(ge=1)] = 64,
     imbalance_ratio: Annotated[float, Interval(ge=1.0)] = 10.0,
     profile: Annotated[str, Choice("exp", "step")] = "exp",
     n_test_per_class: Annotated[int, Interval(ge=1)] = 16,
-    val_per_class: Annotated[int, Interval(ge=0)] = 0,
+    val_per_class: Annotated[int, Interval(ge=0), Size("val_per_class")] = 0,
     seed: int = 0,
 ) -> LongTailData:
     """Coloured-disc long-tailed dataset.

@@ -6,6 +6,7 @@ keyword-only constructor, ``forward(output: ModelOutput, targets) -> scalar mean
 loss are registry aliases (``LOSSES.alias``): ``embedding_margin`` is ``elm`` with tau=0, ``balanced_softmax`` is
 ``logit_adjusted`` with tau=1; ``LOSSES.describe()`` lists where every name is defined.
 """
+
 from elm.losses import (  # noqa: F401  (imported to register)
     cross_entropy,
     elm,

@@ -1,4 +1,5 @@
 """What the trainer may ask of a loss beyond ``forward(output, targets)``: the multi-term protocol."""
+
 from __future__ import annotations
 
 from typing import Mapping, Protocol, runtime_checkable
@@ -36,5 +37,8 @@ def views_for(loss: object, configured: int) -> int:
 
 def first_view(output: ModelOutput, batch: int) -> ModelOutput:
     """The rows of view 0 (the first ``batch`` rows) of a view-major output."""
-    return ModelOutput(output.logits[:batch], output.embeddings[:batch],
-                       output.projections[:batch] if output.projections is not None else None)
+    return ModelOutput(
+        output.logits[:batch],
+        output.embeddings[:batch],
+        output.projections[:batch] if output.projections is not None else None,
+    )

@@ -1,4 +1,5 @@
 """Plain softmax cross-entropy, the baseline every long-tail loss is compared with."""
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar

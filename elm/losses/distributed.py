@@ -6,6 +6,7 @@ the backward pass returns each rank the gradient of every rank's loss with respe
 normalisation in ``global_mean`` the DDP-averaged gradient equals the gradient of the global-batch loss.
 Without an initialised process group (or with one rank) both are the identity.
 """
+
 from __future__ import annotations
 
 import torch

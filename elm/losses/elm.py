@@ -28,6 +28,7 @@ Which features: ``embedding="projections"`` (default) needs a projection head (`
 ``elm.train.build_experiment`` refuses a model without one); ``"embeddings"`` uses the penultimate features. The
 "logit term only" ablation is ``logit_adjusted``; the "embedding term only" one is ``embedding_margin``.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar, Mapping
@@ -106,8 +107,10 @@ class ElmLoss(nn.Module):
         if self.embedding == "embeddings":
             return output.embeddings
         if output.projections is None:
-            raise ValueError("loss.embedding='projections' but the model has no projection head: set "
-                             "model.projection_dim (or loss.embedding: embeddings)")
+            raise ValueError(
+                "loss.embedding='projections' but the model has no projection head: set "
+                "model.projection_dim (or loss.embedding: embeddings)"
+            )
         return output.projections
 
     def terms(self, output: ModelOutput, targets: Tensor, views: int = 1) -> dict[str, Tensor]:
@@ -122,7 +125,8 @@ class ElmLoss(nn.Module):
         z, mine = gather_rows(self.features(output), with_grad=True)  # global batch under DDP
         y, _ = gather_rows(targets, with_grad=False)
         anchor_loss, has_pos = supcon_margin_anchor_losses(
-            z, y, self.margins, self.temperature, self.denominator, anchors=mine)
+            z, y, self.margins, self.temperature, self.denominator, anchors=mine
+        )
         return {
             "logit": adjusted_cross_entropy(output.logits[:first], targets[:first], self.log_prior, self.tau),
             "embedding": global_mean((anchor_loss * has_pos).sum(), has_pos.sum()),

@@ -11,6 +11,7 @@ Papers:
 Every function computes in float32 (inputs are cast with ``.float()``) so that it is safe under bf16
 autocast; every loss is a plain mean over the batch unless its docstring says otherwise.
 """
+
 from __future__ import annotations
 
 import torch
@@ -241,7 +242,11 @@ def _exclusive_logsumexp(x: Tensor, fill: float) -> Tensor:
 
 
 def supcon_margin_anchor_losses(
-    z: Tensor, targets: Tensor, margins: Tensor, temperature: float, denominator: str = "negatives",
+    z: Tensor,
+    targets: Tensor,
+    margins: Tensor,
+    temperature: float,
+    denominator: str = "negatives",
     anchors: slice | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-anchor losses of ``supcon_margin_loss`` for the anchors ``z[anchors]`` against every row of ``z``.

@@ -4,6 +4,7 @@ Cao et al. pair it with a cosine classifier (normalised features and weights) an
 ordinary linear head s multiplies unnormalised logits, so lower it (or use a cosine head). Deferred
 re-weighting (DRW) is a training schedule, not part of this loss.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar

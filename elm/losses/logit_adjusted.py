@@ -1,4 +1,5 @@
 """Logit-adjusted cross-entropy (Menon et al. 2021, eq. 10), https://arxiv.org/abs/2007.07314."""
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar

@@ -7,6 +7,7 @@ alpha is normalised so that sum_y pi_y alpha_y = 1: the expected weight of a tra
 loss stays on the scale of cross-entropy (and the learning rate keeps its meaning) for every alpha_power.
 A positive rescaling of alpha does not change the minimiser, so Fisher consistency is unaffected.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar

@@ -4,6 +4,7 @@ Menon et al. show the eq. 11 family is consistent for the balanced error when al
 delta_{y y'} = log(d_y' / d_y) for any positive d; d_y = pi_y^tau gives alpha_y = pi_y^(tau - 1) and
 delta_{y y'} = tau * log(pi_y' / pi_y). https://arxiv.org/abs/2007.07314
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """Evaluation metrics: pure functions on CPU tensors returning floats or JSON-serialisable dicts."""
+
 from elm.metrics.accuracy import (
     GROUP_NAMES,
     balanced_accuracy,
@@ -14,7 +15,7 @@ from elm.metrics.calibration import (
     group_calibration_errors,
     reliability_bins,
 )
-from elm.metrics.evaluate import (
+from elm.metrics.classification import (
     calibration_by_group,
     classification_metrics,
     correct_per_class,

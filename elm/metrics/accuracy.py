@@ -5,6 +5,7 @@ The many/medium/few split follows Liu et al. 2019, "Large-Scale Long-Tailed Reco
 with fewer than 20, and *medium*-shot otherwise (20..100 inclusive). Group accuracy is the mean of the
 per-class accuracies within the group, so it does not depend on how the evaluation set is balanced.
 """
+
 from __future__ import annotations
 
 import torch

@@ -2,6 +2,7 @@
 https://arxiv.org/abs/1706.04599): equal-width confidence bins on [0, 1], |accuracy - confidence| per bin,
 weighted by the fraction of examples in the bin; per frequency group, and the points of a reliability diagram.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -17,6 +17,7 @@ on n_y (exactly for ``var_ratio``, up to a square root for ``spread_pairwise``);
 Call ``embedding_statistics`` once per feature space (e.g. the L2-normalised projections the ELM loss acts on, and
 the backbone features) and prefix its keys with the space's name.
 """
+
 from __future__ import annotations
 
 import math

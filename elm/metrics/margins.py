@@ -6,6 +6,7 @@ and tighten tail-class embeddings. The logit margin of an example is
 f_y(x) - max_{c != y} f_c(x) (Cao et al. 2019, LDAM, eq. 2, https://arxiv.org/abs/1906.07413); embedding
 quantities use cosine geometry of L2-normalised embeddings and their class-mean directions.
 """
+
 from __future__ import annotations
 
 import math

@@ -13,6 +13,7 @@ test prior. Pure functions on CPU tensors; ``platform.posthoc`` runs them per tr
   adjustment for label shift is f_y(x) - tau * log pi_train(y) + log pi_t(y) (Menon et al. 2021, Sec. 4 with a
   non-uniform target; Hong et al. 2021, eq. 3).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,7 +23,7 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from elm.metrics.evaluate import correct_per_class
+from elm.metrics.classification import correct_per_class
 
 Direction = Literal["forward", "backward"]
 
@@ -83,8 +84,15 @@ def prior_weighted_accuracy(hits: Tensor, n_eval: Tensor, target_prior: Tensor |
     return (recall * w[present]).sum(dim=-1)
 
 
-def tau_curve(logits: Tensor, targets: Tensor, class_counts: Tensor, taus: Tensor,
-              target_prior: Tensor | None = None, *, add_target_log_prior: bool = True) -> Tensor:
+def tau_curve(
+    logits: Tensor,
+    targets: Tensor,
+    class_counts: Tensor,
+    taus: Tensor,
+    target_prior: Tensor | None = None,
+    *,
+    add_target_log_prior: bool = True,
+) -> Tensor:
     """(T,) accuracy of argmax_y f_y - tau * log pi_train(y) [+ log pi_t(y)] for each tau, under the target prior.
 
     Args:
@@ -137,8 +145,9 @@ def per_class_tau(groups: Tensor, group_taus: Sequence[float], present: Sequence
     return tau
 
 
-def adjusted_logits(logits: Tensor, class_counts: Tensor, tau: float | Tensor,
-                    target_prior: Tensor | None = None) -> Tensor:
+def adjusted_logits(
+    logits: Tensor, class_counts: Tensor, tau: float | Tensor, target_prior: Tensor | None = None
+) -> Tensor:
     """(N, C) f - tau * log pi_train [+ log pi_t]; ``tau`` a number or a (C,) per-class tau."""
     out = logits.double() - torch.as_tensor(tau, dtype=torch.float64) * log_prior(class_counts)[None, :]
     return out if target_prior is None else out + target_prior.double().log()[None, :]

@@ -3,8 +3,9 @@
 Group metrics exist only for groups that have classes (CIFAR-10-LT at rho 100 has no Few class, so there is no
 ``val/acc_few``), so the names depend on the training class counts. They are found by running the same metric
 functions as ``elm.train.evaluate`` on a two-example-per-class batch: no name list to keep in step by hand
-(``tests/elm/test_reported_metrics.py`` checks them against a real evaluation).
+(``tests/platform/test_plan_checks.py`` checks them against a real evaluation).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from elm.metrics.evaluate import calibration_by_group, classification_metrics, posthoc_sweep
+from elm.metrics.classification import calibration_by_group, classification_metrics, posthoc_sweep
 from elm.metrics.geometry import FEATURE_SPACES, embedding_statistics
 from elm.metrics.margins import margin_statistics
 
@@ -58,8 +59,11 @@ def training_metric_names(loss: object, num_classes: int) -> set[str]:
         return names
     g = torch.Generator().manual_seed(0)
     targets = torch.arange(num_classes).repeat(2)  # (2C,): two views of one image per class
-    out = ModelOutput(torch.randn(len(targets), num_classes, generator=g), torch.randn(len(targets), 4, generator=g),
-                      torch.randn(len(targets), 4, generator=g))
+    out = ModelOutput(
+        torch.randn(len(targets), num_classes, generator=g),
+        torch.randn(len(targets), 4, generator=g),
+        torch.randn(len(targets), 4, generator=g),
+    )
     with torch.no_grad():
         names |= {f"{LOSS_TERM_PREFIX}{k}" for k in loss.terms(out, targets, views=2)}
         stats = {k: float(v) for k, v in loss.anchor_statistics(targets).items()}

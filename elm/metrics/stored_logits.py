@@ -6,6 +6,7 @@ evaluated split ``s`` (``val``, ``test``) ``s_logits`` (N_s, C) float16 (float32
 range) and ``s_labels`` (N_s,) int64. float16 keeps about 3 significant digits: argmax and softmax move by less
 than the noise between seeds. CIFAR-10 test logits (10,000 x 10) take about 0.2 MB.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -52,8 +53,10 @@ def save_stored_logits(path: str | Path, splits: Mapping[str, tuple[Tensor, Tens
         if "_" in name:
             raise ValueError(f"split name {name!r} must not contain '_'")
         if logits.ndim != 2 or labels.shape != logits.shape[:1] or logits.shape[1] != len(counts):
-            raise ValueError(f"split {name!r}: need logits (N, {len(counts)}) and labels (N,); got "
-                             f"{tuple(logits.shape)}, {tuple(labels.shape)}")
+            raise ValueError(
+                f"split {name!r}: need logits (N, {len(counts)}) and labels (N,); got "
+                f"{tuple(logits.shape)}, {tuple(labels.shape)}"
+            )
         f = logits.detach().cpu().float().numpy()
         fits = f.size == 0 or float(np.abs(f).max()) < FLOAT16_MAX
         arrays[f"{name}_logits"] = f.astype(np.float16 if fits else np.float32)

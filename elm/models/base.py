@@ -1,4 +1,5 @@
 """A backbone that yields embeddings, plus the shared heads: the one forward every model in ``elm`` exposes."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

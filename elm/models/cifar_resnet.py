@@ -7,6 +7,7 @@ stages 2 and 3), option-A (parameter-free) shortcuts, global average pooling to 
 kaiming-normal initialisation of every conv and linear weight. ResNet-32 (n=5) with 10 classes has 464,154
 parameters.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

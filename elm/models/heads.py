@@ -5,6 +5,7 @@ the embeddings; its output feeds contrastive terms, never the classifier. The co
 Gidaris & Komodakis 2018 (https://arxiv.org/abs/1804.09458) and LDAM-DRW's ``NormedLinear``
 (Cao et al. 2019, https://arxiv.org/abs/1906.07413): logits = scale * cos(w_c, z).
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -3,6 +3,7 @@
 The ImageNet-LT / iNaturalist backbone of Kang et al. 2020 (https://arxiv.org/abs/1910.09217). torchvision's
 ``fc`` is replaced by the shared heads; embeddings are the 2048-d globally average-pooled features.
 """
+
 from __future__ import annotations
 
 import torchvision
@@ -42,6 +43,4 @@ def resnet50(
         nn.init.kaiming_normal_(backbone.conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision
     embedding_dim = backbone.fc.in_features  # 2048
     backbone.fc = nn.Identity()  # forward now ends at the pooled, flattened features
-    return EmbeddingClassifier(
-        backbone, embedding_dim, num_classes, projection_dim, cosine_classifier, cosine_scale
-    )
+    return EmbeddingClassifier(backbone, embedding_dim, num_classes, projection_dim, cosine_classifier, cosine_scale)

@@ -1,4 +1,5 @@
 """A one-hidden-layer MLP for tests and smoke runs: flatten -> Linear -> ReLU (embeddings) -> classifier."""
+
 from __future__ import annotations
 
 from typing import Annotated

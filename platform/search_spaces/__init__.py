@@ -8,6 +8,7 @@ Forms accepted in an experiment's ``search:`` block::
       optim.lr: {choice: [0.05, 0.1]}
       loss.tau: {grid: [0.0, 1.0, 2.0]}           # grid axes: searcher 'grid' only (Optuna cannot take them)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def _load_named(name: str) -> Mapping[str, Any]:
 def _dimension(key: str, spec: Any) -> Dimension:
     if not isinstance(spec, Mapping) or len(spec) != 1:
         raise ConfigError(f"search.{key} must be a one-key mapping like {{uniform: [0, 1]}}; kinds: {sorted(KINDS)}")
-    (kind, args), = spec.items()
+    ((kind, args),) = spec.items()
     if kind not in KINDS:
         raise ConfigError(f"search.{key}: unknown kind '{kind}'; known: {sorted(KINDS)}")
     if not isinstance(args, list) or not args:
@@ -93,8 +94,9 @@ def validate_space(space: Mapping[str, Dimension], cfg: ExperimentConfig, search
     for dim in space.values():
         takes = SEARCHERS[searcher].grid_axes
         if dim.kind == "grid" and takes == "no":
-            raise ConfigError(f"search.{dim.key} is a grid axis, which {searcher.capitalize()} cannot take: "
-                              f"use tune.searcher: grid")
+            raise ConfigError(
+                f"search.{dim.key} is a grid axis, which {searcher.capitalize()} cannot take: use tune.searcher: grid"
+            )
         if dim.kind != "grid" and takes == "only":
             raise ConfigError(f"search.{dim.key} is '{dim.kind}', but tune.searcher '{searcher}' takes only grid axes")
         root = dim.key.split(".")[0]
@@ -105,8 +107,11 @@ def validate_space(space: Mapping[str, Dimension], cfg: ExperimentConfig, search
                 with_overrides(cfg, {dim.key: value})
             except ConfigError as e:
                 hint = ""
-                if isinstance(value, float) and dim.kind in ("uniform", "loguniform", "quniform") and \
-                        "wrong type" in str(e):
+                if (
+                    isinstance(value, float)
+                    and dim.kind in ("uniform", "loguniform", "quniform")
+                    and "wrong type" in str(e)
+                ):
                     hint = f" ('{dim.kind}' samples floats; for an integer key use randint or choice)"
                 raise ConfigError(f"search.{dim.key}={value!r} does not give a valid config: {e}{hint}") from None
 

@@ -3,6 +3,7 @@
 The keys a trial reports besides its metrics, how a trial's overrides are resolved and its folder named, and how
 one epoch's report becomes Tune metrics (and a checkpoint, through the launcher's own ``Checkpoint`` class).
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Follows Ray Train V2's Tune integration: the Tune trial (``train_driver_fn``) bu
 whose workers run ``train_fn_per_worker``; ``TuneReportCallback`` forwards rank 0's reports to Tune. The Train
 run is named after the trial (``<name>-trial=<id>``), so a restarted trial finds its own checkpoints.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -13,8 +14,13 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
-    record_failure
+from platform.failures import (
+    DETERMINISTIC_ERRORS,
+    FAILURE_FILE,
+    TrialFailedError,
+    raise_if_failed_before,
+    record_failure,
+)
 from platform.spec import ResourcesSpec
 from platform.storage import StoragePath
 from platform.trainables.common import resolve_trial, trial_run_name
@@ -29,9 +35,11 @@ def train_driver_fn(
     resources: ResourcesSpec,
     train_dir: StoragePath,
     max_failures: int,
+    code: Mapping[str, str] | None = None,
 ) -> None:
     """Run one trial. ``base`` is the experiment config as a mapping; ``trial_config`` holds Tune's sample;
-    ``train_dir`` is the sweep's ``<storage>/train``, where Ray Train keeps this trial's run and checkpoints.
+    ``train_dir`` is the sweep's ``<storage>/train``, where Ray Train keeps this trial's run and checkpoints;
+    ``code``: the sweep's source digests, which every worker (restarted ones too) checks (``platform.code_version``).
 
     Raises:
         TrialFailedError: the trial failed deterministically (bad config, data error, diverged loss).
@@ -47,7 +55,7 @@ def train_driver_fn(
     per_worker = {"CPU": resources.cpus_per_worker, **({"GPU": resources.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_fn_per_worker,
-        train_loop_config={"config": cfg.to_dict(), "failure_file": failure_file},
+        train_loop_config={"config": cfg.to_dict(), "failure_file": failure_file, "code": code},
         scaling_config=ray.train.ScalingConfig(
             num_workers=resources.num_workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),

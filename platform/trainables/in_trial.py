@@ -1,8 +1,8 @@
 """The Tune trainable for one-worker trials: ``elm.train.fit`` inside the Tune trial's own process.
 
 A one-worker ``TorchTrainer`` gains nothing from Ray Train (no DDP) but costs a controller actor and a worker
-actor per trial, each a fresh interpreter importing torch: about 10 s of start-up on a 2-core machine (see
-``benchmarks/README.md``). Here the trial reports with ``ray.tune.report``; its checkpoints live in its own folder
+actor per trial, each a fresh interpreter importing torch (its start-up cost: ``benchmarks/README.md``, "Start-up").
+Here the trial reports with ``ray.tune.report``; its checkpoints live in its own folder
 ``<storage>/train/<name>-trial=<id>/`` (the newest ``train.keep_checkpoints``; ``platform.storage``). On a local or
 mounted storage folder ``fit`` writes them there and they are also handed to Tune; on a remote store (``s3://``)
 ``fit`` writes to a scratch folder and each checkpoint is uploaded to the trial's folder (Tune gets the last one). A
@@ -10,6 +10,7 @@ trial restarted by Tune (``tune.max_failures``, or ``--resume`` after a crash), 
 newest checkpoint there, else from ``ray.tune.get_checkpoint()``. A deterministic failure is recorded and not retried
 (``platform.failures``). The trial holds the CPUs/GPUs itself (``platform.tune.make_trainable``).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,13 @@ import ray.tune
 import torch
 
 from elm.train import EpochReport, fit
-from platform.failures import DETERMINISTIC_ERRORS, FAILURE_FILE, TrialFailedError, raise_if_failed_before, \
-    record_failure
+from platform.failures import (
+    DETERMINISTIC_ERRORS,
+    FAILURE_FILE,
+    TrialFailedError,
+    raise_if_failed_before,
+    record_failure,
+)
 from platform.storage import StoragePath, pull_latest_checkpoint, push_checkpoint
 from platform.trainables.common import report_epoch, resolve_trial, restored_from, trial_run_name
 
@@ -42,8 +48,10 @@ def trial_device(gpu_ids: list[Any] | None = None) -> torch.device:
     if not ids:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise RuntimeError(f"this trial holds GPU(s) {ids} but torch.cuda.is_available() is False "
-                           f"(torch {torch.__version__}): install a CUDA build of torch on the workers")
+        raise RuntimeError(
+            f"this trial holds GPU(s) {ids} but torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}): install a CUDA build of torch on the workers"
+        )
     noset = os.environ.get("RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "") not in ("", "0")
     return torch.device("cuda", int(ids[0]) if noset else 0)
 

@@ -6,6 +6,7 @@ for bit). And ``fit`` with ``train.compile: true`` sends every full batch throug
 last batch through the eager one, and trains the same weights as with ``compile: false``. Compilation takes tens of
 seconds on the 2-core CPU, hence ``slow``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -91,6 +92,7 @@ def test_fit_with_compile_trains_the_same_weights_and_compiles_only_full_batches
         def run(x: Tensor) -> Any:
             calls.append(len(x))
             return compiled(x)
+
         return run
 
     monkeypatch.setattr(torch, "compile", spy)

@@ -1,4 +1,5 @@
 """Config loading: every bad input is rejected before any work, with the key named."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,13 +30,13 @@ def test_round_trip_is_identity() -> None:
 @pytest.mark.parametrize(
     "overrides, needle",
     [
-        ({"loss.tua": 1.0}, "loss.tua"),                      # unknown loss kwarg
-        ({"optim.lrr": 0.1}, "optim.lrr"),                    # unknown optim key
-        ({"loss.tau": "big"}, "loss.tau"),                    # wrong type
-        ({"loss.tau": -1.0}, "loss.tau"),                     # out of range
-        ({"loss.temperature": 0.0}, "loss.temperature"),      # open bound
+        ({"loss.tua": 1.0}, "loss.tua"),  # unknown loss kwarg
+        ({"optim.lrr": 0.1}, "optim.lrr"),  # unknown optim key
+        ({"loss.tau": "big"}, "loss.tau"),  # wrong type
+        ({"loss.tau": -1.0}, "loss.tau"),  # out of range
+        ({"loss.temperature": 0.0}, "loss.temperature"),  # open bound
         ({"optim.epochs": 0}, "optim.epochs"),
-        ({"optim.schedule": "linear"}, "optim.schedule"),     # not a choice
+        ({"optim.schedule": "linear"}, "optim.schedule"),  # not a choice
         ({"optim.lr": float("nan")}, "optim.lr"),
         ({"loss.name": "la"}, "unknown loss 'la'"),
         ({"loss.class_counts": [1, 2]}, "computed from the data"),
@@ -77,7 +78,11 @@ def test_override_of_a_missing_parent_is_rejected() -> None:
 
 def test_parse_set_args_reads_yaml_scalars() -> None:
     assert parse_set_args(["loss.tau=0.5", "train.bf16=true", "optim.milestones=[3, 4]", "name=x"]) == {
-        "loss.tau": 0.5, "train.bf16": True, "optim.milestones": [3, 4], "name": "x"}
+        "loss.tau": 0.5,
+        "train.bf16": True,
+        "optim.milestones": [3, 4],
+        "name": "x",
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_set_args(["loss.tau"])
 
@@ -120,8 +125,20 @@ def test_scientific_notation_is_a_float_on_the_cli_and_in_files(text: str, tmp_p
         assert load_config(path).optim.lr == float(text)
 
 
-@pytest.mark.parametrize("text, expected", [("10", 10), ("-3", -3), ("0", 0), ("e5", "e5"), ("1e", "1e"),
-                                            ("1.2.3", "1.2.3"), ("e-3", "e-3"), ("1e-", "1e-"), ("x1e3", "x1e3")])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10", 10),
+        ("-3", -3),
+        ("0", 0),
+        ("e5", "e5"),
+        ("1e", "1e"),
+        ("1.2.3", "1.2.3"),
+        ("e-3", "e-3"),
+        ("1e-", "1e-"),
+        ("x1e3", "x1e3"),
+    ],
+)
 def test_ints_stay_ints_and_non_numbers_stay_strings(text: str, expected: object) -> None:
     value = parse_set_args([f"k={text}"])["k"]
     assert value == expected and type(value) is type(expected)
@@ -165,8 +182,10 @@ def test_good_names_pass(name: str) -> None:
 @pytest.mark.parametrize(
     "name, needle",
     [
-        ("tail's sweep", "name 'tail's sweep' may only use letters, digits, '.', '_' and '-' (it names folders and "
-                         "MLflow runs)"),
+        (
+            "tail's sweep",
+            "name 'tail's sweep' may only use letters, digits, '.', '_' and '-' (it names folders and MLflow runs)",
+        ),
         ("a/b", "may only use"),
         ('a"b', "may only use"),
         ("a b", "may only use"),

@@ -1,4 +1,5 @@
 """Batched crop+flip against a naive per-image reference with the same offsets."""
+
 from __future__ import annotations
 
 import torch

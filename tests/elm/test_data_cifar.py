@@ -1,4 +1,5 @@
 """CIFAR-10/100-LT factories on tiny fake copies written here in the official python-pickle layout."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,13 +67,22 @@ def write_fake_cifar100(root: Path, num_classes: int = 20, per_class: int = 30, 
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     labels = np.random.default_rng(1).permutation(np.repeat(np.arange(num_classes), per_class))
-    dump(folder / "train", {b"data": fake_pixels(labels, 0), b"fine_labels": labels.tolist(),
-                            b"coarse_labels": (labels // 5).tolist()})
+    dump(
+        folder / "train",
+        {b"data": fake_pixels(labels, 0), b"fine_labels": labels.tolist(), b"coarse_labels": (labels // 5).tolist()},
+    )
     test_y = np.repeat(np.arange(num_classes), test_per_class)
-    dump(folder / "test", {b"data": fake_pixels(test_y, 0), b"fine_labels": test_y.tolist(),
-                           b"coarse_labels": (test_y // 5).tolist()})
-    dump(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(num_classes)],
-                           b"coarse_label_names": [f"k{i}".encode() for i in range(num_classes // 5)]})
+    dump(
+        folder / "test",
+        {b"data": fake_pixels(test_y, 0), b"fine_labels": test_y.tolist(), b"coarse_labels": (test_y // 5).tolist()},
+    )
+    dump(
+        folder / "meta",
+        {
+            b"fine_label_names": [f"f{i}".encode() for i in range(num_classes)],
+            b"coarse_label_names": [f"k{i}".encode() for i in range(num_classes // 5)],
+        },
+    )
     return labels
 
 
@@ -130,8 +140,10 @@ def test_per_class_caps_keep_first_in_selection_order(tmp_path: Path) -> None:
     write_fake_cifar10(tmp_path)
     with pytest.warns(ChecksumMismatchWarning):
         full = load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 2.0})
-        capped = load_data("cifar10_lt", {"root": str(tmp_path), "imbalance_ratio": 2.0,
-                                          "max_train_per_class": 15, "max_test_per_class": 2})
+        capped = load_data(
+            "cifar10_lt",
+            {"root": str(tmp_path), "imbalance_ratio": 2.0, "max_train_per_class": 15, "max_test_per_class": 2},
+        )
     expected = [i for c in range(4) for i in pixel_ids(full.train.images[full.train.labels == c])[:15]]
     assert pixel_ids(capped.train.images) == expected
     assert capped.class_counts.tolist() == [min(n, 15) for n in full.class_counts.tolist()]
@@ -281,8 +293,14 @@ def dump_any(path: Path, obj: object) -> None:
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 @pytest.mark.parametrize(
     "variant, name",
-    [("cifar10", "data_batch_3"), ("cifar10", "test_batch"), ("cifar10", "batches.meta"),
-     ("cifar100", "train"), ("cifar100", "test"), ("cifar100", "meta")],
+    [
+        ("cifar10", "data_batch_3"),
+        ("cifar10", "test_batch"),
+        ("cifar10", "batches.meta"),
+        ("cifar100", "train"),
+        ("cifar100", "test"),
+        ("cifar100", "meta"),
+    ],
 )
 def test_a_corrupt_or_truncated_file_raises_one_error_naming_it(
     tmp_path: Path, variant: str, name: str, damage: str

@@ -1,4 +1,5 @@
 """ImageNet-LT / iNaturalist 2018 split-file parsing on a tiny folder of PNGs written here."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,10 +58,13 @@ def test_inaturalist_uses_val_list_as_test(tmp_path: Path) -> None:
     assert data.class_counts.tolist() == [1, 2] and data.test.paths == ("v/0.png",) and data.val is None
 
 
-@pytest.mark.parametrize("name, train_file, test_file", [
-    ("imagenet_lt", "ImageNet_LT_train.txt", "ImageNet_LT_test.txt"),
-    ("inaturalist2018", "iNaturalist18_train.txt", "iNaturalist18_val.txt"),
-])
+@pytest.mark.parametrize(
+    "name, train_file, test_file",
+    [
+        ("imagenet_lt", "ImageNet_LT_train.txt", "ImageNet_LT_test.txt"),
+        ("inaturalist2018", "iNaturalist18_train.txt", "iNaturalist18_val.txt"),
+    ],
+)
 def test_a_class_without_training_images_is_rejected_naming_the_list(
     tmp_path: Path, name: str, train_file: str, test_file: str
 ) -> None:

@@ -1,4 +1,5 @@
 """iterate_batches: determinism in (seed, epoch), DDP shards, normalisation, file splits."""
+
 from __future__ import annotations
 
 from pathlib import Path

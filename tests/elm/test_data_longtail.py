@@ -1,4 +1,5 @@
 """Long-tail counts and image selection against LDAM-DRW (Cao et al. 2019), reimplemented here as the reference."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Three references: the batches' SHA-256 computed with the loader as it was before the on-device path existed
 (commit 48266d7), a per-image reference written here from the same random draws, and the plain CPU path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,10 @@ from tests.conftest import tiny_raw
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 KW = dict(batch_size=16, mean=MEAN, std=STD, image_size=8, seed=7, epoch=3, rank=1, world_size=2)
 # sha256 over (train, then eval) batches' bytes, from the loader of commit 48266d7 (before this path existed).
-GOLDEN = {1: "1e420d5990ce3c2db30a7b530a892f007b2f5c999e9e61e17332533c78ea118a",
-          2: "09c9bf8176e1404ecb60cf12a77115705c65a4d310716a82d1b5346066a90fba"}
+GOLDEN = {
+    1: "1e420d5990ce3c2db30a7b530a892f007b2f5c999e9e61e17332533c78ea118a",
+    2: "09c9bf8176e1404ecb60cf12a77115705c65a4d310716a82d1b5346066a90fba",
+}
 
 
 def split37() -> TensorSplit:
@@ -54,12 +57,12 @@ def reference_batches(split: TensorSplit, views: int) -> list[tuple[torch.Tensor
     m, s = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
     out = []
     for b in range(0, len(order), 16):
-        idx = order[b:b + 16]
+        idx = order[b : b + 16]
         rows = []
         for g in gens:
             dy, dx, flip = sample_crop_flip(len(idx), 4, g)
             for i, j in enumerate(idx.tolist()):
-                img = F.pad(split.images[j], (4, 4, 4, 4))[:, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8]
+                img = F.pad(split.images[j], (4, 4, 4, 4))[:, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8]
                 img = img.flip(-1) if flip[i] else img
                 rows.append((img.float() / 255.0 - m) / s)
         out.append((torch.stack(rows), split.labels[idx].repeat(views)))
@@ -83,8 +86,10 @@ def test_splits_on_moves_tensor_splits_and_keeps_counts_on_the_cpu() -> None:
     assert moved.class_counts.device.type == "cpu" and data.train.images.device.type == "cpu"
 
 
-@pytest.mark.parametrize("setting, device, expected", [
-    ("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)])
+@pytest.mark.parametrize(
+    "setting, device, expected",
+    [("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)],
+)
 def test_data_on_device_setting(setting: object, device: str, expected: bool) -> None:
     cfg = from_dict(set_keys(tiny_raw(), {"train.data_on_device": setting}))
     assert data_on_device(cfg, torch.device(device)) is expected

@@ -1,4 +1,5 @@
 """synthetic_lt: fast, deterministic, long-tailed, and learnable by a tiny model."""
+
 from __future__ import annotations
 
 import dataclasses

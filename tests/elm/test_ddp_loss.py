@@ -5,6 +5,7 @@ the all-gathered features (``elm.losses.distributed``); the mean of the ranks' l
 gradients must equal the loss and gradients of one process on the whole batch within 1e-5. Slow (spawns
 processes, ~5 s).
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,10 @@ def worker(rank: int, port: int, out_dir: str) -> None:
     loss.backward()
     mean_loss = loss.detach().clone()
     dist.all_reduce(mean_loss)
-    torch.save({"loss": mean_loss / WORLD, "grads": {n: p.grad for n, p in model.module.named_parameters()}},
-               Path(out_dir) / f"rank{rank}.pt")
+    torch.save(
+        {"loss": mean_loss / WORLD, "grads": {n: p.grad for n, p in model.module.named_parameters()}},
+        Path(out_dir) / f"rank{rank}.pt",
+    )
     # Both ranks leave together: a rank that tears gloo down while the other still talks to it aborts (seen once
     # in CI as "terminate called without an active exception", SIGABRT).
     dist.barrier()

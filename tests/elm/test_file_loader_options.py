@@ -1,4 +1,5 @@
 """File-backed splits: worker processes, persistent workers and options change how batches are made, never which."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,15 +60,17 @@ def test_bad_options_are_refused(options: dict, needle: str) -> None:
         FileLoaderOptions(**options)
 
 
-@pytest.mark.parametrize("key, value", [("train.loader_workers", -1), ("train.prefetch_factor", 0),
-                                        ("train.pin_memory", "yes")])
+@pytest.mark.parametrize(
+    "key, value", [("train.loader_workers", -1), ("train.prefetch_factor", 0), ("train.pin_memory", "yes")]
+)
 def test_loader_config_keys_are_validated(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=key):
         from_dict(set_keys(tiny_raw(), {key: value}))
 
 
-def test_evaluation_decodes_file_splits_with_the_configured_workers(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluation_decodes_file_splits_with_the_configured_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An evaluation of ImageNet-LT reads tens of thousands of files: it uses train.loader_workers as training does
     (not persistent: its workers end with the evaluation)."""
     from elm.data.base import LongTailData
@@ -75,10 +78,22 @@ def test_evaluation_decodes_file_splits_with_the_configured_workers(tmp_path: Pa
     from elm.train import evaluate
 
     split = png_split(tmp_path, n=6)
-    data = LongTailData(train=split, val=None, test=split, num_classes=2, class_counts=torch.tensor([3, 3]),
-                        mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), image_size=16)
-    cfg = from_dict(set_keys(tiny_raw(), {"train.loader_workers": 3, "train.prefetch_factor": 4,
-                                          "train.bf16": False, "train.channels_last": False}))
+    data = LongTailData(
+        train=split,
+        val=None,
+        test=split,
+        num_classes=2,
+        class_counts=torch.tensor([3, 3]),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        image_size=16,
+    )
+    cfg = from_dict(
+        set_keys(
+            tiny_raw(),
+            {"train.loader_workers": 3, "train.prefetch_factor": 4, "train.bf16": False, "train.channels_last": False},
+        )
+    )
     seen: list[FileLoaderOptions] = []
     real = file_loader.file_batches
 

@@ -1,4 +1,5 @@
 """Tests for elm.metrics.geometry: every quantity against a plain-Python loop written here, plus known answers."""
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,15 @@ def ref_geometry(features: torch.Tensor, targets: torch.Tensor, num_classes: int
         tr_c = sum(sum((x[i][d] - centroid[d]) ** 2 for d in range(dim)) for i in idx) / (len(idx) - 1)
         var_ratio[c] = tr_c / tr_total
     sep_pairs = [1.0 - dot(full_mean[a], full_mean[b]) for a in present for b in present if a < b]
-    return {"own": own, "margins": margins, "spread": spread, "spread_pairwise": pairwise,
-            "separation": separation, "pairs": sep_pairs, "var_ratio": var_ratio}
+    return {
+        "own": own,
+        "margins": margins,
+        "spread": spread,
+        "spread_pairwise": pairwise,
+        "separation": separation,
+        "pairs": sep_pairs,
+        "var_ratio": var_ratio,
+    }
 
 
 def ref_ranks(values: list[float]) -> list[float]:
@@ -240,8 +248,9 @@ def test_embedding_statistics_scalars_match_loop() -> None:
         expected.update(ref_summary([m for m, g in zip(ref["margins"], groups) if g == name], f"_{name}"))
     for name in ("spread", "var_ratio"):
         ok = [c for c in range(len(counts)) if not math.isnan(ref[name][c])]
-        expected[f"{name}_logsize_spearman"] = ref_spearman([ref[name][c] for c in ok],
-                                                            [math.log(counts[c]) for c in ok])
+        expected[f"{name}_logsize_spearman"] = ref_spearman(
+            [ref[name][c] for c in ok], [math.log(counts[c]) for c in ok]
+        )
     assert sorted(stats.scalars) == sorted(expected)
     for key, value in expected.items():
         assert stats.scalars[key] == pytest.approx(value, abs=1e-9), key
@@ -257,9 +266,13 @@ def test_embedding_statistics_per_class_rows_match_loop_and_are_json() -> None:
         assert row["train_count"] == int(TRAIN_COUNTS[c]) and row["group"] == ref_group(int(TRAIN_COUNTS[c]))
         assert row["n_eval"] == EVAL_SIZES[c]
         margins = [m for m, k in zip(ref["margins"], y.tolist()) if k == c]
-        expected = {"spread": ref["spread"][c], "spread_pairwise": ref["spread_pairwise"][c],
-                    "separation": ref["separation"][c], "var_ratio": ref["var_ratio"][c],
-                    "margin_mean": sum(margins) / len(margins) if margins else math.nan}
+        expected = {
+            "spread": ref["spread"][c],
+            "spread_pairwise": ref["spread_pairwise"][c],
+            "separation": ref["separation"][c],
+            "var_ratio": ref["var_ratio"][c],
+            "margin_mean": sum(margins) / len(margins) if margins else math.nan,
+        }
         for key, value in expected.items():
             if math.isnan(value):
                 assert row[key] is None, (c, key)
@@ -281,10 +294,14 @@ def test_variance_ratio_and_cosines_are_scale_free() -> None:
         assert [r["var_ratio"] for r in scaled.per_class] == pytest.approx([r["var_ratio"] for r in base.per_class])
     per_example = torch.rand(len(y), 1, generator=torch.Generator().manual_seed(5)) + 0.1
     raw = class_geometry(feats, y, len(EVAL_SIZES), normalize=False).var_ratio
-    assert not torch.allclose(class_geometry(per_example * feats, y, len(EVAL_SIZES), normalize=False).var_ratio,
-                              raw, equal_nan=True)
-    torch.testing.assert_close(class_geometry(per_example * feats, y, len(EVAL_SIZES)).var_ratio,
-                               class_geometry(feats, y, len(EVAL_SIZES)).var_ratio, equal_nan=True)
+    assert not torch.allclose(
+        class_geometry(per_example * feats, y, len(EVAL_SIZES), normalize=False).var_ratio, raw, equal_nan=True
+    )
+    torch.testing.assert_close(
+        class_geometry(per_example * feats, y, len(EVAL_SIZES)).var_ratio,
+        class_geometry(feats, y, len(EVAL_SIZES)).var_ratio,
+        equal_nan=True,
+    )
 
 
 def test_singleton_classes_and_missing_groups_are_omitted_not_nan() -> None:

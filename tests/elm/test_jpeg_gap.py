@@ -1,4 +1,5 @@
 """elm.jpeg_gap: the same model on lossless and JPEG versions of the same test images."""
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,9 @@ def _npz(path: Path, x_hwc: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Path
 
 
 def test_pairs_are_the_staged_rows_the_file_names_and_labels_must_agree(tmp_path: Path) -> None:
-    test = TensorSplit(images=torch.arange(6 * 3 * 2 * 2, dtype=torch.uint8).view(6, 3, 2, 2),
-                       labels=torch.tensor([0, 0, 1, 1, 2, 2]))
+    test = TensorSplit(
+        images=torch.arange(6 * 3 * 2 * 2, dtype=torch.uint8).view(6, 3, 2, 2), labels=torch.tensor([0, 0, 1, 1, 2, 2])
+    )
     x = np.zeros((2, 2, 2, 3), dtype=np.uint8)
     x[1, 0, 1, 2] = 7  # row 1, pixel (0, 1), channel 2
     pairs = load_pairs(_npz(tmp_path / "ok.npz", x, np.array([2, 0]), np.array([4, 1])), test)
@@ -73,14 +75,21 @@ def test_pairs_are_the_staged_rows_the_file_names_and_labels_must_agree(tmp_path
 
 def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels(tmp_path: Path) -> None:
     write_fake_cifar10(tmp_path, num_classes=10, per_class=20, test_per_class=5)
-    cfg = from_dict({"name": "t", "seed": 0,
-                     "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
-                     "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"},
-                     "train": {"bf16": False, "channels_last": False}})
+    cfg = from_dict(
+        {
+            "name": "t",
+            "seed": 0,
+            "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
+            "model": {"name": "tiny_mlp"},
+            "loss": {"name": "cross_entropy"},
+            "train": {"bf16": False, "channels_last": False},
+        }
+    )
     exp = build_experiment(cfg)
     run = tmp_path / "run"
-    save_checkpoint(run / "checkpoints" / checkpoint_name(3),
-                    {"model": exp.model.state_dict(), "epoch": 3, "config": cfg.to_dict()})
+    save_checkpoint(
+        run / "checkpoints" / checkpoint_name(3), {"model": exp.model.state_dict(), "epoch": 3, "config": cfg.to_dict()}
+    )
     rows = np.array([7, 0, 23, 41, 12])
     staged = exp.data.test
     x = staged.images[torch.from_numpy(rows)].permute(0, 2, 3, 1).numpy()
@@ -97,29 +106,44 @@ def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels
 def _cifar_run(tmp_path: Path) -> tuple[Path, Path]:
     """A fake CIFAR-10 root and a run folder with one checkpoint of a tiny model trained on it."""
     write_fake_cifar10(tmp_path, num_classes=10, per_class=20, test_per_class=5)
-    cfg = from_dict({"name": "t", "seed": 0,
-                     "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
-                     "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"},
-                     "train": {"bf16": False, "channels_last": False}})
+    cfg = from_dict(
+        {
+            "name": "t",
+            "seed": 0,
+            "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
+            "model": {"name": "tiny_mlp"},
+            "loss": {"name": "cross_entropy"},
+            "train": {"bf16": False, "channels_last": False},
+        }
+    )
     run = tmp_path / "run"
-    save_checkpoint(run / "checkpoints" / checkpoint_name(1),
-                    {"model": build_experiment(cfg).model.state_dict(), "epoch": 1, "config": cfg.to_dict()})
+    save_checkpoint(
+        run / "checkpoints" / checkpoint_name(1),
+        {"model": build_experiment(cfg).model.state_dict(), "epoch": 1, "config": cfg.to_dict()},
+    )
     return tmp_path, run
 
 
 def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, run = _cifar_run(tmp_path)
     (tmp_path / "text.npz").write_text("not an npz")
-    empty = _npz(tmp_path / "empty.npz", np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64),
-                 np.zeros(0, np.int64))
-    negative = _npz(tmp_path / "neg.npz", np.zeros((1, 32, 32, 3), np.uint8), np.zeros(1, np.int64),
-                    np.array([-1]))
+    empty = _npz(
+        tmp_path / "empty.npz", np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    )
+    negative = _npz(tmp_path / "neg.npz", np.zeros((1, 32, 32, 3), np.uint8), np.zeros(1, np.int64), np.array([-1]))
     smoke = tmp_path / "smoke"
-    smoke_cfg = from_dict({"name": "s", "seed": 0, "data": {"name": "synthetic_lt", "num_classes": 3, "image_size": 8,
-                                                            "n_max": 8, "imbalance_ratio": 2},
-                           "model": {"name": "tiny_mlp"}, "loss": {"name": "cross_entropy"}})
-    save_checkpoint(smoke / "checkpoints" / checkpoint_name(1),
-                    {"model": {}, "epoch": 1, "config": smoke_cfg.to_dict()})
+    smoke_cfg = from_dict(
+        {
+            "name": "s",
+            "seed": 0,
+            "data": {"name": "synthetic_lt", "num_classes": 3, "image_size": 8, "n_max": 8, "imbalance_ratio": 2},
+            "model": {"name": "tiny_mlp"},
+            "loss": {"name": "cross_entropy"},
+        }
+    )
+    save_checkpoint(
+        smoke / "checkpoints" / checkpoint_name(1), {"model": {}, "epoch": 1, "config": smoke_cfg.to_dict()}
+    )
     cases = [  # (arguments, exit code, words of the message)
         (["--run", f"m={run}", "--data-root", str(tmp_path / "absent"), "--lossless", str(empty)], 1, "not found"),
         (["--run", f"m={run}", "--data-root", str(root), "--lossless", str(tmp_path / "text.npz")], 2, "npz"),

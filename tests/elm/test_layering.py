@@ -1,4 +1,5 @@
 """elm/ is a plain PyTorch library: no module under it may import ray, optuna or mlflow."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """Pure loss maths in elm.losses.functional against references written out here with numpy loops."""
+
 from __future__ import annotations
 
 import math

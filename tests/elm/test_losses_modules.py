@@ -1,4 +1,5 @@
 """Every registered loss: registry contract, finiteness, bf16 autocast, and the module-level invariants."""
+
 from __future__ import annotations
 
 import inspect
@@ -68,8 +69,10 @@ def test_registry_contract(name: str) -> None:
     LOSSES.check(name, {}, supplied=("class_counts",))
 
 
-@pytest.mark.parametrize("name, base, key, value", [("embedding_margin", "elm", "tau", 0.0),
-                                                     ("balanced_softmax", "logit_adjusted", "tau", 1.0)])
+@pytest.mark.parametrize(
+    "name, base, key, value",
+    [("embedding_margin", "elm", "tau", 0.0), ("balanced_softmax", "logit_adjusted", "tau", 1.0)],
+)
 def test_alias_is_its_base_with_one_key_fixed(name: str, base: str, key: str, value: float) -> None:
     preset = LOSSES.preset(name)
     assert preset is not None and preset.base == base and dict(preset.fixed) == {key: value}

@@ -1,4 +1,5 @@
 """The ELM embedding term (margin SupCon) and its margin schedules, against loops written out here."""
+
 from __future__ import annotations
 
 import math

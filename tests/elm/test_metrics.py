@@ -1,4 +1,5 @@
 """Tests for elm.metrics: every number against an independent numpy / explicit-loop reference built here."""
+
 from __future__ import annotations
 
 import json
@@ -276,8 +277,9 @@ def test_margin_statistics_without_embeddings_has_only_the_logit_keys(batch) -> 
     logit_only = margin_statistics(logits, None, y, TRAIN_COUNTS)
     assert logit_only.scalars == {k: v for k, v in full.scalars.items() if k.startswith("logit_margin/")}
     embedding_columns = {"spread", "separation", "embedding_margin_mean"}
-    assert logit_only.per_class == [{k: v for k, v in row.items() if k not in embedding_columns}
-                                    for row in full.per_class]
+    assert logit_only.per_class == [
+        {k: v for k, v in row.items() if k not in embedding_columns} for row in full.per_class
+    ]
 
 
 def test_margin_statistics_omits_empty_groups_and_validates() -> None:

@@ -1,4 +1,5 @@
 """Tests for elm.models: architecture (parameter counts from the formula), heads, numerics, registry contract."""
+
 from __future__ import annotations
 
 import importlib
@@ -247,8 +248,9 @@ def test_resnet_depths_are_presets_of_the_cifar_resnet_factory(name: str, depth:
     with pytest.raises(ValueError, match=f"model.depth is fixed to {depth} by '{name}'"):
         MODELS.check(name, {"depth": 44}, supplied=("num_classes", "in_channels"))
     torch.manual_seed(0)
-    direct = cifar_resnet(depth=depth, num_classes=10, in_channels=3, projection_dim=None, cosine_classifier=False,
-                          cosine_scale=16.0)
+    direct = cifar_resnet(
+        depth=depth, num_classes=10, in_channels=3, projection_dim=None, cosine_classifier=False, cosine_scale=16.0
+    )
     torch.manual_seed(0)
     via_alias = build(name)
     assert [tuple(p.shape) for p in via_alias.parameters()] == [tuple(p.shape) for p in direct.parameters()]

@@ -1,10 +1,10 @@
 """Post-hoc search on stored logits, checked against loops written here, and the stored-logits file."""
+
 from __future__ import annotations
 
 import itertools
 import math
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -14,29 +14,23 @@ from elm.metrics import calibration_by_group, correct_per_class, group_calibrati
 from elm.metrics.accuracy import GROUP_NAMES, group_of_classes
 from elm.metrics.calibration import expected_calibration_error
 from elm.metrics.posthoc_search import (
-    adjusted_logits, choose, group_tau_grid, per_class_tau, prior_weighted_accuracy, shifted_prior, tau_curve,
+    adjusted_logits,
+    choose,
+    group_tau_grid,
+    per_class_tau,
+    prior_weighted_accuracy,
+    shifted_prior,
+    tau_curve,
 )
 from elm.metrics.stored_logits import load_stored_logits, save_stored_logits
+from tests.logits import head_biased_logits
 
 COUNTS = torch.tensor([500, 300, 150, 90, 60, 30, 15, 8])  # Many x3, Medium x3, Few x2
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small tensors: intra-op threads only add synchronisation (10-100x slower on a loaded 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add synchronisation
 
 
 def _logits(n_per_class: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noisy logits biased toward the head, like a model trained on ``COUNTS``."""
-    g = torch.Generator().manual_seed(seed)
-    c = len(COUNTS)
-    y = torch.arange(c).repeat_interleave(n_per_class)
-    f = torch.randn(len(y), c, generator=g) + 1.5 * torch.nn.functional.one_hot(y, c)
-    return f + 0.8 * (COUNTS.double() / COUNTS.sum()).log().float(), y
+    return head_biased_logits(COUNTS, n_per_class, seed, prior_weight=0.8)
 
 
 def _balanced_acc_loop(scores: torch.Tensor, y: torch.Tensor, weights: list[float] | None = None) -> float:

@@ -1,4 +1,5 @@
 """elm.precision: the precision follows the config, and `auto` follows the hardware (detection mocked here)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,12 +14,15 @@ from tests.conftest import tiny_raw
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ({"avx512f", "avx512_vnni"}, "fp32"),           # the 2-core Xeon of issue 13: bf16 would be emulated
-    ({"avx512f", "avx512_bf16"}, "bf16"),           # AMD Zen 4
-    ({"amx_bf16", "amx_tile"}, "bf16"),             # Intel Sapphire Rapids
-    (set(), "fp32"),                                # no /proc/cpuinfo (e.g. macOS)
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({"avx512f", "avx512_vnni"}, "fp32"),  # the 2-core Xeon of issue 13: bf16 would be emulated
+        ({"avx512f", "avx512_bf16"}, "bf16"),  # AMD Zen 4
+        ({"amx_bf16", "amx_tile"}, "bf16"),  # Intel Sapphire Rapids
+        (set(), "fp32"),  # no /proc/cpuinfo (e.g. macOS)
+    ],
+)
 def test_auto_on_the_cpu_follows_its_flags(flags: set[str], expected: str) -> None:
     choice = choose_precision("auto", False, CPU, native_bf16(CPU, frozenset(flags)))
     assert choice.precision == expected
@@ -33,12 +37,15 @@ def test_auto_on_cuda_follows_the_device(monkeypatch: pytest.MonkeyPatch, suppor
     assert choice.precision == expected and "Fake GPU" in choice.reason
 
 
-@pytest.mark.parametrize("bf16, fp16, native, expected", [
-    (True, False, False, "bf16"),    # an explicit true means bf16 as before `auto`, whatever the hardware
-    (False, False, True, "fp32"),    # an explicit false means fp32
-    ("auto", True, True, "fp16"),    # fp16 asked for: it wins over auto
-    (False, True, True, "fp16"),
-])
+@pytest.mark.parametrize(
+    "bf16, fp16, native, expected",
+    [
+        (True, False, False, "bf16"),  # an explicit true means bf16 as before `auto`, whatever the hardware
+        (False, False, True, "fp32"),  # an explicit false means fp32
+        ("auto", True, True, "fp16"),  # fp16 asked for: it wins over auto
+        (False, True, True, "fp16"),
+    ],
+)
 def test_explicit_settings_ignore_the_hardware(bf16: object, fp16: bool, native: bool, expected: str) -> None:
     assert choose_precision(bf16, fp16, CPU, (native, "mocked")).precision == expected  # type: ignore[arg-type]
 
@@ -75,8 +82,9 @@ def test_cpu_flags_read_the_first_processor(tmp_path: Path) -> None:
     assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
-@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16),
-                                              ("fp32", torch.float32)])
+@pytest.mark.parametrize(
+    "precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", torch.float32)]
+)
 def test_autocast_computes_in_the_chosen_dtype(precision: str, dtype: torch.dtype) -> None:
     a = torch.randn(4, 4)
     with autocast(CPU, precision):  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
 """Registries: duplicate and unknown names fail loudly; factory signatures act as the config schema."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -25,8 +26,9 @@ def test_build_checks_types_ranges_and_passes_declared_data_values() -> None:
     reg: Registry = Registry("loss")
 
     @reg.register("f")
-    def f(*, counts: list, tau: Annotated[float, Interval(ge=0)] = 1.0,
-          kind: Annotated[str, Choice("a", "b")] = "a") -> tuple:
+    def f(
+        *, counts: list, tau: Annotated[float, Interval(ge=0)] = 1.0, kind: Annotated[str, Choice("a", "b")] = "a"
+    ) -> tuple:
         return counts, tau, kind
 
     assert reg.build("f", {"tau": 2}, counts=[1], unrelated=5) == ([1], 2, "a")

@@ -1,4 +1,5 @@
 """The learning-rate schedule against the recipe written out by hand."""
+
 from __future__ import annotations
 
 import math

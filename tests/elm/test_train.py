@@ -1,4 +1,5 @@
 """The trainer: it learns, reports, resumes exactly, and stops clearly on a non-finite loss."""
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,17 @@ def test_fit_learns_and_reports_every_epoch() -> None:
     assert reports[-1].metrics["train/loss"] < reports[0].metrics["train/loss"]
     n_classes = 5
     assert final["test/acc"] > 1.5 / n_classes  # well above chance on separable blobs
-    for key in ("test/balanced_acc", "test/acc_medium", "test/acc_few", "test/ece", "test/posthoc_tau1/balanced_acc",
-                "test/logit_margin/mean", "test/emb_proj/spread_mean", "test/emb_backbone/var_ratio_mean",
-                "train/emb_proj/spread_pairwise_mean"):
+    for key in (
+        "test/balanced_acc",
+        "test/acc_medium",
+        "test/acc_few",
+        "test/ece",
+        "test/posthoc_tau1/balanced_acc",
+        "test/logit_margin/mean",
+        "test/emb_proj/spread_mean",
+        "test/emb_backbone/var_ratio_mean",
+        "train/emb_proj/spread_pairwise_mean",
+    ):
         assert key in final and math.isfinite(final[key]), key
     assert reports[-1].per_class is not None and len(reports[-1].per_class) == n_classes
     json.dumps(reports[-1].per_class)
@@ -91,6 +100,7 @@ def test_cli_runs_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fit_trains_on_the_weighted_elm_loss_lam_times_the_embedding_term() -> None:
     """lam = 0 must train exactly like the LA loss; a larger lam must change the trajectory (regression: the
     trainer once summed the unweighted terms, so every lam trained as lam = 1)."""
+
     def run(loss: dict) -> list[EpochReport]:
         reports: list[EpochReport] = []
         fit(from_dict(set_keys(tiny_raw(loss=loss), {"optim.epochs": 2})), reports.append)
@@ -99,8 +109,9 @@ def test_fit_trains_on_the_weighted_elm_loss_lam_times_the_embedding_term() -> N
     la = run({"name": "logit_adjusted", "tau": 1.0})
     lam0 = run({"name": "elm", "tau": 1.0, "lam": 0.0})
     assert lam0[-1].metrics["train/loss"] == pytest.approx(la[-1].metrics["train/loss"], rel=1e-6)
-    assert lam0[-1].metrics["test/logit_margin/mean"] == pytest.approx(la[-1].metrics["test/logit_margin/mean"],
-                                                                       rel=1e-5)
+    assert lam0[-1].metrics["test/logit_margin/mean"] == pytest.approx(
+        la[-1].metrics["test/logit_margin/mean"], rel=1e-5
+    )
     small, big = run({"name": "elm", "tau": 1.0, "lam": 0.01}), run({"name": "elm", "tau": 1.0, "lam": 1.0})
     for r in (small[0], big[0]):  # epoch 1's reported loss is the lam-weighted sum of its reported parts
         m, lam = r.metrics, (0.01 if r is small[0] else 1.0)
@@ -195,6 +206,7 @@ def test_selection_on_val_measures_test_once_at_the_end(one_torch_thread: None) 
     cfg = from_dict(set_keys(tiny_raw(), {"optim.epochs": 3, "train.eval_split": "val", "data.val_per_class": 4}))
     reports: list = []
     fit(cfg, reports.append)
-    evaluated = [[k.split("/")[0] for k in r.metrics if k.endswith("/balanced_acc") and "posthoc" not in k]
-                 for r in reports]
+    evaluated = [
+        [k.split("/")[0] for k in r.metrics if k.endswith("/balanced_acc") and "posthoc" not in k] for r in reports
+    ]
     assert evaluated == [["val"], ["val"], ["val", "test"]]

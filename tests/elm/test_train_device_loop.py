@@ -1,5 +1,6 @@
 """The training loop's GPU-minded parts, on the CPU: a deferred non-finite check, fp16 + GradScaler, the log line,
 and evaluation outputs that cross to the host once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,10 +27,15 @@ def test_guard_keeps_the_first_non_finite_step() -> None:
 
 
 @pytest.mark.parametrize("every", [1, 3, 1000])
-def test_a_deferred_check_names_the_first_bad_step_and_writes_no_checkpoint_after_it(tmp_path: Path,
-                                                                                       every: int) -> None:
-    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
-                             {"optim.lr": 1e30, "optim.epochs": 3, "train.check_finite_every": every}))
+def test_a_deferred_check_names_the_first_bad_step_and_writes_no_checkpoint_after_it(
+    tmp_path: Path, every: int
+) -> None:
+    cfg = from_dict(
+        set_keys(
+            tiny_raw(loss={"name": "cross_entropy"}),
+            {"optim.lr": 1e30, "optim.epochs": 3, "train.check_finite_every": every},
+        )
+    )
     with pytest.raises(NonFiniteLossError, match=r"training loss is (nan|inf) at epoch 1, step \d+ \(lr .*kept"):
         fit(cfg, lambda r: None, run_dir=tmp_path)
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
@@ -38,8 +44,12 @@ def test_a_deferred_check_names_the_first_bad_step_and_writes_no_checkpoint_afte
 def test_the_first_bad_step_does_not_depend_on_the_check_interval(tmp_path: Path) -> None:
     messages = []
     for every in (1, 7):
-        cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
-                                 {"optim.lr": 1e30, "optim.epochs": 2, "train.check_finite_every": every}))
+        cfg = from_dict(
+            set_keys(
+                tiny_raw(loss={"name": "cross_entropy"}),
+                {"optim.lr": 1e30, "optim.epochs": 2, "train.check_finite_every": every},
+            )
+        )
         with pytest.raises(NonFiniteLossError) as e:
             fit(cfg, lambda r: None)
         messages.append(str(e.value))
@@ -47,8 +57,12 @@ def test_the_first_bad_step_does_not_depend_on_the_check_interval(tmp_path: Path
 
 
 def test_fp16_with_a_grad_scaler_trains(one_torch_thread: None) -> None:
-    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
-                             {"optim.epochs": 3, "optim.lr": 0.1, "train.bf16": False, "train.fp16": True}))
+    cfg = from_dict(
+        set_keys(
+            tiny_raw(loss={"name": "cross_entropy"}),
+            {"optim.epochs": 3, "optim.lr": 0.1, "train.bf16": False, "train.fp16": True},
+        )
+    )
     reports = []
     fit(cfg, reports.append)
     losses = [r.metrics["train/loss"] for r in reports]
@@ -81,8 +95,9 @@ def test_predict_concatenates_in_order_on_the_cpu_in_float32() -> None:
 def test_fp16_resume_is_exact_because_the_loss_scale_is_checkpointed(tmp_path: Path, one_torch_thread: None) -> None:
     """Two fp16 epochs straight == one epoch, stop, resume (the GradScaler's scale and growth tracker travel in the
     checkpoint; a fresh scaler would skip different steps)."""
-    raw = set_keys(tiny_raw(loss={"name": "cross_entropy"}), {"optim.epochs": 2, "train.bf16": False,
-                                                             "train.fp16": True})
+    raw = set_keys(
+        tiny_raw(loss={"name": "cross_entropy"}), {"optim.epochs": 2, "train.bf16": False, "train.fp16": True}
+    )
     cfg = from_dict(raw)
     fit(cfg, lambda r: None, run_dir=tmp_path / "a")
     fit(from_dict(set_keys(raw, {"optim.epochs": 1})), lambda r: None, run_dir=tmp_path / "b")
@@ -111,7 +126,10 @@ def test_evaluation_runs_in_the_precision_the_run_trains_in(monkeypatch: pytest.
         return real(device, precision)  # type: ignore[arg-type]
 
     monkeypatch.setattr(elm.train, "_autocast", recording)
-    cfg = from_dict(set_keys(tiny_raw(loss={"name": "cross_entropy"}),
-                             {"optim.epochs": 1, "train.bf16": "auto", "train.fp16": True}))
+    cfg = from_dict(
+        set_keys(
+            tiny_raw(loss={"name": "cross_entropy"}), {"optim.epochs": 1, "train.bf16": "auto", "train.fp16": True}
+        )
+    )
     fit(cfg, lambda r: None)
     assert set(used) == {"fp16"}

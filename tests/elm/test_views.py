@@ -1,5 +1,6 @@
 """Augmented views (issue 11): every image in V independently augmented copies, view 0 exactly the single view,
 the logit term on view 0, and the per-epoch anchor diagnostics on batches whose answer is known."""
+
 from __future__ import annotations
 
 import torch
@@ -20,16 +21,17 @@ MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
 def random_split(n: int = 20, side: int = 6) -> TensorSplit:
     g = torch.Generator().manual_seed(1)
-    return TensorSplit(images=torch.randint(0, 256, (n, 3, side, side), generator=g, dtype=torch.uint8),
-                       labels=torch.arange(n) % 4)
+    return TensorSplit(
+        images=torch.randint(0, 256, (n, 3, side, side), generator=g, dtype=torch.uint8), labels=torch.arange(n) % 4
+    )
 
 
 def reference_view(image: torch.Tensor, pad: int, dy: int, dx: int, flip: bool) -> torch.Tensor:
     """One image, one view, written out: zero-pad, crop at (dy, dx), mirror."""
     c, h, w = image.shape
     padded = torch.zeros(c, h + 2 * pad, w + 2 * pad, dtype=image.dtype)
-    padded[:, pad:pad + h, pad:pad + w] = image
-    out = padded[:, dy:dy + h, dx:dx + w]
+    padded[:, pad : pad + h, pad : pad + w] = image
+    out = padded[:, dy : dy + h, dx : dx + w]
     return out.flip(-1) if flip else out
 
 
@@ -42,14 +44,21 @@ def test_each_view_is_an_independent_crop_and_flip_of_each_image_and_view_0_is_t
     augment_seed = derive_seed(1, 3, 2, 0)
     generators = [torch.Generator().manual_seed(view_seed(augment_seed, v)) for v in range(2)]
     for k, ((x1, _), (x2, y2)) in enumerate(zip(single, double)):
-        idx = order[k * b:(k + 1) * b]
+        idx = order[k * b : (k + 1) * b]
         n = len(idx)
         assert torch.equal(x2[:n], x1) and torch.equal(y2, split.labels[idx].repeat(2))  # view 0 unchanged
         for v in range(2):
             dy, dx, flip = sample_crop_flip(n, pad, generators[v])
-            expected = torch.stack([reference_view(split.images[i], pad, int(dy[j]), int(dx[j]), bool(flip[j]))
-                                    for j, i in enumerate(idx.tolist())]).float() / 255.0
-            torch.testing.assert_close(x2[v * n:(v + 1) * n], expected, rtol=0, atol=0)
+            expected = (
+                torch.stack(
+                    [
+                        reference_view(split.images[i], pad, int(dy[j]), int(dx[j]), bool(flip[j]))
+                        for j, i in enumerate(idx.tolist())
+                    ]
+                ).float()
+                / 255.0
+            )
+            torch.testing.assert_close(x2[v * n : (v + 1) * n], expected, rtol=0, atol=0)
     assert not torch.equal(double[0][0][:b], double[0][0][b:])  # the two views differ
     evals = list(iterate_batches(split, **{**kw, "train": False}, views=2))  # evaluation: one view
     assert evals[0][0].shape[0] == b
@@ -62,12 +71,25 @@ def test_anchor_statistics_on_a_known_batch() -> None:
     loss = ElmLoss(class_counts=COUNTS, margin=0.3)
     y = torch.tensor([0, 0, 1, 2, 0])  # one view: class 1 and class 2 have no partner
     stats = {k: float(v) for k, v in loss.anchor_statistics(y).items()}
-    assert stats == {"margin_sum": 0.0, "anchors_many": 3.0, "with_positive_many": 3.0, "anchors_medium": 1.0,
-                     "with_positive_medium": 0.0, "anchors_few": 1.0, "with_positive_few": 0.0}
+    assert stats == {
+        "margin_sum": 0.0,
+        "anchors_many": 3.0,
+        "with_positive_many": 3.0,
+        "anchors_medium": 1.0,
+        "with_positive_medium": 0.0,
+        "anchors_few": 1.0,
+        "with_positive_few": 0.0,
+    }
     diag = anchor_diagnostics(stats)
-    assert diag == {"emb_anchor_pos_frac_many": 1.0, "emb_anchor_share_many": 1.0, "emb_anchor_pos_frac_medium": 0.0,
-                    "emb_anchor_share_medium": 0.0, "emb_anchor_pos_frac_few": 0.0, "emb_anchor_share_few": 0.0,
-                    "emb_margin_applied_mean": 0.0}
+    assert diag == {
+        "emb_anchor_pos_frac_many": 1.0,
+        "emb_anchor_share_many": 1.0,
+        "emb_anchor_pos_frac_medium": 0.0,
+        "emb_anchor_share_medium": 0.0,
+        "emb_anchor_pos_frac_few": 0.0,
+        "emb_anchor_share_few": 0.0,
+        "emb_margin_applied_mean": 0.0,
+    }
     two_views = {k: float(v) for k, v in loss.anchor_statistics(y.repeat(2)).items()}
     diag2 = anchor_diagnostics(two_views)
     assert [diag2[f"emb_anchor_pos_frac_{g}"] for g in ("many", "medium", "few")] == [1.0, 1.0, 1.0]

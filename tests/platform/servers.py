@@ -1,5 +1,6 @@
 """Real servers on 127.0.0.1 for slow tests (moto's S3, an MLflow tracking server): started in their own process
 group, waited for, and always stopped by the test (their group only, nothing else on the machine)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -47,9 +48,9 @@ def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     pytest.fail(f"{proc.args[0]} did not answer {url} within {timeout:.0f} s:\n{tail(log)}")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL it if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+def stop(proc: subprocess.Popen, term_grace_s: float = 20) -> None:
+    """SIGTERM the process group of ``proc`` (started in its own session), then SIGKILL it if it lingers."""
+    for sig, grace in ((signal.SIGTERM, term_grace_s), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
@@ -60,13 +61,20 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], workdir: Path, probe_path: str, port: int, env: dict[str, str] | None = None
-           ) -> Iterator[str]:
+def server(
+    cmd: list[str], workdir: Path, probe_path: str, port: int, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Run ``cmd`` (listening on 127.0.0.1:``port``) until the block ends; yields its base URL."""
     log = workdir / f"{Path(cmd[0]).name}.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, env={**os.environ, **(env or {})}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(url + probe_path, proc, log)
@@ -75,8 +83,13 @@ def server(cmd: list[str], workdir: Path, probe_path: str, port: int, env: dict[
         stop(proc)
 
 
-S3_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-               "AWS_EC2_METADATA_DISABLED")
+S3_ENV_KEYS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_EC2_METADATA_DISABLED",
+)
 
 
 @contextlib.contextmanager
@@ -84,12 +97,22 @@ def moto_s3(workdir: Path, bucket: str) -> Iterator[dict[str, str]]:
     """moto's S3 server on 127.0.0.1 with ``bucket`` created; yields the standard AWS variables that point at it."""
     port = free_port()
     with server([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], workdir, "/", port) as url:
-        env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+        env = {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
         import boto3
 
-        boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
-                     region_name="us-east-1").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
         yield env
 
 
@@ -97,8 +120,13 @@ def s3_keys(env: dict[str, str], bucket: str, prefix: str) -> list[str]:
     """Every object key under ``prefix`` in ``bucket``."""
     import boto3
 
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]

@@ -3,6 +3,7 @@
 Also checks that each file's header states its run command and expected result, so a reader knows how to run a file
 and what it should give before running it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,9 @@ def test_there_are_ablations() -> None:
 @pytest.mark.parametrize("path", ABLATIONS, ids=[p.name for p in ABLATIONS])
 def test_ablation_header_states_run_command_and_expected_result(path: Path) -> None:
     lines = header(path)
-    assert any(ln.startswith("Run:") and "python -m platform.tune" in ln and path.name in ln for ln in lines), \
+    assert any(ln.startswith("Run:") and "python -m platform.tune" in ln and path.name in ln for ln in lines), (
         f"{path.name}: header needs a 'Run: python -m platform.tune ablations/{path.name} ...' line"
+    )
     assert any(ln.startswith("Expected") for ln in lines), f"{path.name}: header needs an 'Expected' line"
 
 

@@ -1,4 +1,5 @@
 """platform.backfill_logits: a finished trial's final checkpoint evaluated again gives the logits fit stored."""
+
 from __future__ import annotations
 
 from pathlib import Path

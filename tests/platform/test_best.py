@@ -1,4 +1,5 @@
 """The one best-trial rule (platform.best) against a loop written here."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ from platform.best import best_index, describe_no_best
 ROWS = [  # trial, epoch reached, last evaluated value
     ("a", 10, 0.50),
     ("b", 10, 0.61),
-    ("c", 4, 0.90),    # stopped early by ASHA: never competes
+    ("c", 4, 0.90),  # stopped early by ASHA: never competes
     ("d", 10, math.nan),  # diverged
     ("e", 10, 0.58),
 ]

@@ -1,4 +1,5 @@
 """platform.confirm: the best trial of a sweep as a one-variant ablation over seeds, and its comparison table."""
+
 from __future__ import annotations
 
 import math
@@ -17,22 +18,50 @@ from tests.conftest import tiny_raw
 def _sweep(tmp_path: Path) -> Path:
     d = tmp_path / "sweep"
     d.mkdir()
-    raw = tiny_raw(search={"loss.tau": {"uniform": [0.0, 2.0]}},
-                   tune={"searcher": "optuna", "metric": "val/balanced_acc", "mode": "max", "num_samples": 3,
-                         "scheduler": "asha", "study_storage": True})
+    raw = tiny_raw(
+        search={"loss.tau": {"uniform": [0.0, 2.0]}},
+        tune={
+            "searcher": "optuna",
+            "metric": "val/balanced_acc",
+            "mode": "max",
+            "num_samples": 3,
+            "scheduler": "asha",
+            "study_storage": True,
+        },
+    )
     raw["seed"] = 5
     raw["data"]["val_per_class"] = 8
     raw["train"]["eval_split"] = "val"
     (d / "config.yaml").write_text(yaml.safe_dump(raw))
     epochs = raw["optim"]["epochs"]
-    pd.DataFrame([
-        {"trial_id": "a", "status": "finished", "epochs": epochs, "val/balanced_acc": 0.50, "test/balanced_acc": 0.48,
-         "config/loss.tau": 0.7},
-        {"trial_id": "b", "status": "finished", "epochs": epochs, "val/balanced_acc": 0.60, "test/balanced_acc": 0.55,
-         "config/loss.tau": 1.3},
-        {"trial_id": "c", "status": "stopped early", "epochs": 1, "val/balanced_acc": 0.90,
-         "test/balanced_acc": math.nan, "config/loss.tau": 0.1},
-    ]).to_csv(d / "trials.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "trial_id": "a",
+                "status": "finished",
+                "epochs": epochs,
+                "val/balanced_acc": 0.50,
+                "test/balanced_acc": 0.48,
+                "config/loss.tau": 0.7,
+            },
+            {
+                "trial_id": "b",
+                "status": "finished",
+                "epochs": epochs,
+                "val/balanced_acc": 0.60,
+                "test/balanced_acc": 0.55,
+                "config/loss.tau": 1.3,
+            },
+            {
+                "trial_id": "c",
+                "status": "stopped early",
+                "epochs": 1,
+                "val/balanced_acc": 0.90,
+                "test/balanced_acc": math.nan,
+                "config/loss.tau": 0.1,
+            },
+        ]
+    ).to_csv(d / "trials.csv", index=False)
     return d
 
 
@@ -52,8 +81,14 @@ def test_confirm_config_is_a_one_variant_grid_over_seeds_from_the_sweeps_seed(tm
 def test_comparison_puts_the_mean_over_seeds_beside_the_single_seed_value(tmp_path: Path) -> None:
     best = best_trial(_sweep(tmp_path))
     assert best.trial_id == "b"  # the early-stopped 0.90 never competes
-    confirm = pd.DataFrame({"trial_id": ["x", "y", "z", "w"], "status": ["finished"] * 3 + ["failed"],
-                            "val/balanced_acc": [0.50, 0.54, 0.58, 0.99], "test/balanced_acc": [0.50, 0.51, 0.52, 0.0]})
+    confirm = pd.DataFrame(
+        {
+            "trial_id": ["x", "y", "z", "w"],
+            "status": ["finished"] * 3 + ["failed"],
+            "val/balanced_acc": [0.50, 0.54, 0.58, 0.99],
+            "test/balanced_acc": [0.50, 0.51, 0.52, 0.0],
+        }
+    )
     table = comparison(best, confirm).set_index("metric")
     val = table.loc["val/balanced_acc"]
     assert (val["sweep_single_seed"], val["n"]) == (0.60, 3)
@@ -81,13 +116,25 @@ def test_the_report_section_shows_the_confirmation_table(tmp_path: Path) -> None
     from platform.report import to_markdown
 
     assert confirm_blocks(tmp_path) == [] and confirm_blocks(None) == []
-    pd.DataFrame([{"metric": "val/balanced_acc", "sweep_single_seed": 0.6, "mean": 0.54, "std": 0.04, "n": 3,
-                   "per_seed": "0.5, 0.54, 0.58", "gap_in_stds": -1.5}]).to_csv(tmp_path / CONFIRM_CSV, index=False)
+    pd.DataFrame(
+        [
+            {
+                "metric": "val/balanced_acc",
+                "sweep_single_seed": 0.6,
+                "mean": 0.54,
+                "std": 0.04,
+                "n": 3,
+                "per_seed": "0.5, 0.54, 0.58",
+                "gap_in_stds": -1.5,
+            }
+        ]
+    ).to_csv(tmp_path / CONFIRM_CSV, index=False)
     assert "| val/balanced_acc | 60.00 | 54.00 ± 4.00 | 3 | -1.5 |" in to_markdown(confirm_blocks(tmp_path))
 
 
-def test_an_interrupted_confirmation_resumes_through_platform_confirm(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_confirmation_resumes_through_platform_confirm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A killed confirmation (hours of full-length runs) continues with --resume and still writes confirm.md; without
     it, the second call is refused with one line (Tune's 'already holds a sweep' is checked in build_tuner)."""
     import platform.tune as tune_module
@@ -103,8 +150,14 @@ def test_an_interrupted_confirmation_resumes_through_platform_confirm(tmp_path: 
             plan.out.mkdir(parents=True, exist_ok=True)
             record_start(plan)
             raise KeyboardInterrupt  # the driver dies mid-sweep
-        pd.DataFrame({"trial_id": ["x", "y"], "status": ["finished"] * 2, "val/balanced_acc": [0.5, 0.7],
-                      "test/balanced_acc": [0.4, 0.6]}).to_csv(plan.layout.trials_csv, index=False)
+        pd.DataFrame(
+            {
+                "trial_id": ["x", "y"],
+                "status": ["finished"] * 2,
+                "val/balanced_acc": [0.5, 0.7],
+                "test/balanced_acc": [0.4, 0.6],
+            }
+        ).to_csv(plan.layout.trials_csv, index=False)
         return []
 
     monkeypatch.setattr(tune_module, "run", fake_run)

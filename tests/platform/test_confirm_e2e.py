@@ -2,6 +2,7 @@
 
 Slow: ``python -m pytest -m slow tests/platform/test_confirm_e2e.py``.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -17,14 +18,24 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_a_sweeps_winner_reruns_over_seeds_and_its_own_seed_reproduces_its_value(tmp_path: Path) -> None:
     sweep, out = tmp_path / "sweep", tmp_path / "confirm"
-    proc = _cli("platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(sweep), "--set", "tune.scheduler=fifo",
-                "--set", "train.deterministic=true")
+    proc = _cli(
+        "platform.tune",
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(sweep),
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "train.deterministic=true",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = _cli("platform.confirm", str(sweep), "--seeds", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -3,12 +3,11 @@
 Each test runs `python -m platform.tune` as a user would, in a subprocess from the repo root, with its outputs in
 tmp_path, then reads the MLflow store it wrote.
 """
+
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,13 +17,17 @@ from typing import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.platform.procs import sigkill_sweep_when
+from tests.platform.servers import stop
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def tune(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def runs_of(out: Path, experiment: str) -> tuple[MlflowClient, list]:
@@ -51,8 +54,13 @@ def test_smoke_sweep_tracks_every_trial(tmp_path: Path) -> None:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert {"loss.tau", "loss.margin", "loss.lam", "optim.lr", "seed"} <= set(run.data.params)
         assert len(client.get_metric_history(run.info.run_id, "test/balanced_acc")) == 2  # per epoch
-        for key in ("test/logit_margin/mean", "test/logit_margin/class_mean_std", "test/emb_proj/spread_mean",
-                    "test/posthoc_tau1/balanced_acc", "train/loss"):
+        for key in (
+            "test/logit_margin/mean",
+            "test/logit_margin/class_mean_std",
+            "test/emb_proj/spread_mean",
+            "test/posthoc_tau1/balanced_acc",
+            "train/loss",
+        ):
             assert key in run.data.metrics, key
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "config.yaml" in arts and "margins" in arts and "plots" in arts
@@ -65,9 +73,20 @@ LAUNCHERS = ["in_trial", "ray_train"]  # training inside the Tune trial, or in a
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
-    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--set", "tune.searcher=grid",
-                "--set", "tune.scheduler=fifo", "--set", "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
-                "--set", f"resources.launcher={launcher}")
+    proc = tune(
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(out),
+        "--set",
+        "tune.searcher=grid",
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
+        "--set",
+        f"resources.launcher={launcher}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, runs = runs_of(out, "smoke")
     by_lr = {r.data.params["optim.lr"]: r for r in children(runs)}
@@ -77,49 +96,38 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path:
     assert "NonFiniteLossError" in (out / "summary.md").read_text()
 
 
-def kill_ray_session_of(driver_pid: int) -> None:
-    """SIGKILL the Ray processes (GCS, raylet, workers) of the local cluster a killed driver had started.
-
-    They live in /tmp/ray/session_<time>_<driver pid>; other clusters on the machine are left alone.
-    """
-    session = re.compile(rf"/tmp/ray/session_[0-9_\-]+_{driver_pid}\b")
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if session.search(cmdline):
-            try:
-                os.kill(int(proc_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
-    args = ["ablations/smoke.yaml", "--out", str(out), "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
-            "--set", "tune.max_concurrent=1", "--set", "optim.epochs=25",
-            "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}", "--set", f"resources.launcher={launcher}"]
-    proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 400
-    try:
-        while time.time() < deadline:  # kill once the second trial has a checkpoint
-            # Checkpoints live in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in the trial).
-            trial_dirs = {c.parent for c in out.glob("*/**/checkpoint_*")}
-            if len(trial_dirs) >= 2:
-                break
-            assert proc.poll() is None, "the sweep ended before it could be interrupted"
-            time.sleep(0.5)
-        else:
-            pytest.fail("no second trial checkpoint within the deadline")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    kill_ray_session_of(proc.pid)
+    args = [
+        "ablations/smoke.yaml",
+        "--out",
+        str(out),
+        "--set",
+        "tune.searcher=grid",
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "tune.max_concurrent=1",
+        "--set",
+        "optim.epochs=25",
+        "--set",
+        "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
+        "--set",
+        f"resources.launcher={launcher}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "platform.tune", *args],
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Kill once the second trial has a checkpoint: in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in
+    # the trial).
+    sigkill_sweep_when(
+        proc, lambda: len({c.parent for c in out.glob("*/**/checkpoint_*")}) >= 2, 400, "second trial checkpoint"
+    )
     _, before = runs_of(out, "smoke")
     finished_before = {r.data.tags["elm.trial_id"] for r in children(before) if r.info.status == "FINISHED"}
     assert len(finished_before) >= 1
@@ -174,11 +182,17 @@ def two_node_cluster(root: Path, head_cpus: int = 1) -> Iterator[str]:
     (root / "driver").mkdir(exist_ok=True)
     # The head runs the dashboard: Ray Train's placement-group cleaner asks it whether a controller is alive.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": head_cpus, "include_dashboard": True})
-    script = (f'mount -t tmpfs tmpfs "{root / "driver"}" && exec "{Path(sys.executable).parent / "ray"}" start '
-              f'--address={cluster.address} --node-ip-address=127.0.0.1 --num-cpus=1 --block')
+    script = (
+        f'mount -t tmpfs tmpfs "{root / "driver"}" && exec "{Path(sys.executable).parent / "ray"}" start '
+        f"--address={cluster.address} --node-ip-address=127.0.0.1 --num-cpus=1 --block"
+    )
     with (root / "worker_node.log").open("w") as log:
-        node = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        node = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.time() + 120
         while sum(n["Alive"] for n in cluster.global_state.node_table()) < 2:
@@ -187,15 +201,7 @@ def two_node_cluster(root: Path, head_cpus: int = 1) -> Iterator[str]:
             time.sleep(1)
         yield cluster.address
     finally:
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):  # the node's own process group only
-            try:
-                os.killpg(node.pid, sig)
-                node.wait(timeout=grace)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop(node, term_grace_s=30)  # the node's own process group only
         cluster.shutdown()
 
 
@@ -208,7 +214,8 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
 
 
 def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_without_the_data(
-        two_nodes: tuple[str, Path]) -> None:
+    two_nodes: tuple[str, Path],
+) -> None:
     """Default storage (the driver's --out) and data under a folder the worker node does not share: refused before
     any trial starts, with the node, what it lacks and the option to pass."""
     address, root = two_nodes
@@ -216,8 +223,17 @@ def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_withou
     if not data.exists():
         data.symlink_to(REPO_ROOT.parent / "shared" / "data")  # CIFAR-10 for the driver; the worker node lacks it
     out = root / "driver" / "refused"
-    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address,
-                "--set", f"data={{name: cifar10_lt, root: {data}, imbalance_ratio: 100}}", timeout=300)
+    proc = tune(
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(out),
+        "--address",
+        address,
+        "--set",
+        f"data={{name: cifar10_lt, root: {data}, imbalance_ratio: 100}}",
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     error = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert len(error) == 1, proc.stderr[-3000:]
@@ -233,8 +249,20 @@ def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(two_nodes: tuple[s
     (the worker node cannot see the driver's --out)."""
     address, root = two_nodes
     out, shared = root / "driver" / "exp", root / "shared"
-    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address, "--storage", str(shared),
-                "--set", "resources.num_workers=2", "--set", "tune.num_samples=1")
+    proc = tune(
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(out),
+        "--address",
+        address,
+        "--storage",
+        str(shared),
+        "--set",
+        "resources.num_workers=2",
+        "--set",
+        "tune.num_samples=1",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "world_size=2" in proc.stdout + proc.stderr
     _, runs = runs_of(out, "smoke")

@@ -1,4 +1,5 @@
 """Deterministic trial failures: recorded once, never retried, failing again at once if restarted anyway."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,11 @@ import pytest
 from elm.config import ConfigError
 from elm.train import NonFiniteLossError
 from platform.failures import (
-    DETERMINISTIC_ERRORS, FAILURE_KEY, NoRetryOnDeterministicFailure, TrialFailedError, raise_if_failed_before,
+    DETERMINISTIC_ERRORS,
+    FAILURE_KEY,
+    NoRetryOnDeterministicFailure,
+    TrialFailedError,
+    raise_if_failed_before,
     record_failure,
 )
 

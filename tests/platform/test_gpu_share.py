@@ -1,5 +1,6 @@
 """Several trials per GPU: `resources.gpus_per_worker` below 1 for one-worker trials, checked before Ray starts
 and mapped to Tune's per-trial request (and the fit check) as that fraction of one GPU."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,16 +23,18 @@ def plan_for(tmp_path: Path, resources: dict):  # type: ignore[no-untyped-def]
     return make_plan(str(path), {}, out=str(tmp_path / "o"))
 
 
-@pytest.mark.parametrize("resources, needle", [
-    ({"num_workers": 2, "gpus_per_worker": 0.5}, "DDP ranks would share one GPU"),
-    ({"num_workers": 2, "gpus_per_worker": 0.5, "launcher": "ray_train"}, "DDP ranks would share one GPU"),
-    ({"gpus_per_worker": 1.5}, "trains on one GPU"),
-    ({"gpus_per_worker": 2}, "trains on one GPU"),  # fit uses one device: a second GPU would sit idle
-    ({"gpus_per_worker": 2, "num_workers": 2}, "trains on one GPU"),
-    ({"gpus_per_worker": 0.33333}, "steps of 0.0001"),
-])
-def test_a_gpu_share_ray_cannot_honour_is_one_line_naming_the_key(tmp_path: Path, resources: dict,
-                                                                  needle: str) -> None:
+@pytest.mark.parametrize(
+    "resources, needle",
+    [
+        ({"num_workers": 2, "gpus_per_worker": 0.5}, "DDP ranks would share one GPU"),
+        ({"num_workers": 2, "gpus_per_worker": 0.5, "launcher": "ray_train"}, "DDP ranks would share one GPU"),
+        ({"gpus_per_worker": 1.5}, "trains on one GPU"),
+        ({"gpus_per_worker": 2}, "trains on one GPU"),  # fit uses one device: a second GPU would sit idle
+        ({"gpus_per_worker": 2, "num_workers": 2}, "trains on one GPU"),
+        ({"gpus_per_worker": 0.33333}, "steps of 0.0001"),
+    ],
+)
+def test_a_gpu_share_ray_cannot_honour_is_one_line_naming_the_key(tmp_path: Path, resources: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match="resources.gpus_per_worker") as e:
         plan_for(tmp_path, resources)
     assert needle in str(e.value) and "\n" not in str(e.value)
@@ -62,6 +65,9 @@ def test_one_ray_train_worker_may_hold_a_gpu_fraction(tmp_path: Path) -> None:
 
     plan = plan_for(tmp_path, {"gpus_per_worker": 0.25, "launcher": "ray_train"})
     r = plan.spec.resources
-    scaling = ray.train.ScalingConfig(num_workers=r.num_workers, use_gpu=True,
-                                      resources_per_worker={"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
+    scaling = ray.train.ScalingConfig(
+        num_workers=r.num_workers,
+        use_gpu=True,
+        resources_per_worker={"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker},
+    )
     assert scaling.resources_per_worker == {"CPU": 1.0, "GPU": 0.25}

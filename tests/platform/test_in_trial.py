@@ -1,4 +1,5 @@
 """The in-trial trainable's device choice (its training path runs end to end in tests/platform/test_e2e.py)."""
+
 from __future__ import annotations
 
 import pytest

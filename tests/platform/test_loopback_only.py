@@ -5,6 +5,7 @@ held by its process tree (driver, GCS, raylet, dashboard, agents, workers) from 
 ``platform.runtime.listen_on_loopback_only`` the GCS, raylet, core workers and agents listened on ``*`` and the
 runtime-env and dashboard agents on the machine's address.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -47,15 +48,19 @@ def decode(hex_addr: str) -> tuple[str, int]:
     """``0100007F:1F90`` -> ("127.0.0.1", 8080); the address is in 32-bit words of host (little-endian) order."""
     ip_hex, port_hex = hex_addr.split(":")
     raw = bytes.fromhex(ip_hex)
-    ip = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.ip_address(ip)), int(port_hex, 16)
 
 
 def listening_by_inode(pid: int) -> dict[str, tuple[str, str, int]]:
     """Socket inode -> (protocol, ip, port) for listening TCP and unconnected UDP sockets in ``pid``'s namespace."""
     found = {}
-    for proto, state in (("tcp", TCP_LISTEN), ("tcp6", TCP_LISTEN), ("udp", UDP_UNCONNECTED),
-                         ("udp6", UDP_UNCONNECTED)):
+    for proto, state in (
+        ("tcp", TCP_LISTEN),
+        ("tcp6", TCP_LISTEN),
+        ("udp", UDP_UNCONNECTED),
+        ("udp6", UDP_UNCONNECTED),
+    ):
         for line in Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]:
             fields = line.split()  # sl local_address rem_address st ... inode
             if fields[3] == state:
@@ -99,7 +104,10 @@ def test_decode_reads_proc_net_addresses() -> None:
 def test_a_sweep_listens_on_loopback_only(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp")],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     seen: set[tuple[str, str, str, int]] = set()
     deadline = time.monotonic() + SWEEP_TIMEOUT_S

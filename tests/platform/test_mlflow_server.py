@@ -1,5 +1,6 @@
 """A sweep tracked on a shared MLflow server (``tracking.uri: http://...``): a real ``mlflow server`` on 127.0.0.1
 with its own backend store and proxied artifact serving, started and stopped here (slow)."""
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,40 @@ QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SER
 
 def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(tmp_path: Path) -> None:
     port, artifacts, out = free_port(), tmp_path / "server_artifacts", tmp_path / "exp"
-    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--serve-artifacts", "--artifacts-destination", str(artifacts)]
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(artifacts),
+    ]
     with server(cmd, tmp_path, "/health", port, env=QUIET) as url:
-        proc = subprocess.run([sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out",
-                               str(out), "--set", f"tracking.uri={url}"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=300, env={**os.environ, **QUIET})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "platform.tune",
+                "ablations/smoke.yaml",
+                "--smoke",
+                "--out",
+                str(out),
+                "--set",
+                f"tracking.uri={url}",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **QUIET},
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         client = MlflowClient(url)
         exp = client.get_experiment_by_name("smoke")
@@ -57,9 +85,23 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
 def test_a_tracking_server_that_is_down_stops_the_cli_before_ray(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out",
-                           str(tmp_path / "exp"), "--set", f"tracking.uri={url}"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "platform.tune",
+            "ablations/smoke.yaml",
+            "--smoke",
+            "--out",
+            str(tmp_path / "exp"),
+            "--set",
+            f"tracking.uri={url}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60, proc.stderr[-2000:]
     assert f"error: tracking.uri '{url}': no MLflow server answers there" in proc.stderr
     assert "Started a local Ray instance" not in proc.stdout + proc.stderr and not (tmp_path / "exp").exists()

@@ -10,6 +10,7 @@ serves it on 127.0.0.1 and Debian's chromium (through chromedriver and Selenium)
 Screenshots go to each test's tmp dir, and also to ``$ELM_SCREENSHOT_DIR`` when it is set. All traffic stays on
 127.0.0.1: the browser resolves no other host, and MLflow's telemetry is off.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,12 +52,20 @@ SEEDS = (0, 1)
 EPOCHS = (1, 2)
 MARGIN_METRICS = ("test/logit_margin/mean", "test/embedding/spread_few")
 SERVER_START_S = 150.0  # a cold `mlflow server` takes 10-40 s on a 2-core box, and over 90 s when it is overloaded
-UI_WAIT_S = 60.0        # explicit waits on the React app
+UI_WAIT_S = 60.0  # explicit waits on the React app
 SCREENSHOT_ENV = "ELM_SCREENSHOT_DIR"
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-    "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing leaves 127.0.0.1
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-proxy-server",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing leaves 127.0.0.1
     "--window-size=1600,1000",
 )
 
@@ -75,8 +84,8 @@ class FakeTrial:
 class Store:
     uri: str
     experiment_id: str
-    variant_of: dict[str, str]   # run name -> variant
-    run_ids: dict[str, str]      # run name -> MLflow run id
+    variant_of: dict[str, str]  # run name -> variant
+    run_ids: dict[str, str]  # run name -> MLflow run id
 
 
 def margin_mean(variant: str, seed: int, epoch: int) -> float:
@@ -100,7 +109,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             tracker.on_trial_start(0, trials, trial)
             for epoch in EPOCHS:
                 result = {
-                    "epoch": epoch, "training_iteration": epoch, "train/loss": 2.0 / epoch,
+                    "epoch": epoch,
+                    "training_iteration": epoch,
+                    "train/loss": 2.0 / epoch,
                     "test/balanced_acc": 0.25 + 0.0625 * epoch + 0.03125 * VARIANTS.index(variant),
                     "test/logit_margin/mean": margin_mean(variant, seed, epoch),
                     "test/embedding/spread_few": 0.5 - 0.0625 * epoch,
@@ -154,14 +165,29 @@ def mlflow_ui(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     log = workdir / "server.log"
     port = free_port()
     # No telemetry; no background job runner (the UI does not need it, and it is one more cold Python start).
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [str(MLFLOW), "server", "--backend-store-uri", store.uri, "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1"]
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    cmd = [
+        str(MLFLOW),
+        "server",
+        "--backend-store-uri",
+        store.uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with log.open("w") as log_file:
         # Its own session, so that teardown stops the server and the uvicorn worker it forks, and nothing else.
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/health", proc, log, SERVER_START_S)
@@ -203,12 +229,14 @@ def screenshot(driver: WebDriver, tmp_path: Path, name: str) -> Iterator[None]:
 def wait_until(driver: WebDriver, what: str, condition: Callable[[WebDriver], object]) -> object:
     """WebDriverWait with a message that says what never showed up, and the page text at that point."""
     try:
-        return WebDriverWait(driver, UI_WAIT_S, poll_frequency=0.5,
-                             ignored_exceptions=(WebDriverException,)).until(condition)
+        return WebDriverWait(driver, UI_WAIT_S, poll_frequency=0.5, ignored_exceptions=(WebDriverException,)).until(
+            condition
+        )
     except TimeoutException:
         body = driver.find_element(By.TAG_NAME, "body").text
-        pytest.fail(f"timed out after {UI_WAIT_S:.0f} s waiting for {what} at {driver.current_url}; page text:\n"
-                    f"{body[:3000]}")
+        pytest.fail(
+            f"timed out after {UI_WAIT_S:.0f} s waiting for {what} at {driver.current_url}; page text:\n{body[:3000]}"
+        )
 
 
 def close_assistant_panel(driver: WebDriver) -> None:
@@ -245,8 +273,9 @@ def groups_in(column: list[str], run_names: set[str]) -> dict[str, str]:
     return out
 
 
-def test_runs_are_listed_and_grouped_by_variant(store: Store, mlflow_ui: str, browser: WebDriver,
-                                                tmp_path: Path) -> None:
+def test_runs_are_listed_and_grouped_by_variant(
+    store: Store, mlflow_ui: str, browser: WebDriver, tmp_path: Path
+) -> None:
     names = set(store.variant_of)
     with screenshot(browser, tmp_path, "runs_grouped_by_variant"):
         browser.get(f"{mlflow_ui}/#/experiments/{store.experiment_id}/runs")
@@ -254,21 +283,47 @@ def test_runs_are_listed_and_grouped_by_variant(store: Store, mlflow_ui: str, br
         close_assistant_panel(browser)
 
         # Group by the `variant` tag through the toolbar's "Group by" menu.
-        group_by = wait_until(browser, "the 'Group by' button", lambda d: next(
-            (b for b in d.find_elements(By.XPATH, "//button[contains(normalize-space(.), 'Group by')]")
-             if b.is_displayed()), None))
+        group_by = wait_until(
+            browser,
+            "the 'Group by' button",
+            lambda d: next(
+                (
+                    b
+                    for b in d.find_elements(By.XPATH, "//button[contains(normalize-space(.), 'Group by')]")
+                    if b.is_displayed()
+                ),
+                None,
+            ),
+        )
         group_by.click()
-        item = wait_until(browser, "the tag 'variant' in the 'Group by' menu", lambda d: next(
-            (e for e in d.find_elements(By.XPATH, "//*[@role='menu']//*[@role='menuitemcheckbox']"
-                                                  "[normalize-space(.)='variant']") if e.is_displayed()), None))
+        item = wait_until(
+            browser,
+            "the tag 'variant' in the 'Group by' menu",
+            lambda d: next(
+                (
+                    e
+                    for e in d.find_elements(
+                        By.XPATH, "//*[@role='menu']//*[@role='menuitemcheckbox'][normalize-space(.)='variant']"
+                    )
+                    if e.is_displayed()
+                ),
+                None,
+            ),
+        )
         item.click()
         browser.switch_to.active_element.send_keys(Keys.ESCAPE)  # close the menu
-        wait_until(browser, "the group-by button to read 'Group by: variant'", lambda d: d.find_elements(
-            By.XPATH, "//button[contains(normalize-space(.), 'Group by: variant')]"))
+        wait_until(
+            browser,
+            "the group-by button to read 'Group by: variant'",
+            lambda d: d.find_elements(By.XPATH, "//button[contains(normalize-space(.), 'Group by: variant')]"),
+        )
 
         # One group header per variant, and under each exactly its two seeds' trial runs.
-        wait_until(browser, "a group per variant with all trial runs under it",
-                   lambda d: set(groups_in(run_name_column(d), names)) == names)
+        wait_until(
+            browser,
+            "a group per variant with all trial runs under it",
+            lambda d: set(groups_in(run_name_column(d), names)) == names,
+        )
         column = run_name_column(browser)
         headers = [t.removeprefix(GROUP_PREFIX) for t in column if t.startswith(GROUP_PREFIX)]
         assert sorted(headers) == sorted(VARIANTS), column  # the parent run has no variant: "Additional runs"
@@ -278,21 +333,25 @@ def test_runs_are_listed_and_grouped_by_variant(store: Store, mlflow_ui: str, br
             assert browser.find_elements(By.XPATH, f"//a[normalize-space(.)='{name}']"), name
 
 
-def test_a_run_page_shows_the_margin_statistics(store: Store, mlflow_ui: str, browser: WebDriver,
-                                                tmp_path: Path) -> None:
-    name = f"{SWEEP}-trial=5e1f0_00007"   # the last trial: elm, seed 1
+def test_a_run_page_shows_the_margin_statistics(
+    store: Store, mlflow_ui: str, browser: WebDriver, tmp_path: Path
+) -> None:
+    name = f"{SWEEP}-trial=5e1f0_00007"  # the last trial: elm, seed 1
     assert store.variant_of[name] == "elm"
     with screenshot(browser, tmp_path, "run_page_margins"):
         browser.get(f"{mlflow_ui}/#/experiments/{store.experiment_id}/runs/{store.run_ids[name]}")
-        wait_until(browser, f"the run page of {name}",
-                   lambda d: name in d.find_element(By.TAG_NAME, "body").text)
+        wait_until(browser, f"the run page of {name}", lambda d: name in d.find_element(By.TAG_NAME, "body").text)
         close_assistant_panel(browser)
         for metric in MARGIN_METRICS:
-            wait_until(browser, f"metric {metric} on the run page", lambda d, m=metric: d.find_elements(
-                By.XPATH, f"//*[normalize-space(text())='{m}']"))
+            wait_until(
+                browser,
+                f"metric {metric} on the run page",
+                lambda d, m=metric: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{m}']"),
+            )
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Metrics (4)" in body, body[:3000]
         # The latest (epoch 2) value of the logit margin mean, on the same table row as its name.
-        row = browser.find_element(By.XPATH, "//*[normalize-space(text())='test/logit_margin/mean']"
-                                             "/ancestor::*[@role='row' or self::tr][1]")
+        row = browser.find_element(
+            By.XPATH, "//*[normalize-space(text())='test/logit_margin/mean']/ancestor::*[@role='row' or self::tr][1]"
+        )
         assert row.text.split()[-1] == str(margin_mean("elm", 1, EPOCHS[-1])), row.text

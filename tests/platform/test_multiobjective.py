@@ -1,5 +1,6 @@
 """Several metrics in one search (issue 15, item 1): validation up front, Ray's OptunaSearch built with lists behind
 the gate, and the Pareto front read from the study, checked against a dominance loop written here."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ from platform.tune import make_plan
 from tests.conftest import tiny_raw
 
 HEAD, TAIL = "test/acc_medium", "test/acc_few"  # synthetic_lt at n_max 64 has Medium and Few groups, no Many
-TWO = {"searcher": "optuna", "scheduler": "fifo", "metric": [HEAD, TAIL], "mode": ["max", "max"],
-       "study_storage": True, "sampler": "nsga2"}
+TWO = {
+    "searcher": "optuna",
+    "scheduler": "fifo",
+    "metric": [HEAD, TAIL],
+    "mode": ["max", "max"],
+    "study_storage": True,
+    "sampler": "nsga2",
+}
 SPACE = {"search": {"loss.tau": {"uniform": [0.0, 2.0]}}}
 
 
@@ -46,23 +53,38 @@ def test_two_metrics_plan_and_one_item_lists_stay_one_metric(tmp_path: Path) -> 
     assert one.metric == HEAD and one.mode == "max" and not one.multi_objective
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"mode": ["max"]}, r"^tune.mode: 1 mode\(s\) for 2 metric\(s\) in tune.metric"),
-    ({"mode": "max"}, r"^tune.mode: 1 mode\(s\) for 2 metric\(s\)"),
-    ({"mode": ["max", "up"]}, r"^tune.mode='up' is not allowed"),
-    ({"metric": [HEAD, HEAD]}, r"^tune.metric: .* names a metric twice"),
-    ({"metric": []}, r"^tune.metric=\[\]: give one metric name or a list"),
-    ({"searcher": "random"}, r"^tune.searcher: random takes one metric; with several metrics use tune.searcher: "
-                             r"optuna"),
-    ({"scheduler": "asha"}, r"^tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several "
-                            r"metrics$"),
-    ({"study_storage": False}, r"^tune.study_storage: with several metrics the Pareto front is read from the "
-                               r"persisted Optuna study"),
-    ({"sampler": "cmaes"}, r"^tune.sampler='cmaes' is not allowed; choose one of \['tpe', 'nsga2'\]"),
-    ({"metric": [HEAD, "val/acc_few"]}, r"^tune.metric 'val/acc_few' is never reported: trials evaluate on the "
-                                        r"'test' split"),
-    ({"metric": [HEAD, "test/acc_many"]}, r"^tune.metric 'test/acc_many' is never reported for 'synthetic_lt'"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"mode": ["max"]}, r"^tune.mode: 1 mode\(s\) for 2 metric\(s\) in tune.metric"),
+        ({"mode": "max"}, r"^tune.mode: 1 mode\(s\) for 2 metric\(s\)"),
+        ({"mode": ["max", "up"]}, r"^tune.mode='up' is not allowed"),
+        ({"metric": [HEAD, HEAD]}, r"^tune.metric: .* names a metric twice"),
+        ({"metric": []}, r"^tune.metric=\[\]: give one metric name or a list"),
+        (
+            {"searcher": "random"},
+            r"^tune.searcher: random takes one metric; with several metrics use tune.searcher: "
+            r"optuna",
+        ),
+        (
+            {"scheduler": "asha"},
+            r"^tune.scheduler: ASHA compares one metric; use tune.scheduler: fifo with several "
+            r"metrics$",
+        ),
+        (
+            {"study_storage": False},
+            r"^tune.study_storage: with several metrics the Pareto front is read from the "
+            r"persisted Optuna study",
+        ),
+        ({"sampler": "cmaes"}, r"^tune.sampler='cmaes' is not allowed; choose one of \['tpe', 'nsga2'\]"),
+        (
+            {"metric": [HEAD, "val/acc_few"]},
+            r"^tune.metric 'val/acc_few' is never reported: trials evaluate on the "
+            r"'test' split",
+        ),
+        ({"metric": [HEAD, "test/acc_many"]}, r"^tune.metric 'test/acc_many' is never reported for 'synthetic_lt'"),
+    ],
+)
 def test_bad_objectives_are_refused_in_one_line_naming_the_key(tmp_path: Path, change: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as e:
         plan(tmp_path, {**TWO, **change})
@@ -97,8 +119,9 @@ def built(storage: str | None, sampler: str = "nsga2") -> EvaluatedResultsOnly:
     return gate
 
 
-@pytest.mark.parametrize("sampler, cls", [("nsga2", optuna.samplers.NSGAIISampler),
-                                          ("tpe", optuna.samplers.TPESampler)])
+@pytest.mark.parametrize(
+    "sampler, cls", [("nsga2", optuna.samplers.NSGAIISampler), ("tpe", optuna.samplers.TPESampler)]
+)
 def test_the_optuna_searcher_built_with_lists_makes_a_two_direction_study(sampler: str, cls: type) -> None:
     gate = built(None, sampler)
     study = gate.searcher._ot_study
@@ -138,16 +161,21 @@ def test_a_front_of_the_wrong_number_of_objectives_is_refused() -> None:
 # ------------------------------------------------------------------------------------- summary and MLflow
 
 
-FRONT = [FrontTrial("t2", 1, {HEAD: 0.8, TAIL: 0.2}, {"loss.tau": 0.1}),
-         FrontTrial("t1", 0, {HEAD: 0.3, TAIL: 0.7}, {"loss.tau": 1.9})]
+FRONT = [
+    FrontTrial("t2", 1, {HEAD: 0.8, TAIL: 0.2}, {"loss.tau": 0.1}),
+    FrontTrial("t1", 0, {HEAD: 0.3, TAIL: 0.7}, {"loss.tau": 1.9}),
+]
 
 
 def test_the_summary_shows_the_study_front_and_no_single_best(tmp_path: Path) -> None:
-    from platform.summary import TrialRecord, trial_table, summary_text
+    from platform.report.summary import summary_text
+    from platform.report.trials import TrialRecord, trial_table
 
     p = plan(tmp_path, TWO, check_data=False)
-    records = [TrialRecord({"trial_id": tid, "config": {"loss.tau": tau}}, h, 2, None, True, {HEAD: h, TAIL: t})
-               for tid, tau, h, t in (("t1", 1.9, 0.3, 0.7), ("t2", 0.1, 0.8, 0.2), ("t3", 1.0, 0.2, 0.1))]
+    records = [
+        TrialRecord({"trial_id": tid, "config": {"loss.tau": tau}}, h, 2, None, True, {HEAD: h, TAIL: t})
+        for tid, tau, h, t in (("t1", 1.9, 0.3, 0.7), ("t2", 0.1, 0.8, 0.2), ("t3", 1.0, 0.2, 0.1))
+    ]
     df = trial_table(records, p)
     assert list(df[TAIL]) == [0.7, 0.2, 0.1]
     text = summary_text(df, p, config_path="x.yaml", tracking_uri="sqlite:///m.db", front=FRONT)
@@ -160,8 +188,9 @@ def test_the_parent_run_carries_the_front(tmp_path: Path) -> None:
     from platform.tracking import MlflowTracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = MlflowTracker(tracking_uri=uri, experiment="e", sweep="s", base={}, variants={},
-                            artifact_location=(tmp_path / "art").as_uri())
+    tracker = MlflowTracker(
+        tracking_uri=uri, experiment="e", sweep="s", base={}, variants={}, artifact_location=(tmp_path / "art").as_uri()
+    )
     tracker.record_front([HEAD, TAIL], ["max", "max"], FRONT)
     client = MlflowClient(uri)
     parent = client.get_run(tracker.parent_id)
@@ -173,8 +202,8 @@ def test_the_parent_run_carries_the_front(tmp_path: Path) -> None:
 
 
 def test_the_report_section_is_the_studys_front(tmp_path: Path) -> None:
-    from platform.report_blocks import Heading, Image, Table
-    from platform.report_optuna import optuna_blocks
+    from platform.report.document import Heading, Image, Table
+    from platform.report.optuna_section import optuna_blocks
 
     db = tmp_path / "optuna.db"
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{db}", directions=["maximize", "maximize"])
@@ -186,8 +215,11 @@ def test_the_report_section_is_the_studys_front(tmp_path: Path) -> None:
     blocks = optuna_blocks(tmp_path, tmp_path / "report", "s", [HEAD, TAIL])
     assert Heading("Pareto front (Optuna study)") in blocks
     (tab,) = [b for b in blocks if isinstance(b, Table)]
-    assert [r[0] for r in tab.rows] == ["t0", "t2"] == [t.user_attrs["tune_trial_id"] for t in sorted(
-        study.best_trials, key=lambda t: -t.values[0])]
+    assert (
+        [r[0] for r in tab.rows]
+        == ["t0", "t2"]
+        == [t.user_attrs["tune_trial_id"] for t in sorted(study.best_trials, key=lambda t: -t.values[0])]
+    )
     assert any(isinstance(b, Image) and b.path.endswith("optuna_pareto_front.png") for b in blocks)
     assert (tmp_path / "report" / "plots" / "optuna_pareto_front.png").is_file()
 
@@ -196,8 +228,9 @@ def test_from_sweep_of_a_front_needs_a_metric_to_rank_by(tmp_path: Path) -> None
     from platform.sweep_best import best_trial
 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_raw(tune=TWO)))
-    (tmp_path / "trials.csv").write_text(f"trial_id,status,epochs,{HEAD},{TAIL},config/loss.tau\n"
-                                         "a,finished,2,0.9,0.1,0.5\nb,finished,2,0.2,0.8,1.5\n")
+    (tmp_path / "trials.csv").write_text(
+        f"trial_id,status,epochs,{HEAD},{TAIL},config/loss.tau\na,finished,2,0.9,0.1,0.5\nb,finished,2,0.2,0.8,1.5\n"
+    )
     with pytest.raises(ConfigError, match=r"tuned several metrics .* has a Pareto front"):
         best_trial(tmp_path)
     best = best_trial(tmp_path, metric=TAIL, mode="max")

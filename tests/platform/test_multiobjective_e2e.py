@@ -4,6 +4,7 @@ the report show must be the study's own ``best_trials``.
 
     python -m pytest -m slow tests/platform/test_multiobjective_e2e.py
 """
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,26 @@ from platform.mlflow_schema import PARETO_ARTIFACT, TAG_PARETO_FRONT
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 METRICS = ["test/acc_medium", "test/acc_few"]  # ablations/smoke.yaml's synthetic data has no Many group
-TWO_OBJECTIVES = ["--set", f"tune.metric=[{', '.join(METRICS)}]", "--set", "tune.mode=[max, max]",
-                  "--set", "tune.scheduler=fifo", "--set", "tune.study_storage=true", "--set", "tune.sampler=nsga2",
-                  "--set", "tune.num_samples=3"]
+TWO_OBJECTIVES = [
+    "--set",
+    f"tune.metric=[{', '.join(METRICS)}]",
+    "--set",
+    "tune.mode=[max, max]",
+    "--set",
+    "tune.scheduler=fifo",
+    "--set",
+    "tune.study_storage=true",
+    "--set",
+    "tune.sampler=nsga2",
+    "--set",
+    "tune.num_samples=3",
+]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_a_two_objective_sweep_shows_the_studys_front_everywhere(tmp_path: Path) -> None:
@@ -56,8 +69,7 @@ def test_a_two_objective_sweep_shows_the_studys_front_everywhere(tmp_path: Path)
     assert exp is not None
     (parent,) = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("elm.role") == "parent"]
     assert set(parent.data.tags[TAG_PARETO_FRONT].split(",")) == set(front)
-    saved = json.loads(Path(client.download_artifacts(parent.info.run_id, PARETO_ARTIFACT, str(tmp_path)))
-                       .read_text())
+    saved = json.loads(Path(client.download_artifacts(parent.info.run_id, PARETO_ARTIFACT, str(tmp_path))).read_text())
     assert saved["metrics"] == METRICS
     assert {t["trial_id"]: tuple(t["values"][m] for m in METRICS) for t in saved["trials"]} == front
 

@@ -1,4 +1,5 @@
 """platform.nodecheck: what each node lacks (storage it cannot read, dataset files), named per node."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,10 @@ def test_a_node_that_cannot_read_a_remote_store_is_told_about_credentials() -> N
 
     store = StoragePath(pafs.SubTreeFileSystem("/", pafs.LocalFileSystem()), "bucket/sweeps/x", "s3")
     [problem] = node_problems([NodeReport("10.0.0.3 (w2, id 1234abcd)", "AWS Error ACCESS_DENIED", ())], store, "d")
-    assert problem.startswith("node 10.0.0.3 (w2, id 1234abcd) cannot read the sweep's storage s3://bucket/sweeps/x "
-                              "(AWS Error ACCESS_DENIED); give that node the store's credentials")
+    assert problem.startswith(
+        "node 10.0.0.3 (w2, id 1234abcd) cannot read the sweep's storage s3://bucket/sweeps/x "
+        "(AWS Error ACCESS_DENIED); give that node the store's credentials"
+    )
 
 
 def test_a_ray_client_driver_checks_a_local_storage_even_on_one_node(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """make_plan: every bad input is rejected before Ray starts, with the key or path named; --smoke shrinks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,8 +88,13 @@ def test_smoke_still_rejects_what_the_full_run_would(tmp_path: Path) -> None:
 
 def test_ablation_is_a_variant_by_seed_grid(tmp_path: Path) -> None:
     raw = tiny_raw(
-        ablation={"seeds": [0, 1, 2], "variants": {"ce": {"loss": {"name": "cross_entropy"}},
-                                                   "la": {"loss": {"name": "logit_adjusted", "tau": 1.0}}}},
+        ablation={
+            "seeds": [0, 1, 2],
+            "variants": {
+                "ce": {"loss": {"name": "cross_entropy"}},
+                "la": {"loss": {"name": "logit_adjusted", "tau": 1.0}},
+            },
+        },
         tune={"searcher": "grid", "scheduler": "fifo"},
     )
     plan = make_plan(write(tmp_path, raw), {})
@@ -96,8 +102,10 @@ def test_ablation_is_a_variant_by_seed_grid(tmp_path: Path) -> None:
     assert space["variant"] == {"grid_search": ["ce", "la"]} and space["seed"] == {"grid_search": [0, 1, 2]}
     small = smoke(plan.cfg)
     assert list(parse_platform(small).ablation.seeds) == [0]
-    bad = tiny_raw(ablation={"variants": {"x": {"loss": {"name": "logit_adjusted", "tau": -1}}}},
-                   tune={"searcher": "grid", "scheduler": "fifo"})
+    bad = tiny_raw(
+        ablation={"variants": {"x": {"loss": {"name": "logit_adjusted", "tau": -1}}}},
+        tune={"searcher": "grid", "scheduler": "fifo"},
+    )
     with pytest.raises(ConfigError, match=r"ablation\.variants\.x"):
         make_plan(write(tmp_path, bad), {})
 

@@ -1,5 +1,6 @@
 """What issue 10 asks to be caught before Ray starts: a metric the trials never report, a missing evaluation split,
 an unusable --out, --resume of nothing, and a resumed sweep that ignores the YAML's (relative) data root."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,12 +32,18 @@ def test_the_metric_names_known_up_front_are_exactly_what_an_evaluation_reports(
     assert set(metrics) == evaluation_metric_names("test", exp.data.class_counts, cfg.train.posthoc_taus)
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    ({"train.eval_split": "val", "data.n_max": 64}, r"tune.metric 'test/balanced_acc' is never reported: trials "
-                                                    r"evaluate on the 'val' split .* did you mean 'val/balanced_acc'"),
-    ({"tune.metric": "test/acc_many"}, r"tune.metric 'test/acc_many' is never reported for 'synthetic_lt'"),
-    ({"tune.metric": "test/balanced_accuracy"}, "never reported"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (
+            {"train.eval_split": "val", "data.n_max": 64},
+            r"tune.metric 'test/balanced_acc' is never reported: trials "
+            r"evaluate on the 'val' split .* did you mean 'val/balanced_acc'",
+        ),
+        ({"tune.metric": "test/acc_many"}, r"tune.metric 'test/acc_many' is never reported for 'synthetic_lt'"),
+        ({"tune.metric": "test/balanced_accuracy"}, "never reported"),
+    ],
+)
 def test_a_metric_the_trials_never_report_is_refused(tmp_path: Path, overrides: dict, needle: str) -> None:
     # synthetic_lt with n_max 64: no class has more than 100 images, so there is no Many group
     with pytest.raises(ConfigError, match=needle):
@@ -47,8 +54,9 @@ def test_training_metrics_and_existing_groups_are_accepted(tmp_path: Path) -> No
     for metric in ("test/acc_few", "test/posthoc_tau1/balanced_acc", "test/logit_margin/mean"):
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric}, out=str(tmp_path / "o"))
     for metric in ("train/loss", "train/loss_embedding", "train/emb_anchor_pos_frac_few"):
-        make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric, "tune.mode": "min"},
-                  out=str(tmp_path / "o"))
+        make_plan(
+            write(tmp_path, tiny_raw(**SWEEP)), {"tune.metric": metric, "tune.mode": "min"}, out=str(tmp_path / "o")
+        )
 
 
 def test_val_split_without_validation_data_is_refused(tmp_path: Path) -> None:
@@ -90,6 +98,7 @@ def test_resume_continues_with_the_saved_config_whatever_the_yaml_says_now(
     changed = tiny_raw(**SWEEP, data={"name": "cifar10_lt", "root": "data", "download": False})
     monkeypatch.chdir(tmp_path)
     plan = make_plan(write(tmp_path, changed, "exp.yaml"), {}, out=str(out), resume=True)
+
     def without_resources(d: dict) -> dict:
         return {k: v for k, v in d.items() if k != "resources"}
 
@@ -99,12 +108,22 @@ def test_resume_continues_with_the_saved_config_whatever_the_yaml_says_now(
     assert plan.spec.resources.launcher == "in_trial"
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    ({"tune.metric": "train/loss_bogus", "tune.mode": "min"}, "never reported by loss 'elm'"),
-    ({"tune.metric": "train/loss_logit", "tune.mode": "min", "loss": {"name": "cross_entropy"},
-      "search": {"optim.lr": {"uniform": [0.01, 0.1]}}}, "never reported by loss 'cross_entropy'"),
-    ({"tune.metric": "train/loss", "tune.mode": "max"}, "is a loss but tune.mode is 'max'"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        ({"tune.metric": "train/loss_bogus", "tune.mode": "min"}, "never reported by loss 'elm'"),
+        (
+            {
+                "tune.metric": "train/loss_logit",
+                "tune.mode": "min",
+                "loss": {"name": "cross_entropy"},
+                "search": {"optim.lr": {"uniform": [0.01, 0.1]}},
+            },
+            "never reported by loss 'cross_entropy'",
+        ),
+        ({"tune.metric": "train/loss", "tune.mode": "max"}, "is a loss but tune.mode is 'max'"),
+    ],
+)
 def test_training_metrics_must_be_reported_by_the_loss(tmp_path: Path, overrides: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), overrides, out=str(tmp_path / "o"))
@@ -118,8 +137,11 @@ def test_training_metric_names_known_up_front_are_what_fit_reports(one_torch_thr
     exp = build_experiment(cfg)
     reports: list = []
     fit(cfg, reports.append, experiment=exp)
-    reported = {k for k in reports[0].metrics if k.startswith("train/") and not k.startswith(("train/emb_proj/",
-                                                                                             "train/emb_backbone/"))}
+    reported = {
+        k
+        for k in reports[0].metrics
+        if k.startswith("train/") and not k.startswith(("train/emb_proj/", "train/emb_backbone/"))
+    }
     assert reported == training_metric_names(exp.loss, exp.data.num_classes)
 
 
@@ -130,13 +152,16 @@ def test_a_tracking_uri_that_cannot_work_is_refused_before_ray(tmp_path: Path) -
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cases = [("foo://x", "unsupported scheme 'foo'"),
-             (f"sqlite:///{tmp_path}/missing/mlflow.db", "does not exist"),
-             (f"http://127.0.0.1:{port}", "no MLflow server answers there")]
+    cases = [
+        ("foo://x", "unsupported scheme 'foo'"),
+        (f"sqlite:///{tmp_path}/missing/mlflow.db", "does not exist"),
+        (f"http://127.0.0.1:{port}", "no MLflow server answers there"),
+    ]
     for uri, needle in cases:
         t0 = time.perf_counter()
         with pytest.raises(ConfigError, match=needle):
             make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tracking.uri": uri}, out=str(tmp_path / "o"))
         assert time.perf_counter() - t0 < 10
-    make_plan(write(tmp_path, tiny_raw(**SWEEP)), {"tracking.uri": f"sqlite:///{tmp_path}/ok.db"},
-              out=str(tmp_path / "o"))
+    make_plan(
+        write(tmp_path, tiny_raw(**SWEEP)), {"tracking.uri": f"sqlite:///{tmp_path}/ok.db"}, out=str(tmp_path / "o")
+    )

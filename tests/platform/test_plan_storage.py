@@ -1,5 +1,6 @@
 """--storage / tune.storage in the plan: saved with the sweep, mirrored for a driver on another machine, and a sweep
 folder made before storage existed resumes with its checkpoints where they are."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,9 @@ def test_resume_fetches_the_saved_config_from_storage_when_the_folder_lacks_it(t
     record_start(started)
     assert (tmp_path / "shared" / "first" / "config.yaml").is_file()
     # A driver on another machine: an empty --out of the same name, the same --storage.
-    again = make_plan(config, {}, out=str(tmp_path / "elsewhere" / "first"), storage=str(tmp_path / "shared"),
-                      resume=True)
+    again = make_plan(
+        config, {}, out=str(tmp_path / "elsewhere" / "first"), storage=str(tmp_path / "shared"), resume=True
+    )
     assert again.sweep_id == started.sweep_id and again.storage == started.storage
 
 
@@ -74,20 +76,29 @@ def test_a_storage_folder_that_is_a_file_is_refused_before_ray(tmp_path: Path) -
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"), storage=str(tmp_path / "file"))
 
 
-def test_cli_storage_that_cannot_work_is_one_error_line_and_exit_2(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_storage_that_cannot_work_is_one_error_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from platform.tune import main
 
     (tmp_path / "file").write_text("x")
-    code = main([write(tmp_path, tiny_raw(**SWEEP)), "--out", str(tmp_path / "out"), "--storage",
-                 str(tmp_path / "file" / "sub")])
+    code = main(
+        [
+            write(tmp_path, tiny_raw(**SWEEP)),
+            "--out",
+            str(tmp_path / "out"),
+            "--storage",
+            str(tmp_path / "file" / "sub"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith(f"error: --storage {tmp_path / 'file' / 'sub'}: ")
     assert not (tmp_path / "out").exists()
 
 
-def test_resume_with_a_tracking_server_that_is_down_is_refused_before_ray(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_with_a_tracking_server_that_is_down_is_refused_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The server answered when the sweep started and is down now: --resume must fail in the plan, not hang in
     MLflow's retries once Ray runs."""
     import socket
@@ -108,9 +119,9 @@ def test_resume_with_a_tracking_server_that_is_down_is_refused_before_ray(tmp_pa
 
 
 @pytest.mark.parametrize("typo", ["s3:/bucket/prefix", "gs:bucket/prefix", "S3:/bucket"])
-def test_a_storage_uri_with_a_mistyped_scheme_is_refused_not_made_a_local_folder(tmp_path: Path,
-                                                                                 monkeypatch: pytest.MonkeyPatch,
-                                                                                 typo: str) -> None:
+def test_a_storage_uri_with_a_mistyped_scheme_is_refused_not_made_a_local_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, typo: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"--storage .*: looks like a URI with a mistyped scheme"):
         make_plan(write(tmp_path, tiny_raw(**SWEEP)), {}, out=str(tmp_path / "out"), storage=typo)

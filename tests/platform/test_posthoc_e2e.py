@@ -1,5 +1,6 @@
 """Stored logits through the real platform.tune path, both launchers, then platform.posthoc and the report
 (slow: ``python -m pytest -m slow tests/platform/test_posthoc_e2e.py``)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,15 +17,25 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("launcher", ["in_trial", "ray_train"])
 def test_finished_trials_log_their_logits_and_posthoc_reads_them(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
-    proc = _cli("platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(out),
-                "--set", f"resources.launcher={launcher}", "--set", "tune.scheduler=fifo")
+    proc = _cli(
+        "platform.tune",
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(out),
+        "--set",
+        f"resources.launcher={launcher}",
+        "--set",
+        "tune.scheduler=fifo",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")

@@ -1,22 +1,36 @@
 """The report's calibration-by-group table and its link to platform.posthoc's output."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from platform.posthoc import reliability_file
 from platform.report import to_markdown
-from platform.report_blocks import Image
-from platform.report_posthoc import calibration_blocks, posthoc_blocks
-from platform.report_tables import Stat
+from platform.report.document import Image
+from platform.report.posthoc_section import calibration_blocks, posthoc_blocks
+from platform.report.tables import Stat
 
 
 def test_calibration_table_shows_ece_by_group_before_and_after_tau_one() -> None:
-    stats = {"ce": {"test/ece": Stat(0.30, 0.01, 2), "test/ece_many": Stat(0.2, 0.0, 2),
-                    "test/ece_medium": Stat(0.6, 0.1, 2), "test/posthoc_tau1/ece": Stat(0.05, 0.01, 2),
-                    "test/posthoc_tau1/ece_many": Stat(0.04, 0.01, 2)}}
-    metrics = ["test/ece", "test/ece_many", "test/ece_medium", "test/posthoc_tau1/balanced_acc",
-               "test/posthoc_tau1/ece", "test/posthoc_tau1/ece_many", "test/posthoc_tau2/balanced_acc",
-               "test/posthoc_tau2/ece"]
+    stats = {
+        "ce": {
+            "test/ece": Stat(0.30, 0.01, 2),
+            "test/ece_many": Stat(0.2, 0.0, 2),
+            "test/ece_medium": Stat(0.6, 0.1, 2),
+            "test/posthoc_tau1/ece": Stat(0.05, 0.01, 2),
+            "test/posthoc_tau1/ece_many": Stat(0.04, 0.01, 2),
+        }
+    }
+    metrics = [
+        "test/ece",
+        "test/ece_many",
+        "test/ece_medium",
+        "test/posthoc_tau1/balanced_acc",
+        "test/posthoc_tau1/ece",
+        "test/posthoc_tau1/ece_many",
+        "test/posthoc_tau2/balanced_acc",
+        "test/posthoc_tau2/ece",
+    ]
     text = to_markdown(calibration_blocks(stats, metrics, "test/"))
     assert "| variant | seeds | ECE (%) | ECE Many (%) | ECE Medium (%) | tau=1 ECE (%) | tau=1 ECE Many (%) |" in text
     assert "| ce | 2 | 30.00 ± 1.00 | 20.00 ± 0.00 | 60.00 ± 10.00 | 5.00 ± 1.00 | 4.00 ± 1.00 |" in text
@@ -38,7 +52,7 @@ def test_posthoc_section_links_the_analysis_and_copies_each_variants_reliability
 
 
 def test_a_search_with_many_trials_embeds_the_first_few_diagrams_only(tmp_path: Path) -> None:
-    from platform.report_posthoc import MAX_RELIABILITY
+    from platform.report.posthoc_section import MAX_RELIABILITY
 
     exp = tmp_path / "exp"
     (exp / "posthoc" / "plots").mkdir(parents=True)

@@ -1,6 +1,7 @@
 """What Ray can never give a sweep is refused before Ray starts (issue 10, section 2): an ``--address`` where no
 cluster answers, and a trial larger than the machine. ``platform.runtime``'s checks, plus one slow run of the CLI.
 """
+
 from __future__ import annotations
 
 import socket
@@ -11,14 +12,8 @@ import time
 import pytest
 
 from elm.config import ConfigError
-from platform.runtime import (
-    check_address,
-    check_trial_fits,
-    cluster_fit_warning,
-    free_port,
-    trial_needs,
-    wait_for_port,
-)
+from platform.ray_address import check_address, wait_for_port
+from platform.runtime import check_trial_fits, cluster_fit_warning, free_port, trial_needs
 from platform.spec import ResourcesSpec
 from tests.platform.test_e2e import REPO_ROOT
 
@@ -56,8 +51,9 @@ def test_a_port_that_is_not_a_ray_cluster_is_named_as_such() -> None:
         server.bind((host, 0))
         server.listen()
         address = f"{host}:{server.getsockname()[1]}"
-        with pytest.raises(ConfigError, match=f"--address {address}: something listens here but does not answer "
-                                              "as a Ray GCS"):
+        with pytest.raises(
+            ConfigError, match=f"--address {address}: something listens here but does not answer as a Ray GCS"
+        ):
             check_address(address, timeout_s=FAST_PROBE_S, rpc_timeout_s=0.2)
 
 
@@ -77,11 +73,14 @@ def test_a_trial_counts_every_worker() -> None:
     assert trial_needs(r) == {"CPU": 6.0, "GPU": 1.5}
 
 
-@pytest.mark.parametrize("resources", [
-    ResourcesSpec(),
-    ResourcesSpec(num_workers=2, cpus_per_worker=1),
-    ResourcesSpec(cpus_per_worker=0.5, gpus_per_worker=0.25),
-])
+@pytest.mark.parametrize(
+    "resources",
+    [
+        ResourcesSpec(),
+        ResourcesSpec(num_workers=2, cpus_per_worker=1),
+        ResourcesSpec(cpus_per_worker=0.5, gpus_per_worker=0.25),
+    ],
+)
 def test_a_trial_that_fits_the_machine_passes(resources: ResourcesSpec) -> None:
     check_trial_fits(resources, {"CPU": 2.0, "GPU": 1.0})
 
@@ -92,7 +91,8 @@ def test_a_trial_larger_than_the_machine_names_the_keys_and_the_numbers() -> Non
         check_trial_fits(r, {"CPU": 2.0, "GPU": 0.0})
     assert str(e.value) == (
         "resources: a trial needs 4 CPUs and 1 GPU (num_workers=1 x cpus_per_worker=4, gpus_per_worker=1) but this "
-        "machine has 2 CPUs and 0 GPUs; lower them, or join a cluster with --address")
+        "machine has 2 CPUs and 0 GPUs; lower them, or join a cluster with --address"
+    )
 
 
 def test_workers_that_together_exceed_the_machine_are_refused() -> None:
@@ -106,17 +106,21 @@ def test_a_cluster_that_holds_the_trial_gives_no_warning() -> None:
     assert cluster_fit_warning(r, nodes) is None
 
 
-@pytest.mark.parametrize("nodes", [
-    [{"CPU": 2.0, "GPU": 1.0}, {"CPU": 8.0}],  # 10 CPUs and a GPU in all, but no node has 4 CPUs and a GPU
-    [{"CPU": 4.0, "GPU": 1.0}],  # one worker fits, two do not
-    [],
-])
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        [{"CPU": 2.0, "GPU": 1.0}, {"CPU": 8.0}],  # 10 CPUs and a GPU in all, but no node has 4 CPUs and a GPU
+        [{"CPU": 4.0, "GPU": 1.0}],  # one worker fits, two do not
+        [],
+    ],
+)
 def test_a_cluster_that_can_never_hold_the_trial_warns(nodes: list[dict[str, float]]) -> None:
     r = ResourcesSpec(num_workers=2, cpus_per_worker=4, gpus_per_worker=1, launcher="ray_train")
     warning = cluster_fit_warning(r, nodes)
     assert warning is not None and warning.startswith(
         "resources: a trial needs 8 CPUs and 2 GPUs (num_workers=2 x cpus_per_worker=4, gpus_per_worker=1) but the "
-        f"cluster's {len(nodes)} node(s) hold ")
+        f"cluster's {len(nodes)} node(s) hold "
+    )
     assert warning.endswith("its trials stay PENDING until an autoscaler adds nodes that fit")
 
 
@@ -125,9 +129,21 @@ def test_the_cli_fails_fast_on_an_address_where_no_cluster_answers(tmp_path) -> 
     address = f"127.0.0.1:{free_port()}"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp"),
-         "--address", address],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "platform.tune",
+            "ablations/smoke.yaml",
+            "--smoke",
+            "--out",
+            str(tmp_path / "exp"),
+            "--address",
+            address,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     wall_s = time.monotonic() - t0
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -1,9 +1,9 @@
 """A sweep whose storage is an S3 bucket (moto's S3 server on 127.0.0.1, started and stopped here): killed with
 SIGKILL, resumed from the bucket; nothing lost, nothing duplicated, the checkpoints in the bucket (slow)."""
+
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +14,8 @@ import pytest
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from tests.platform.servers import moto_s3, s3_keys
-from tests.platform.test_e2e import REPO_ROOT, children, kill_ray_session_of, runs_of
+from tests.platform.procs import sigkill_sweep_when
+from tests.platform.test_e2e import REPO_ROOT, children, runs_of
 
 pytestmark = pytest.mark.slow
 BUCKET = "elm-sweeps"
@@ -23,8 +24,14 @@ KILL_DEADLINE_S = 240
 
 
 def tune(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "platform.tune", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
 
 
 def trials_with_checkpoints(keys: list[str]) -> set[str]:
@@ -34,27 +41,40 @@ def trials_with_checkpoints(keys: list[str]) -> set[str]:
 
 def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    args = ["ablations/smoke.yaml", "--out", str(out), "--storage", f"s3://{BUCKET}/sweeps",
-            "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo", "--set", "tune.max_concurrent=1",
-            "--set", f"optim.epochs={EPOCHS}", "--set", "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
-            "--set", "resources.launcher=in_trial"]
+    args = [
+        "ablations/smoke.yaml",
+        "--out",
+        str(out),
+        "--storage",
+        f"s3://{BUCKET}/sweeps",
+        "--set",
+        "tune.searcher=grid",
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "tune.max_concurrent=1",
+        "--set",
+        f"optim.epochs={EPOCHS}",
+        "--set",
+        "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
+        "--set",
+        "resources.launcher=in_trial",
+    ]
     with moto_s3(tmp_path, BUCKET) as env:
-        proc = subprocess.Popen([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT,
-                                start_new_session=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.time() + KILL_DEADLINE_S
-        try:
-            while time.time() < deadline:  # kill once the second trial has a checkpoint in the bucket
-                if len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2:
-                    break
-                assert proc.poll() is None, "the sweep ended before it could be interrupted"
-                time.sleep(0.5)
-            else:
-                pytest.fail("no second trial checkpoint in the bucket within the deadline")
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        kill_ray_session_of(proc.pid)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "platform.tune", *args],
+            cwd=REPO_ROOT,
+            start_new_session=True,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        sigkill_sweep_when(
+            proc,
+            lambda: len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2,
+            KILL_DEADLINE_S,
+            "second trial checkpoint in the bucket",
+        )
 
         again = tune([*args, "--resume"], env)
         assert again.returncode == 0, again.stderr[-3000:]
@@ -82,11 +102,19 @@ def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path
 def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path) -> None:
     from tests.platform.servers import free_port
 
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     t0 = time.perf_counter()
-    proc = tune(["ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp"), "--storage",
-                 f"s3://{BUCKET}/sweeps"], env, timeout=120)
+    proc = tune(
+        ["ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp"), "--storage", f"s3://{BUCKET}/sweeps"],
+        env,
+        timeout=120,
+    )
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60
     assert f"error: --storage s3://{BUCKET}/sweeps: cannot reach it" in proc.stderr
     assert "Started a local Ray instance" not in proc.stdout + proc.stderr  # refused before Ray started
@@ -96,9 +124,22 @@ def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path
 def test_ray_train_trials_keep_checkpoints_and_failure_records_in_the_bucket(tmp_path: Path) -> None:
     """The ray_train launcher on S3: Ray Train's checkpoints and a diverged trial's failure.txt land in the bucket."""
     out = tmp_path / "exp"
-    args = ["ablations/smoke.yaml", "--smoke", "--out", str(out), "--storage", f"s3://{BUCKET}/sweeps",
-            "--set", "tune.searcher=grid", "--set", "tune.scheduler=fifo",
-            "--set", "search={optim.lr: {grid: [0.05, 1.0e+30]}}", "--set", "resources.launcher=ray_train"]
+    args = [
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(out),
+        "--storage",
+        f"s3://{BUCKET}/sweeps",
+        "--set",
+        "tune.searcher=grid",
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
+        "--set",
+        "resources.launcher=ray_train",
+    ]
     with moto_s3(tmp_path, BUCKET) as env:
         proc = tune(args, env)
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -125,12 +166,32 @@ def test_two_nodes_without_a_shared_disk_train_through_the_bucket(tmp_path: Path
     from tests.platform.test_e2e import two_node_cluster
 
     out = tmp_path / "driver" / "exp"
-    with moto_s3(tmp_path, BUCKET) as env, mock.patch.dict(os.environ, env), \
-            two_node_cluster(tmp_path, head_cpus=0) as address:
-        proc = tune(["ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", address,
-                     "--storage", f"s3://{BUCKET}/sweeps", "--set", "tune.searcher=grid",
-                     "--set", "tune.scheduler=fifo",
-                     "--set", "search={loss.tau: {grid: [0.0, 2.0]}}", "--set", "resources.launcher=in_trial"], env)
+    with (
+        moto_s3(tmp_path, BUCKET) as env,
+        mock.patch.dict(os.environ, env),
+        two_node_cluster(tmp_path, head_cpus=0) as address,
+    ):
+        proc = tune(
+            [
+                "ablations/smoke.yaml",
+                "--smoke",
+                "--out",
+                str(out),
+                "--address",
+                address,
+                "--storage",
+                f"s3://{BUCKET}/sweeps",
+                "--set",
+                "tune.searcher=grid",
+                "--set",
+                "tune.scheduler=fifo",
+                "--set",
+                "search={loss.tau: {grid: [0.0, 2.0]}}",
+                "--set",
+                "resources.launcher=in_trial",
+            ],
+            env,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/")
     client, runs = runs_of(out, "smoke")

@@ -1,6 +1,7 @@
 """The gate in front of every searcher: results without the metric never reach it, steps are epochs, early stops
 are pruned. Checked on a recording searcher and on Ray's real OptunaSearch (whose on_trial_result indexes the
 metric and would raise KeyError on an epoch without evaluation)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,9 +47,11 @@ def test_only_evaluated_results_pass_and_their_step_is_the_epoch() -> None:
     for r in (epoch(1, iteration=1), epoch(2, 0.3, iteration=2), epoch(3, iteration=1), epoch(4, 0.5, iteration=2)):
         gate.on_trial_result("t", r)
     assert [(tid, r["epoch"], r["training_iteration"], r[METRIC]) for tid, r in inner.results] == [
-        ("t", 2.0, 2, 0.3), ("t", 4.0, 4, 0.5)]
+        ("t", 2.0, 2, 0.3),
+        ("t", 4.0, 4, 0.5),
+    ]
     gate.on_trial_complete("t", {"error/deterministic": "x"} | {"trial_id": "t"})  # a last report without metrics
-    (tid, result, error), = inner.completed
+    ((tid, result, error),) = inner.completed
     assert tid == "t" and not error and result is not None and result[METRIC] == 0.5
 
 
@@ -73,8 +76,14 @@ def test_state_round_trips() -> None:
 @pytest.fixture
 def optuna_gate() -> tuple[EvaluatedResultsOnly, optuna.Study]:
     study_storage = optuna.storages.InMemoryStorage()
-    inner = OptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 1)}, metric=METRIC, mode="max",
-                         sampler=optuna.samplers.TPESampler(seed=0), storage=study_storage, study_name="s")
+    inner = OptunaSearch(
+        space={"x": optuna.distributions.FloatDistribution(0, 1)},
+        metric=METRIC,
+        mode="max",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        storage=study_storage,
+        study_name="s",
+    )
     gate = EvaluatedResultsOnly(inner, metric=METRIC, mode="max", epochs=4)
     return gate, optuna.load_study(study_name="s", storage=study_storage)
 

@@ -1,4 +1,5 @@
 """Search spaces: named + inline entries, validated against the config, converted to Tune domains."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,9 @@ from tests.conftest import tiny_raw
 
 def test_named_space_is_the_joint_elm_space_and_inline_entries_win() -> None:
     assert {"elm_joint", "la_tau"} <= set(named_spaces())
-    space = parse_search({"spaces": ["elm_joint"], "loss.tau": {"uniform": [0.5, 1.5]},
-                          "loss.temperature": {"loguniform": [0.05, 0.5]}})
+    space = parse_search(
+        {"spaces": ["elm_joint"], "loss.tau": {"uniform": [0.5, 1.5]}, "loss.temperature": {"loguniform": [0.05, 0.5]}}
+    )
     assert set(space) == {"loss.tau", "loss.margin", "loss.lam", "loss.temperature"}
     assert space["loss.tau"].args == (0.5, 1.5)
     validate_space(space, from_dict(tiny_raw()), "optuna")
@@ -48,8 +50,16 @@ def test_keys_and_bounds_are_checked_against_the_config() -> None:
 def test_to_tune_builds_the_matching_domains() -> None:
     from ray.tune.search.sample import Categorical, Float, Integer
 
-    domains = to_tune(parse_search({"loss.tau": {"uniform": [0, 2]}, "loss.lam": {"loguniform": [0.01, 1]},
-                                    "optim.batch_size": {"randint": [16, 64]}, "loss.margin": {"choice": [0.1, 0.2]}}))
+    domains = to_tune(
+        parse_search(
+            {
+                "loss.tau": {"uniform": [0, 2]},
+                "loss.lam": {"loguniform": [0.01, 1]},
+                "optim.batch_size": {"randint": [16, 64]},
+                "loss.margin": {"choice": [0.1, 0.2]},
+            }
+        )
+    )
     assert isinstance(domains["loss.tau"], Float) and (domains["loss.tau"].lower, domains["loss.tau"].upper) == (0, 2)
     assert isinstance(domains["loss.lam"].sampler, Float._LogUniform)
     assert isinstance(domains["optim.batch_size"], Integer)

@@ -7,6 +7,7 @@ for a CPU until killed (seen 2026-11-25: 11+ minutes). ``platform.tune`` now nam
 to its workers (``platform.runtime.runtime_env``). This starts a second instance, the way another user's script or
 sweep would, and runs the two-trial smoke sweep through Ray Train beside it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,15 +32,28 @@ SWEEP_TIMEOUT_S = 420  # the smoke sweep takes ~40 s through Ray Train alone; th
 
 
 def test_a_ray_train_sweep_finishes_beside_another_ray_instance(tmp_path: Path) -> None:
-    other = subprocess.Popen([sys.executable, "-c", OTHER_INSTANCE], cwd=tmp_path, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_INSTANCE], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "up"
         out = tmp_path / "sweep"
         proc = subprocess.run(
-            [sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(out),
-             "--set", "resources.launcher=ray_train"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S,
+            [
+                sys.executable,
+                "-m",
+                "platform.tune",
+                "ablations/smoke.yaml",
+                "--smoke",
+                "--out",
+                str(out),
+                "--set",
+                "resources.launcher=ray_train",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=SWEEP_TIMEOUT_S,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         with (out / "trials.csv").open() as f:

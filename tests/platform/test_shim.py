@@ -1,5 +1,6 @@
 """The `platform` package is a faithful superset of the standard-library module it shadows: `import platform` from
 the repo root must still give every stdlib function (Ray, torch and pip call them) besides this project's modules."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def test_this_is_the_repo_package() -> None:
 
 def test_standard_api_answers_as_in_a_clean_interpreter() -> None:
     ref = clean_interpreter_answers()
-    ours = json.loads(subprocess.run([sys.executable, "-c", PROBE], cwd=REPO_ROOT, capture_output=True,
-                                     text=True, check=True).stdout)
+    ours = json.loads(
+        subprocess.run([sys.executable, "-c", PROBE], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    )
     assert {k: v for k, v in ours.items() if k != "names"} == {k: v for k, v in ref.items() if k != "names"}
     missing = set(ref["names"]) - set(ours["names"])
     assert missing == set(), f"standard names not re-exported: {sorted(missing)}"
@@ -42,9 +44,11 @@ def test_standard_api_answers_as_in_a_clean_interpreter() -> None:
 
 
 def test_libraries_that_import_platform_still_work_from_the_repo_root() -> None:
-    code = ("import platform, uuid, torch, ray, mlflow, optuna, pandas, pytest; "
-            "import platform.tune, platform.trainables; assert platform.__path__; "
-            "print(uuid.uuid4().version, torch.tensor([1.0]).sum().item())")
+    code = (
+        "import platform, uuid, torch, ray, mlflow, optuna, pandas, pytest; "
+        "import platform.tune, platform.trainables; assert platform.__path__; "
+        "print(uuid.uuid4().version, torch.tensor([1.0]).sum().item())"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["4", "1.0"]
@@ -70,8 +74,10 @@ def test_a_private_cluster_names_its_dashboard_to_every_worker() -> None:
     assert "RAY_API_SERVER_ADDRESS" not in runtime_env()["env_vars"]
     local = ray_init_kwargs(None)
     assert local["address"] == "local"
-    assert local["runtime_env"]["env_vars"]["RAY_API_SERVER_ADDRESS"] == \
-        f"http://{local['dashboard_host']}:{local['dashboard_port']}"
+    assert (
+        local["runtime_env"]["env_vars"]["RAY_API_SERVER_ADDRESS"]
+        == f"http://{local['dashboard_host']}:{local['dashboard_port']}"
+    )
     remote = ray_init_kwargs("10.0.0.1:6379")
     assert remote["address"] == "10.0.0.1:6379" and "dashboard_port" not in remote
     assert remote["runtime_env"]["working_dir"] == str(REPO_ROOT)

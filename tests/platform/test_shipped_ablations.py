@@ -19,6 +19,7 @@ cifar10_mlp_search 29, cifar10_reduced 69, imagenet_lt 70, inaturalist 75, smoke
 all. The same test at load average 2-5 (10 files then) took 420 s. User CPU time of pytest and the CLI
 processes: about 2 minutes.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -56,8 +57,9 @@ FILE_EVAL_PER_CLASS, JPEG_SIDE = 2, 16
 
 
 def tune(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
 
 
 # ----------------------------------------------------------------------------------------- tiny datasets
@@ -91,10 +93,17 @@ def write_cifar100(root: Path) -> None:
     labels = rng.permutation(np.repeat(np.arange(CIFAR100_CLASSES), CIFAR_POOL_PER_CLASS))
     test = np.repeat(np.arange(CIFAR100_CLASSES), CIFAR_TEST_PER_CLASS)
     for name, y in (("train", labels), ("test", test)):
-        _dump(folder / name, {b"data": _pixels(len(y), rng), b"fine_labels": y.tolist(),
-                              b"coarse_labels": (y // 5).tolist()})
-    _dump(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(CIFAR100_CLASSES)],
-                            b"coarse_label_names": [f"k{i}".encode() for i in range(CIFAR100_CLASSES // 5)]})
+        _dump(
+            folder / name,
+            {b"data": _pixels(len(y), rng), b"fine_labels": y.tolist(), b"coarse_labels": (y // 5).tolist()},
+        )
+    _dump(
+        folder / "meta",
+        {
+            b"fine_label_names": [f"f{i}".encode() for i in range(CIFAR100_CLASSES)],
+            b"coarse_label_names": [f"k{i}".encode() for i in range(CIFAR100_CLASSES // 5)],
+        },
+    )
 
 
 def write_file_split(images: Path, lists: Path, split_files: dict[str, tuple[int, ...]]) -> None:
@@ -123,12 +132,21 @@ def data_args(cfg: ExperimentConfig, root: Path) -> list[str]:
     elif name == "cifar100_lt":
         write_cifar100(root)
     elif name == "imagenet_lt":
-        write_file_split(root / "images", root / "lists", {"ImageNet_LT_train.txt": FILE_CLASS_COUNTS,
-                                                          "ImageNet_LT_test.txt": evaluation,
-                                                          "ImageNet_LT_val.txt": evaluation})
+        write_file_split(
+            root / "images",
+            root / "lists",
+            {
+                "ImageNet_LT_train.txt": FILE_CLASS_COUNTS,
+                "ImageNet_LT_test.txt": evaluation,
+                "ImageNet_LT_val.txt": evaluation,
+            },
+        )
     elif name == "inaturalist2018":
-        write_file_split(root / "images", root / "lists", {"iNaturalist18_train.txt": FILE_CLASS_COUNTS,
-                                                          "iNaturalist18_val.txt": evaluation})
+        write_file_split(
+            root / "images",
+            root / "lists",
+            {"iNaturalist18_train.txt": FILE_CLASS_COUNTS, "iNaturalist18_val.txt": evaluation},
+        )
     elif name == "synthetic_lt":
         return []  # generated in memory
     else:
@@ -152,8 +170,13 @@ def from_sweep_args(path: Path, tmp: Path) -> list[str]:
         assert sweeps, f"{path.name}: variant {variant} takes values from {folder}, which no shipped file writes"
         out = tmp / f"sweep-{folder.name}"
         if not out.exists():
-            proc = tune(str(sweeps[0]), "--smoke", "--out", str(out),
-                        *data_args(load_config(sweeps[0]), tmp / f"data-{folder.name}"))
+            proc = tune(
+                str(sweeps[0]),
+                "--smoke",
+                "--out",
+                str(out),
+                *data_args(load_config(sweeps[0]), tmp / f"data-{folder.name}"),
+            )
             assert proc.returncode == 0, proc.stderr[-3000:]
         value = {**src, "path": str(out)} if isinstance(src, dict) else str(out)
         flow = yaml.safe_dump(value, default_flow_style=True).strip()
@@ -182,8 +205,9 @@ def test_shipped_file_runs_at_smoke_size(path: Path, tmp_path: Path) -> None:
     small = smoke(full)
     out = tmp_path / "out"
     t0 = time.perf_counter()
-    proc = tune(str(path), "--smoke", "--out", str(out), *data_args(full, tmp_path / "data"),
-                *from_sweep_args(path, tmp_path))
+    proc = tune(
+        str(path), "--smoke", "--out", str(out), *data_args(full, tmp_path / "data"), *from_sweep_args(path, tmp_path)
+    )
     seconds = time.perf_counter() - t0
     assert proc.returncode == 0, f"{path.name} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     print(f"{path.name}: {seconds:.0f} s")

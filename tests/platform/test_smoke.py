@@ -3,6 +3,7 @@
 The allow-list of keys that a smoke run may change is written out here, not imported, so that a new change to
 ``platform.smoke`` that touches anything else (a cadence, a searcher, a launcher) fails this test.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,14 +24,24 @@ ABLATIONS = sorted((Path(__file__).resolve().parents[2] / "ablations").glob("*.y
 IDS = [p.name for p in ABLATIONS]
 
 # The only keys a smoke run may add or change: sizes of data, epochs, steps, trials, seeds and resources.
-SIZE_KEYS = frozenset({
-    "optim.epochs", "optim.warmup_epochs", "optim.milestones",  # the schedule compressed to the smoke epochs
-    "train.max_steps_per_epoch",
-    "tune.num_samples", "tune.grace_period",
-    "ablation.seeds",
-    "data.max_train_per_class", "data.max_test_per_class", "data.val_per_class", "data.image_size",
-    "resources.num_workers", "resources.cpus_per_worker", "resources.gpus_per_worker",
-})
+SIZE_KEYS = frozenset(
+    {
+        "optim.epochs",
+        "optim.warmup_epochs",
+        "optim.milestones",  # the schedule compressed to the smoke epochs
+        "train.max_steps_per_epoch",
+        "tune.num_samples",
+        "tune.grace_period",
+        "ablation.seeds",
+        "data.max_train_per_class",
+        "data.max_test_per_class",
+        "data.val_per_class",
+        "data.image_size",
+        "resources.num_workers",
+        "resources.cpus_per_worker",
+        "resources.gpus_per_worker",
+    }
+)
 LAUNCHER_KEY = "resources.launcher"  # may be written out, but only as the launcher the full run resolves to
 MISSING = "<absent>"
 
@@ -49,8 +60,11 @@ def flatten(raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def changed_keys(full: ExperimentConfig, small: ExperimentConfig) -> dict[str, tuple[Any, Any]]:
     a, b = flatten(full.to_dict()), flatten(small.to_dict())
-    return {k: (a.get(k, MISSING), b.get(k, MISSING)) for k in sorted(set(a) | set(b))
-            if a.get(k, MISSING) != b.get(k, MISSING)}
+    return {
+        k: (a.get(k, MISSING), b.get(k, MISSING))
+        for k in sorted(set(a) | set(b))
+        if a.get(k, MISSING) != b.get(k, MISSING)
+    }
 
 
 def launcher(cfg: ExperimentConfig) -> str:
@@ -89,8 +103,12 @@ def test_code_paths_and_variants_are_kept(pair: tuple[ExperimentConfig, Experime
     full, small = pair
     f, s = parse_platform(full), parse_platform(small)
     assert small.train.eval_every == full.train.eval_every and small.train.eval_split == full.train.eval_split
-    assert (s.tune.searcher, s.tune.scheduler, s.tune.metric, s.tune.mode) == \
-        (f.tune.searcher, f.tune.scheduler, f.tune.metric, f.tune.mode)
+    assert (s.tune.searcher, s.tune.scheduler, s.tune.metric, s.tune.mode) == (
+        f.tune.searcher,
+        f.tune.scheduler,
+        f.tune.metric,
+        f.tune.mode,
+    )
     assert (small.loss, small.model, small.optim.schedule) == (full.loss, full.model, full.optim.schedule)
     assert (small.train.bf16, small.train.channels_last) == (full.train.bf16, full.train.channels_last)
     if f.ablation is not None:
@@ -151,8 +169,13 @@ def smoke_train_counts(cfg: ExperimentConfig, per_class: int, num_classes: int) 
     pool of ``per_class`` labels per class (CIFAR's pool; only the labels matter to the selection)."""
     kw = cfg.data.kwargs
     labels = np.random.default_rng(0).permutation(np.repeat(np.arange(num_classes), per_class))
-    train_idx, _, _ = longtail_train_val(labels, float(kw["imbalance_ratio"]), str(kw.get("profile", "exp")),
-                                         int(kw.get("subsample_seed", 0)), int(kw.get("val_per_class", 0)))
+    train_idx, _, _ = longtail_train_val(
+        labels,
+        float(kw["imbalance_ratio"]),
+        str(kw.get("profile", "exp")),
+        int(kw.get("subsample_seed", 0)),
+        int(kw.get("val_per_class", 0)),
+    )
     train_idx = train_idx[first_per_class(labels[train_idx], kw.get("max_train_per_class"))]
     return np.bincount(labels[train_idx], minlength=num_classes)
 
@@ -186,10 +209,19 @@ def test_cifar10_smoke_counts_are_the_documented_ones() -> None:
 # -------------------------------------------------------------------------------------------- the pieces
 
 
-@pytest.mark.parametrize("epochs, eval_every, expected", [
-    (200, 1, 2), (3, 1, 2), (200, 10, 11), (13, 5, 6), (200, 2, 3), (5, 10, 5), (1, 1, 1),
-    (200, 40, sm.SMOKE_MAX_EPOCHS),
-])
+@pytest.mark.parametrize(
+    "epochs, eval_every, expected",
+    [
+        (200, 1, 2),
+        (3, 1, 2),
+        (200, 10, 11),
+        (13, 5, 6),
+        (200, 2, 3),
+        (5, 10, 5),
+        (1, 1, 1),
+        (200, 40, sm.SMOKE_MAX_EPOCHS),
+    ],
+)
 def test_smoke_epochs(epochs: int, eval_every: int, expected: int) -> None:
     assert sm.smoke_epochs(epochs, eval_every) == expected
 
@@ -217,7 +249,12 @@ def test_train_cap_keeps_the_tail_and_cuts_the_head() -> None:
 
 
 def test_a_config_without_platform_blocks_smokes() -> None:
-    small = smoke(from_dict(tiny_raw(optim={"epochs": 30, "warmup_epochs": 0, "milestones": [],
-                                            "batch_size": 32}, train={"eval_every": 3})))
+    small = smoke(
+        from_dict(
+            tiny_raw(
+                optim={"epochs": 30, "warmup_epochs": 0, "milestones": [], "batch_size": 32}, train={"eval_every": 3}
+            )
+        )
+    )
     assert (small.optim.epochs, small.train.eval_every) == (4, 3)
     assert parse_platform(small).tune.num_samples == sm.SMOKE_TRIALS

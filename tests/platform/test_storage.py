@@ -1,4 +1,5 @@
 """platform.storage: the sweep's storage folder, paths on pyarrow file systems, checkpoints mirrored to a store."""
+
 from __future__ import annotations
 
 import pickle
@@ -10,7 +11,12 @@ import torch
 
 from elm.checkpoint import STATE_FILE
 from platform.storage import (
-    StoragePath, complete_checkpoints, is_default_storage, pull_latest_checkpoint, push_checkpoint, resolve_storage,
+    StoragePath,
+    complete_checkpoints,
+    is_default_storage,
+    pull_latest_checkpoint,
+    push_checkpoint,
+    resolve_storage,
     sweep_storage,
 )
 

@@ -1,4 +1,5 @@
 """Ablation variants that take their hyperparameters from the best trial of a finished sweep (``from_sweep``)."""
+
 from __future__ import annotations
 
 import math
@@ -22,13 +23,16 @@ TRIALS = [
 ]
 
 
-def write_sweep(d: Path, *, metric: str = "val/balanced_acc", mode: str = "max", csv: bool = True,
-                extra_rows: tuple[str, ...] = ()) -> Path:
+def write_sweep(
+    d: Path, *, metric: str = "val/balanced_acc", mode: str = "max", csv: bool = True, extra_rows: tuple[str, ...] = ()
+) -> Path:
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"name": "s", "tune": {"metric": metric, "mode": mode}}))
     if csv:
-        rows = ["trial_id,val/balanced_acc,test/balanced_acc,val/ece,training_iteration,config/loss.tau,"
-                "config/loss.margin,config/loss.lam"]
+        rows = [
+            "trial_id,val/balanced_acc,test/balanced_acc,val/ece,training_iteration,config/loss.tau,"
+            "config/loss.margin,config/loss.lam"
+        ]
         ece = {"t0": 0.05, "t1": 0.09, "t2": 0.5, "t3": 0.02}
         for tid, acc, tau, m, lam in TRIALS:
             a = "" if math.isnan(acc) else acc
@@ -61,16 +65,18 @@ def test_trials_stopped_early_by_asha_do_not_compete_with_complete_ones(tmp_path
 def test_csv_cells_come_back_as_plain_values_and_ids_as_text(tmp_path: Path) -> None:
     d = tmp_path / "s"
     d.mkdir()
-    (d / "trials.csv").write_text('trial_id,val/balanced_acc,training_iteration,config/optim.milestones\n'
-                                  '00123,0.5,3,"[6, 7]"\n')
+    (d / "trials.csv").write_text(
+        'trial_id,val/balanced_acc,training_iteration,config/optim.milestones\n00123,0.5,3,"[6, 7]"\n'
+    )
     best = best_trial(d, metric="val/balanced_acc")
     assert best.trial_id == "00123" and best.params == {"optim.milestones": [6, 7]}
 
 
 def test_variant_keys_come_first_then_the_chosen_sweep_values(tmp_path: Path) -> None:
     sweep = str(write_sweep(tmp_path / "s"))
-    over, src = resolve_variant("la", {"loss": {"name": "logit_adjusted"},
-                                       "from_sweep": {"path": sweep, "keys": ["loss.tau"]}})
+    over, src = resolve_variant(
+        "la", {"loss": {"name": "logit_adjusted"}, "from_sweep": {"path": sweep, "keys": ["loss.tau"]}}
+    )
     assert list(over) == ["loss", "loss.tau"] and over["loss.tau"] == 1.2
     assert src is not None and src["trial_id"] == "t1" and src["values"] == {"loss.tau": 1.2}
     assert src["sweep"] == str((tmp_path / "s").resolve()) and src["chosen_on_test_split"] is False
@@ -107,10 +113,13 @@ def test_make_plan_resolves_from_sweep_before_ray_and_validates_the_result(tmp_p
     sweep = str(write_sweep(tmp_path / "s"))
     raw = tiny_raw(
         tune={"searcher": "grid", "scheduler": "fifo"},
-        ablation={"seeds": [0], "variants": {
-            "ce": {"loss": {"name": "cross_entropy"}},
-            "elm": {"loss": {"name": "elm"}, "from_sweep": sweep},
-        }},
+        ablation={
+            "seeds": [0],
+            "variants": {
+                "ce": {"loss": {"name": "cross_entropy"}},
+                "elm": {"loss": {"name": "elm"}, "from_sweep": sweep},
+            },
+        },
     )
     path = tmp_path / "abl.yaml"
     path.write_text(yaml.safe_dump(raw))

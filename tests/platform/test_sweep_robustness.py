@@ -3,6 +3,7 @@
 Each runs ``python -m platform.tune`` as a user would (tests/platform/test_e2e.py's helpers) and asserts on what a
 user reads: the exit code, summary.md, trials.csv, the MLflow runs and the Optuna study.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,19 @@ pytestmark = pytest.mark.slow
 def test_an_optuna_asha_sweep_that_evaluates_every_other_epoch_finishes(tmp_path: Path) -> None:
     # The issue's reproduction: today's main died with KeyError: 'test/balanced_acc' at epoch 1.
     out = tmp_path / "exp"
-    proc = tune("ablations/smoke.yaml", "--out", str(out), "--set", "train.eval_every=2", "--set",
-                "optim.epochs=4", "--set", "tune.num_samples=4", "--set", "tune.study_storage=true")
+    proc = tune(
+        "ablations/smoke.yaml",
+        "--out",
+        str(out),
+        "--set",
+        "train.eval_every=2",
+        "--set",
+        "optim.epochs=4",
+        "--set",
+        "tune.num_samples=4",
+        "--set",
+        "tune.study_storage=true",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
     assert len(trials) == 4 and set(trials["status"]) <= {"finished", "stopped early"}
@@ -38,16 +50,31 @@ def test_an_optuna_asha_sweep_that_evaluates_every_other_epoch_finishes(tmp_path
         assert steps in ([2, 4], [2])
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
     states = {t.user_attrs["tune_trial_id"]: (t.state, t.user_attrs["epochs"]) for t in study.trials}
-    expected = {row.trial_id: (optuna.trial.TrialState.COMPLETE if row.status == "finished"
-                               else optuna.trial.TrialState.PRUNED, row.epochs) for row in trials.itertuples()}
+    expected = {
+        row.trial_id: (
+            optuna.trial.TrialState.COMPLETE if row.status == "finished" else optuna.trial.TrialState.PRUNED,
+            row.epochs,
+        )
+        for row in trials.itertuples()
+    }
     assert states == expected
 
 
 def test_a_diverging_trial_is_not_retried_and_a_sweep_where_every_trial_fails_exits_1(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = tune("ablations/smoke.yaml", "--out", str(out), "--set", "tune.searcher=grid", "--set",
-                "tune.scheduler=fifo", "--set", "search={optim.lr: {grid: [1.0e+30, 2.0e+30]}}",
-                "--set", "tune.max_failures=2")
+    proc = tune(
+        "ablations/smoke.yaml",
+        "--out",
+        str(out),
+        "--set",
+        "tune.searcher=grid",
+        "--set",
+        "tune.scheduler=fifo",
+        "--set",
+        "search={optim.lr: {grid: [1.0e+30, 2.0e+30]}}",
+        "--set",
+        "tune.max_failures=2",
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["status"]) == ["failed", "failed"]
@@ -65,8 +92,9 @@ def test_a_diverging_trial_is_not_retried_and_a_sweep_where_every_trial_fails_ex
 def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'shared.db'}"
     for k in (1, 2):
-        proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / f"exp{k}"),
-                    "--set", f"tracking.uri={store}")
+        proc = tune(
+            "ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / f"exp{k}"), "--set", f"tracking.uri={store}"
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
     c = MlflowClient(store)
     runs = c.search_runs([c.get_experiment_by_name("smoke").experiment_id])
@@ -81,8 +109,13 @@ def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path
 
     from tests.platform.test_e2e import REPO_ROOT
 
-    report = subprocess.run([sys.executable, "-m", "platform.report", str(tmp_path / "exp1")], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "platform.report", str(tmp_path / "exp1")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "exp1" / "report" / "report.md").read_text()
     assert "search sweep; 2 finished trials" in text and store in text
@@ -99,8 +132,19 @@ def test_trials_that_no_node_of_a_joined_cluster_can_hold_end_the_sweep_after_th
     try:
         out = tmp_path / "exp"
         t0 = time.perf_counter()
-        proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out), "--address", cluster.address,
-                    "--set", "resources.cpus_per_worker=2", "--set", "tune.max_pending_s=15", timeout=300)
+        proc = tune(
+            "ablations/smoke.yaml",
+            "--smoke",
+            "--out",
+            str(out),
+            "--address",
+            cluster.address,
+            "--set",
+            "resources.cpus_per_worker=2",
+            "--set",
+            "tune.max_pending_s=15",
+            timeout=300,
+        )
         elapsed = time.perf_counter() - t0
     finally:
         cluster.shutdown()

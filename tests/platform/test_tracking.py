@@ -1,4 +1,5 @@
 """MLflow tracking without Ray: parent + child runs, params, per-epoch metrics, artifacts, no duplicates on resume."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from elm.config import from_dict
-from platform.tracking import MlflowTracker, flatten, numeric_metrics
+from platform.run_record import flatten, numeric_metrics
+from platform.tracking import MlflowTracker
 from tests.conftest import tiny_raw
 
 
@@ -30,13 +32,28 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def tracker(uri: str, sweep: str) -> MlflowTracker:
     base = from_dict(tiny_raw(name=sweep)).to_dict()
-    return MlflowTracker(tracking_uri=uri, experiment="exp", sweep=sweep, base=base,
-                         variants={"la": {"loss": {"name": "logit_adjusted", "tau": 1.0}}})
+    return MlflowTracker(
+        tracking_uri=uri,
+        experiment="exp",
+        sweep=sweep,
+        base=base,
+        variants={"la": {"loss": {"name": "logit_adjusted", "tau": 1.0}}},
+    )
 
 
 def per_class_rows() -> list[dict]:
-    return [{"class": c, "train_count": n, "group": g, "accuracy": a, "logit_margin_mean": 0.5, "logit_margin_std": 0.1,
-             "spread": 0.2} for c, (n, g, a) in enumerate([(500, "many", 0.9), (50, "medium", 0.6), (5, "few", 0.2)])]
+    return [
+        {
+            "class": c,
+            "train_count": n,
+            "group": g,
+            "accuracy": a,
+            "logit_margin_mean": 0.5,
+            "logit_margin_std": 0.1,
+            "spread": 0.2,
+        }
+        for c, (n, g, a) in enumerate([(500, "many", 0.9), (50, "medium", 0.6), (5, "few", 0.2)])
+    ]
 
 
 def test_sweep_is_a_parent_with_one_child_per_trial(store: str, tmp_path: Path) -> None:
@@ -45,8 +62,14 @@ def test_sweep_is_a_parent_with_one_child_per_trial(store: str, tmp_path: Path) 
     trial = FakeTrial("abc_00001", {"variant": "la", "loss.tau": 0.7})
     t.on_trial_start(0, [trial], trial)
     for epoch in (1, 2):
-        result = {"epoch": float(epoch), "test/balanced_acc": 0.5 + epoch / 10, "train/loss": 1.0 / epoch,
-                  "training_iteration": epoch, "config": {"x": 1}, "test/logit_margin/mean": 0.3}
+        result = {
+            "epoch": float(epoch),
+            "test/balanced_acc": 0.5 + epoch / 10,
+            "train/loss": 1.0 / epoch,
+            "training_iteration": epoch,
+            "config": {"x": 1},
+            "test/logit_margin/mean": 0.3,
+        }
         if epoch == 2:
             result["per_class_json"] = json.dumps(per_class_rows())
         t.on_trial_result(0, [trial], trial, result)
@@ -73,7 +96,8 @@ def test_sweep_is_a_parent_with_one_child_per_trial(store: str, tmp_path: Path) 
     assert sorted((m.step, round(m.value, 6)) for m in history) == [(1, 0.6), (2, 0.7)]
     assert "training_iteration" not in ok.data.metrics  # only split/name metrics
     arts = {a.path for a in c.list_artifacts(ok.info.run_id)} | {
-        a.path for d in ("margins", "plots") for a in c.list_artifacts(ok.info.run_id, d)}
+        a.path for d in ("margins", "plots") for a in c.list_artifacts(ok.info.run_id, d)
+    }
     assert {"config.yaml", "margins/per_class.json", "plots/accuracy_vs_class_size.png"} <= arts
     failed = children["abc_00002"]
     assert failed.info.status == "FAILED" and "NonFiniteLossError" in failed.data.tags["error"]
@@ -116,14 +140,16 @@ def test_a_resumed_tracker_continues_runs_instead_of_duplicating(store: str) -> 
 def test_helpers() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert numeric_metrics({"test/x": 1, "test/y": float("nan"), "z": 2.0, "test/s": "str", "t/b": True}) == {
-        "test/x": 1.0}
+        "test/x": 1.0
+    }
 
 
 def test_two_sweeps_of_the_same_name_in_one_store_stay_apart(store: str) -> None:
     base = from_dict(tiny_raw(name="same")).to_dict()
     for sweep_id in ("id-one", "id-two"):
-        t = MlflowTracker(tracking_uri=store, experiment="shared", sweep="same", sweep_id=sweep_id, base=base,
-                          variants={})
+        t = MlflowTracker(
+            tracking_uri=store, experiment="shared", sweep="same", sweep_id=sweep_id, base=base, variants={}
+        )
         t.setup()
         for k in range(2):
             trial = FakeTrial(f"tr_{k}", {"loss.tau": 0.1 * k})  # Tune reuses short ids across sweeps
@@ -134,8 +160,10 @@ def test_two_sweeps_of_the_same_name_in_one_store_stay_apart(store: str) -> None
     by_sweep: dict[str, list[str]] = {}
     for r in runs:
         by_sweep.setdefault(r.data.tags["elm.sweep_id"], []).append(r.data.tags["elm.role"])
-    assert {k: sorted(v) for k, v in by_sweep.items()} == {"id-one": ["parent", "trial", "trial"],
-                                                           "id-two": ["parent", "trial", "trial"]}
+    assert {k: sorted(v) for k, v in by_sweep.items()} == {
+        "id-one": ["parent", "trial", "trial"],
+        "id-two": ["parent", "trial", "trial"],
+    }
 
 
 def test_a_trial_with_an_invalid_sampled_config_gets_a_run_with_the_reason_not_a_crash(store: str) -> None:
@@ -175,4 +203,4 @@ def test_filter_strings_quote_any_single_kind_of_quote(store: str) -> None:
         c.create_run(exp, tags={"t": value})
         assert len(c.search_runs([exp], filter_string=f"tags.`t` = {quote(value)}")) == 1
     with pytest.raises(ValueError, match="both"):
-        quote("it's \"x\"")
+        quote('it\'s "x"')

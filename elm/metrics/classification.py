@@ -1,8 +1,9 @@
-"""Evaluation summaries: the standard long-tail metrics, and a post-hoc logit-adjustment sweep.
+"""Classification metrics of logits: the standard long-tail summary, and a post-hoc logit-adjustment sweep.
 
 The sweep evaluates argmax_y f_y(x) - tau * log pi_y for many tau at once (post-hoc logit adjustment,
 Menon et al. 2021, "Long-tail learning via logit adjustment", eq. 7, https://arxiv.org/abs/2007.07314).
 """
+
 from __future__ import annotations
 
 import math
@@ -210,6 +211,10 @@ def calibration_by_group(
     for tau in taus:
         adjusted = logits.float() - float(tau) * lp.float()[None, :]  # float32: (N, C) can be 50,000 x 1,000
         out[f"posthoc_tau{float(tau):g}/ece"] = expected_calibration_error(adjusted, targets, n_bins)
-        out.update({f"posthoc_tau{float(tau):g}/{k}": v
-                    for k, v in group_calibration_errors(adjusted, targets, groups, GROUP_NAMES, n_bins).items()})
+        out.update(
+            {
+                f"posthoc_tau{float(tau):g}/{k}": v
+                for k, v in group_calibration_errors(adjusted, targets, groups, GROUP_NAMES, n_bins).items()
+            }
+        )
     return out

@@ -2,6 +2,7 @@
 
 Pure functions from a per-class table to a matplotlib Figure; used by MLflow tracking and by reports.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -61,8 +62,14 @@ def logit_margins_by_group(rows: Sequence[dict[str, Any]]) -> Figure:
         mean = r.get("logit_margin_mean")
         if mean is None:
             continue
-        ax.errorbar(i, mean, yerr=r.get("logit_margin_std") or 0.0, fmt="o", ms=3,
-                    color=GROUP_COLOURS.get(str(r.get("group")), "gray"))
+        ax.errorbar(
+            i,
+            mean,
+            yerr=r.get("logit_margin_std") or 0.0,
+            fmt="o",
+            ms=3,
+            color=GROUP_COLOURS.get(str(r.get("group")), "gray"),
+        )
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set_xlabel("class (by decreasing training size)")
     ax.set_ylabel("logit margin f_y - max f_y'")

@@ -1,4 +1,6 @@
-"""Figures of a sweep report: pure functions from ``platform.report_tables`` outputs to matplotlib Figures."""
+"""Cross-trial figures of a report: pure functions from ``platform.report.tables`` outputs (and ``platform.posthoc``
+rows) to matplotlib Figures."""
+
 from __future__ import annotations
 
 import math
@@ -11,34 +13,49 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from platform.report_tables import VARIANT  # noqa: E402
+from platform.report.tables import GROUPS, VARIANT  # noqa: E402
 
-GROUPS = ("many", "medium", "few")
 MARKERS = "osD^vP*X"
 
 
-def per_class_vs_size(per_class: pd.DataFrame, value: str, ylabel: str, title: str,
-                      binned: pd.DataFrame | None = None) -> Figure:
+def per_class_vs_size(
+    per_class: pd.DataFrame, value: str, ylabel: str, title: str, binned: pd.DataFrame | None = None
+) -> Figure:
     """Per-class ``value`` (mean over seeds) against training-class size (log x), one series per variant.
 
-    With ``binned`` (``report_tables.binned_by_size``), classes are faint dots and each variant's line joins its
-    bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
+    With ``binned`` (``platform.report.per_class.binned_by_size``), classes are faint dots and each variant's line joins
+    its bin means: readable with hundreds of classes. Without it, the line joins the classes themselves.
 
     Args:
-        per_class: ``report_tables.per_class_mean`` output.
+        per_class: ``platform.report.per_class.per_class_mean`` output.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (variant, rows) in enumerate(per_class.groupby(VARIANT, sort=False)):
         rows = rows.sort_values("train_count")
         colour, label = f"C{i}", f"{variant} ({int(rows['n'].max())} seeds)"
         if binned is None:
-            ax.plot(rows["train_count"], rows[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1, alpha=0.85,
-                    color=colour, label=label)
+            ax.plot(
+                rows["train_count"],
+                rows[value],
+                marker=MARKERS[i % len(MARKERS)],
+                ms=4,
+                lw=1,
+                alpha=0.85,
+                color=colour,
+                label=label,
+            )
             continue
         ax.scatter(rows["train_count"], rows[value], s=4, alpha=0.25, color=colour)
         b = binned[binned[VARIANT] == variant]
-        ax.plot(b["train_count"], b[value], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.5, color=colour,
-                label=label + ", bin means")
+        ax.plot(
+            b["train_count"],
+            b[value],
+            marker=MARKERS[i % len(MARKERS)],
+            ms=4,
+            lw=1.5,
+            color=colour,
+            label=label + ", bin means",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training images in class (log)")
     ax.set_ylabel(ylabel)
@@ -53,7 +70,7 @@ def logit_margin_groups(quantiles: Mapping[str, Mapping[str, Mapping[str, float]
     """Per-example logit-margin distribution per group and variant: q10-q90 bar, median dot, mean cross.
 
     Args:
-        quantiles: ``report_tables.group_quantiles`` output (values averaged over seeds).
+        quantiles: ``platform.report.per_class.group_quantiles`` output (values averaged over seeds).
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     variants = list(quantiles)
@@ -79,8 +96,9 @@ def logit_margin_groups(quantiles: Mapping[str, Mapping[str, Mapping[str, float]
     return fig
 
 
-def pareto_scatter(x: Sequence[float], y: Sequence[float], front: Sequence[int], labels: Sequence[str],
-                   xlabel: str, ylabel: str) -> Figure:
+def pareto_scatter(
+    x: Sequence[float], y: Sequence[float], front: Sequence[int], labels: Sequence[str], xlabel: str, ylabel: str
+) -> Figure:
     """Every trial as a point, the Pareto front (maximising both) as a line, front points labelled."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(x, y, s=18, color="tab:gray", label="trial")
@@ -97,8 +115,9 @@ def pareto_scatter(x: Sequence[float], y: Sequence[float], front: Sequence[int],
     return fig
 
 
-def tau_curves(taus: Sequence[float], curves: Mapping[str, Sequence[tuple[Mapping[str, Sequence[float]], float]]]
-               ) -> Figure:
+def tau_curves(
+    taus: Sequence[float], curves: Mapping[str, Sequence[tuple[Mapping[str, Sequence[float]], float]]]
+) -> Figure:
     """Balanced accuracy (%) against the post-hoc tau, on the selection split (dashed) and on test (solid), mean
     over the trials of each group; a faint vertical line marks each trial's chosen tau (``platform.posthoc``).
 
@@ -111,8 +130,14 @@ def tau_curves(taus: Sequence[float], curves: Mapping[str, Sequence[tuple[Mappin
         colour = f"C{i % 10}"
         for split, style in (("select", "--"), ("test", "-")):
             mean = [100 * sum(c[split][j] for c, _ in per_trial) / len(per_trial) for j in range(len(taus))]
-            ax.plot(taus, mean, style, color=colour, lw=1.2,
-                    label=f"{group} ({'selection split' if split == 'select' else 'test'})")
+            ax.plot(
+                taus,
+                mean,
+                style,
+                color=colour,
+                lw=1.2,
+                label=f"{group} ({'selection split' if split == 'select' else 'test'})",
+            )
         for _, tau in per_trial:
             ax.axvline(tau, color=colour, lw=0.8, alpha=0.4)
     ax.set_xlabel("post-hoc tau (logits - tau x log prior)")
@@ -135,8 +160,14 @@ def shifted_prior_curves(rows: pd.DataFrame, shifts: Sequence[float]) -> Figure:
         sub = rows[rows["group"] == group]
         for i, (method, m) in enumerate(sub.groupby("method", sort=False)):
             means = m.groupby("test_prior")["test"].mean()
-            ax.plot(xs, [100 * means.get(p, float("nan")) for p in order], marker=MARKERS[i % len(MARKERS)], ms=4,
-                    lw=1.2, label=method)
+            ax.plot(
+                xs,
+                [100 * means.get(p, float("nan")) for p in order],
+                marker=MARKERS[i % len(MARKERS)],
+                ms=4,
+                lw=1.2,
+                label=method,
+            )
         ax.set_xticks(xs, [p.replace("backward ", "b").replace("forward ", "f") for p in order], fontsize=7)
         ax.set_xlabel("test prior: backward k (tail-heavy) ... forward k (head-heavy)")
         ax.set_title(group, fontsize=9)
@@ -160,8 +191,14 @@ def reliability_diagram(bins: Mapping[str, Sequence[Any]], title: str) -> Figure
         keep = [j for j in range(len(count)) if float(count[j]) > 0]
         total = float(sum(float(c) for c in count))
         ece = sum(float(count[j]) * abs(float(acc[j]) - float(conf[j])) for j in keep) / total
-        ax.plot([float(conf[j]) for j in keep], [float(acc[j]) for j in keep], marker=MARKERS[i % len(MARKERS)],
-                ms=4, lw=1.2, label=f"{label}: ECE {100 * ece:.1f}%")
+        ax.plot(
+            [float(conf[j]) for j in keep],
+            [float(acc[j]) for j in keep],
+            marker=MARKERS[i % len(MARKERS)],
+            ms=4,
+            lw=1.2,
+            label=f"{label}: ECE {100 * ece:.1f}%",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (mean in bin)")
