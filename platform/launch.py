@@ -11,7 +11,7 @@ from typing import Any
 
 from elm.config import ConfigError
 from platform.best import EPOCH
-from platform.code_version import same_code_trainable, source_digests
+from platform.code_version import same_code_trainable
 from platform.layout import RAY_DIR, TRAIN_DIR
 from platform.plan import Plan
 from platform.search_spaces import to_tune
@@ -74,12 +74,11 @@ def make_trainable(plan: Plan) -> Any:
 
     r = plan.spec.resources
     train_dir = plan.storage / TRAIN_DIR
-    code = plan.code or source_digests()  # every trial checks it imports these sources (platform.code_version)
     if r.runs_in_trial:
         # The trial trains in its own process, so it holds the worker's CPUs and GPUs itself.
         trainable = tune.with_parameters(
             same_code_trainable(train_in_trial_fn),
-            code=code,
+            code=plan.code,
             base=plan.cfg.to_dict(),
             variants=plan.variants,
             cpus=r.cpus_per_worker,
@@ -88,7 +87,7 @@ def make_trainable(plan: Plan) -> Any:
         return tune.with_resources(trainable, {"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker})
     trainable = tune.with_parameters(
         same_code_trainable(train_driver_fn, forward_code=True),
-        code=code,
+        code=plan.code,
         base=plan.cfg.to_dict(),
         variants=plan.variants,
         resources=r,

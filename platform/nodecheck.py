@@ -78,7 +78,7 @@ def missing_data_files(name: str, kwargs: Mapping[str, Any]) -> list[str]:
     missing = [f"{p}/" for p in folders if not p.is_dir()]
     if missing:
         return missing
-    files = REQUIRED_FILES.get(DATASETS.canonical(name, kwargs) if name in DATASETS.names() else name)
+    files = REQUIRED_FILES.get(DATASETS.canonical(name, kwargs))
     return [str(p) for p in files(kwargs) if not p.is_file()] if files is not None else []
 
 

@@ -48,7 +48,7 @@ class Plan:
     out: Path
     variant_sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # variants taken from a sweep
     sweep_id: str = ""  # the sweep's own id (MLflow tags); new for a new sweep, read back on --resume
-    code: dict[str, str] = field(default_factory=dict)  # source digests when planned (platform.code_version)
+    code: dict[str, str] = field(default_factory=source_digests)  # elm/ and platform/ when planned (code_version)
 
     @property
     def sweep_name(self) -> str:
@@ -210,7 +210,7 @@ def record_start(plan: Plan) -> None:
     layout.config.write_text(plan.cfg.to_yaml())
     layout.launcher.write_text(launcher_of(plan) + "\n")
     layout.sweep_id.write_text(plan.sweep_id + "\n")
-    layout.code.write_text(json.dumps(plan.code or source_digests(), indent=0, sort_keys=True) + "\n")
+    layout.code.write_text(json.dumps(plan.code, indent=0, sort_keys=True) + "\n")
     if plan.variant_sources:
         layout.sources.write_text(yaml.safe_dump(plan.variant_sources, sort_keys=False))
     if not is_default_storage(plan.storage, plan.out):  # a driver on another machine can --resume from storage

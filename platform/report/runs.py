@@ -64,7 +64,7 @@ class RunSet:
             from elm.registry import DATASETS
 
             name = str(data["name"])  # a base entry with an alias's values reads as the alias (cifar_lt -> cifar10_lt)
-            return DATASETS.canonical(name, data) if name in DATASETS.names() else name
+            return DATASETS.canonical(name, data)
         col = CONFIG_PREFIX + "data.name"
         return str(self.trials[col].dropna().iloc[0]) if col in self.trials and self.trials[col].notna().any() else ""
 
