@@ -18,6 +18,8 @@ from typing import Annotated, Any, Mapping
 
 import yaml
 
+from elm.config_files import ConfigError as ConfigError  # re-exported: the error of every config check
+from elm.config_files import load_yaml, read_config, yaml_error_line
 from elm.registry import DATASETS, LOSSES, MODELS, Choice, Interval, Registry, check_kwargs
 
 # Top-level blocks that belong to the platform (Ray Tune, MLflow); elm keeps them verbatim and never reads them.
@@ -33,65 +35,6 @@ SUPPLIED = {
     "model": ("num_classes", "in_channels", "image_size"),
     "loss": ("class_counts",),
 }
-
-
-class ConfigError(ValueError):
-    """A config that cannot run: the message names the offending key."""
-
-
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-# YAML 1.1's float pattern (PyYAML's) requires a '.' and a signed exponent, so ``1e-3`` and ``5E+2`` load as strings;
-# this one also takes the exponent forms of YAML 1.2 / Python (``1e-3``, ``5E+2``, ``.5e-1``, ``-2e5``). Plain
-# integers (``10``) do not match and stay ints; ``e5`` or ``1e`` stay strings.
-_FLOAT_PATTERN = re.compile(
-    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
-    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.VERBOSE,
-)
-
-
-class ConfigLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that reads scientific notation (``lr: 1e-3``) as a float and refuses a key given twice
-    in one mapping (PyYAML would silently keep the last); used for files and ``--set``."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-ConfigLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's float resolver, then ours
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _FLOAT_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT_PATTERN, list("-+0123456789."))
-
-
-def yaml_error_line(error: yaml.YAMLError) -> str:
-    """A YAML error on one line: what is wrong and where (line and column, 1-based)."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{problem}{where}"
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML text with ``ConfigLoader`` (safe, plus ``1e-3`` as a float).
-
-    Raises:
-        yaml.YAMLError: the text is not valid YAML.
-    """
-    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506  (ConfigLoader is a SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -291,23 +234,13 @@ def check_name(name: Any) -> None:
     raise ConfigError(f"name '{name}' must start with a letter or digit {why}")
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML file into a mapping, with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = load_yaml(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {yaml_error_line(e)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must contain a mapping at the top level")
-    return raw
-
-
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
-    """Read, override and validate a YAML config file."""
-    raw = read_yaml(path)
+    """Read a YAML config file (its ``include:`` resolved: ``elm.config_files``), override and validate it.
+
+    Raises:
+        ConfigError: naming the file and the offending key, value or included file.
+    """
+    raw = read_config(path)
     try:
         return from_dict(set_keys(raw, overrides or {}))
     except ConfigError as e:

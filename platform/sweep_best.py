@@ -30,7 +30,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from elm.config import ConfigError, load_yaml
+from elm.config import ConfigError
+from elm.config_files import load_yaml
 from platform.best import best_index, describe_no_best
 from platform.layout import ExperimentDir
 

@@ -46,12 +46,20 @@ def load_set(name: Any) -> dict[str, dict[str, Any]]:
     return raw
 
 
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` merged in: mappings merge key by key, any other value replaces (neither is modified)."""
+def merge_overrides(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """A set variant's overrides with the file's ``over`` deep-merged in (neither is modified). A dotted key whose
+    first part names a mapping of ``base`` merges into that mapping, so a value is spelt once: ``{loss: {name: elm}}``
+    plus ``{loss.lam: 0.5}`` gives ``{loss: {name: elm, lam: 0.5}}``. Mappings merge key by key; any other value
+    replaces."""
     out = dict(base)
     for key, value in over.items():
-        both = isinstance(out.get(key), Mapping) and isinstance(value, Mapping)
-        out[key] = deep_merge(out[key], value) if both else value
+        head, dot, rest = key.partition(".")
+        if dot and isinstance(out.get(head), Mapping):
+            out[head] = merge_overrides(out[head], {rest: value})
+        elif isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
     return out
 
 
@@ -69,7 +77,7 @@ def expand_variant_set(ablation: Any) -> Any:
     if not isinstance(own, Mapping) or not all(isinstance(v, Mapping) for v in own.values()):
         raise ConfigError("ablation.variants must map variant names to mappings of dotted keys to values")
     for name, over in own.items():
-        variants[name] = deep_merge(variants.get(name, {}), over)
+        variants[name] = merge_overrides(variants.get(name, {}), over)
     order = ablation.get("order", list(variants))
     if not isinstance(order, list) or not all(isinstance(n, str) for n in order) or sorted(order) != sorted(variants):
         raise ConfigError(f"ablation.order={order!r} must name every variant once: {sorted(variants)}")

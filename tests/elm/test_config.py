@@ -14,10 +14,10 @@ from elm.config import (
     from_dict,
     load_config,
     parse_set_args,
-    read_yaml,
     set_keys,
     with_overrides,
 )
+from elm.config_files import read_yaml
 from tests.conftest import REPO_ROOT, tiny_raw
 
 

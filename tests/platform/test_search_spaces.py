@@ -72,9 +72,9 @@ def test_shipped_cifar_joint_searches_tune_weight_decay(name: str) -> None:
     """Issue 15: weight decay belongs in the joint CIFAR space (a strong, often under-tuned long-tail baseline)."""
     from pathlib import Path
 
-    import yaml
+    from elm.config_files import read_config
 
-    raw = yaml.safe_load((Path(__file__).parents[2] / "ablations" / name).read_text())
+    raw = read_config(Path(__file__).parents[2] / "ablations" / name)  # the search block comes from a recipe
     space = parse_search(raw["search"])
     assert {"loss.tau", "loss.margin", "loss.lam", "optim.weight_decay"} <= set(space)
     wd = space["optim.weight_decay"]

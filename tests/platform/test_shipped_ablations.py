@@ -36,7 +36,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from elm.config import ExperimentConfig, load_config, read_yaml
+from elm.config import ExperimentConfig, load_config
+from elm.config_files import read_config
 from platform.smoke import smoke
 from platform.spec import parse_platform
 
@@ -160,7 +161,7 @@ def from_sweep_args(path: Path, tmp: Path) -> list[str]:
     """For every ``from_sweep`` variant of ``path``: run the shipped sweep it names at smoke size first, and the
     ``--set`` flag that points the variant at that run (only the sweep's folder changes)."""
     args: list[str] = []
-    variants = (read_yaml(path).get("ablation") or {}).get("variants") or {}
+    variants = (read_config(path).get("ablation") or {}).get("variants") or {}
     for variant, overrides in variants.items():
         src = overrides.get("from_sweep") if isinstance(overrides, dict) else None
         if src is None:

@@ -67,6 +67,23 @@ def test_set_keys_win_and_land_on_the_expanded_variants(tmp_path: Path) -> None:
     assert plan.variants["ce"] == {"loss": {"name": "cross_entropy", "label_smoothing": 0.1}}
 
 
+def test_a_dotted_override_merges_into_the_set_variant_so_each_value_is_spelt_once(tmp_path: Path) -> None:
+    raw = tiny_raw(
+        ablation={"variant_set": "four_way", "variants": {"elm": {"loss.lam": 0.5, "model.hidden": 16}}},
+        tune={"searcher": "grid", "scheduler": "fifo"},
+    )
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
+    plan = make_plan(
+        str(tmp_path / "exp.yaml"),
+        {"ablation.variants.ce.loss.label_smoothing": 0.1},
+        check_data=False,
+        out=str(tmp_path / "out"),
+    )
+    # loss.lam lands inside the set's loss mapping; model.hidden has no mapping to land in and stays dotted
+    assert plan.variants["elm"] == {"loss": {**ELM["loss"], "lam": 0.5}, "model.hidden": 16}
+    assert plan.cfg.platform["ablation"]["variants"]["elm"] == plan.variants["elm"]
+
+
 def test_a_set_named_by_set_keys_is_saved_expanded(tmp_path: Path) -> None:
     raw = tiny_raw(
         ablation={"seeds": [0], "variants": {"wide": {"model.hidden": 64}}},
