@@ -19,7 +19,7 @@ from typing import Annotated, Any, Mapping
 import yaml
 
 from elm.config_files import ConfigError as ConfigError  # re-exported: the error of every config check
-from elm.config_files import load_yaml, read_config, yaml_error_line
+from elm.config_files import load_yaml, read_config_and_includes, yaml_error_line
 from elm.registry import DATASETS, LOSSES, MODELS, Choice, Interval, Registry, check_kwargs
 
 # Top-level blocks that belong to the platform (Ray Tune, MLflow); elm keeps them verbatim and never reads them.
@@ -238,13 +238,17 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     """Read a YAML config file (its ``include:`` resolved: ``elm.config_files``), override and validate it.
 
     Raises:
-        ConfigError: naming the file and the offending key, value or included file.
+        ConfigError: naming the file (and the files it includes, where a value may come from) and the offending
+            key, value or included file.
     """
-    raw = read_config(path)
+    raw, included = read_config_and_includes(path)
     try:
         return from_dict(set_keys(raw, overrides or {}))
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+        here = Path(path).resolve().parent
+        shown = [str(p.relative_to(here) if p.is_relative_to(here) else p) for p in included]
+        with_includes = f" (with {', '.join(shown)})" if shown else ""
+        raise ConfigError(f"{path}{with_includes}: {e}") from None
 
 
 def set_keys(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,20 +47,38 @@ def load_set(name: Any) -> dict[str, dict[str, Any]]:
 
 
 def merge_overrides(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """A set variant's overrides with the file's ``over`` deep-merged in (neither is modified). A dotted key whose
-    first part names a mapping of ``base`` merges into that mapping, so a value is spelt once: ``{loss: {name: elm}}``
-    plus ``{loss.lam: 0.5}`` gives ``{loss: {name: elm, lam: 0.5}}``. Mappings merge key by key; any other value
-    replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        head, dot, rest = key.partition(".")
-        if dot and isinstance(out.get(head), Mapping):
-            out[head] = merge_overrides(out[head], {rest: value})
+    """A set variant's overrides ``base`` with the file's ``over`` merged in, each value spelt once (neither is
+    modified). Keys apply in order, ``base``'s then ``over``'s, with the meaning ``elm.config.set_keys`` gives them:
+
+    - a dotted key (``loss.lam``) whose parents are mappings already there lands inside them (replacing the value
+      at its end), so ``{loss: {name: elm}}`` plus ``{loss.lam: 0.5}`` is ``{loss: {name: elm, lam: 0.5}}``;
+    - a mapping under a key that holds a mapping merges into it key by key (``{loss: {lam: 0.5}}`` likewise);
+    - anything else is set as it is (a dotted key with no mapping to land in stays dotted).
+    """
+    out: dict[str, Any] = {}
+    for key, value in (*base.items(), *over.items()):
+        parts = key.split(".") if isinstance(key, str) else [key]
+        if len(parts) > 1 and _mappings_along(out, parts[:-1]):
+            out[parts[0]] = _with_value_at(out[parts[0]], parts[1:], value)
         elif isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
             out[key] = merge_overrides(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def _mappings_along(node: Any, path: list[str]) -> bool:
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            return False
+    return True
+
+
+def _with_value_at(node: Mapping[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    """A copy of ``node`` with ``value`` at ``path`` (whose parents are mappings)."""
+    head, rest = path[0], path[1:]
+    return {**node, head: _with_value_at(node[head], rest, value) if rest else value}
 
 
 def expand_variant_set(ablation: Any) -> Any:

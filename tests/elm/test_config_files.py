@@ -63,7 +63,7 @@ def test_a_recipe_loss_with_another_name_keeps_its_keys_and_is_refused_by_name(t
     """Merging is key by key, so a file that switches the loss must not inherit the recipe's ELM keys silently."""
     write(tmp_path / "base.yaml", {k: v for k, v in tiny_raw().items() if k != "name"})
     path = write(tmp_path / "exp.yaml", {"include": "base.yaml", "name": "x", "loss": {"name": "cross_entropy"}})
-    with pytest.raises(ConfigError, match=r"exp\.yaml: .*loss.*(lam|margin|tau)"):
+    with pytest.raises(ConfigError, match=r"exp\.yaml \(with base\.yaml\): .*loss.*(lam|margin|tau)"):
         load_config(path)
 
 
@@ -97,3 +97,41 @@ def test_a_key_given_twice_in_an_included_file_names_the_key(tmp_path: Path) -> 
     path = write(tmp_path / "exp.yaml", {"include": "a.yaml"})
     with pytest.raises(ConfigError, match=r"key 'lr' is given twice in one mapping at line 1"):
         read_config(path)
+
+
+def test_a_block_tagged_replace_drops_the_recipe_block_instead_of_merging(tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", {k: v for k, v in tiny_raw().items() if k != "name"})
+    path = write(tmp_path / "exp.yaml", "include: base.yaml\nname: x\nloss: !replace {name: cross_entropy}\n")
+    raw = read_config(path)
+    assert raw["loss"] == {"name": "cross_entropy"} and type(raw["loss"]) is dict  # a plain dict for every reader
+    assert load_config(path).loss.kwargs == {}
+    assert yaml.safe_dump(raw)  # nothing of the tag is left that a YAML writer would refuse
+    with pytest.raises(ConfigError, match=r"!replace must tag a mapping"):
+        read_config(write(tmp_path / "bad.yaml", "include: base.yaml\nloss: !replace [1]\n"))
+
+
+def test_includes_are_relative_to_the_real_file_for_a_linked_experiment_file_too(tmp_path: Path) -> None:
+    write(tmp_path / "shipped" / "recipes" / "r.yaml", {"seed": 7})
+    write(tmp_path / "shipped" / "exp.yaml", {"include": "recipes/r.yaml", "name": "x"})
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "exp.yaml").symlink_to(tmp_path / "shipped" / "exp.yaml")
+    assert read_config(tmp_path / "mine" / "exp.yaml") == {"seed": 7, "name": "x"}
+
+
+def test_a_directory_or_a_non_utf8_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "recipes").mkdir()
+    path = write(tmp_path / "exp.yaml", {"include": "recipes"})
+    with pytest.raises(ConfigError, match=r"exp\.yaml: include 'recipes' is a directory, not a file"):
+        read_config(path)
+    (tmp_path / "latin.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    path = write(tmp_path / "exp2.yaml", {"include": "latin.yaml"})
+    with pytest.raises(ConfigError, match=r"latin\.yaml is not UTF-8 text: byte 0xe9 at offset 9$"):
+        load_config(path)
+
+
+def test_a_bad_value_from_a_recipe_names_the_file_and_its_includes(tmp_path: Path) -> None:
+    write(tmp_path / "recipes" / "r.yaml", {k: v for k, v in tiny_raw().items() if k != "name"} | {"optim": {"lrr": 1}})
+    path = write(tmp_path / "exp.yaml", {"include": "recipes/r.yaml", "name": "x"})
+    with pytest.raises(ConfigError, match=r"exp\.yaml \(with recipes/r\.yaml\): unknown key optim\.lrr") as info:
+        load_config(path)
+    assert "\n" not in str(info.value)

@@ -84,6 +84,40 @@ def test_a_dotted_override_merges_into_the_set_variant_so_each_value_is_spelt_on
     assert plan.cfg.platform["ablation"]["variants"]["elm"] == plan.variants["elm"]
 
 
+@pytest.mark.parametrize(
+    "base, over, loss",
+    [
+        # the file's dotted value wins over the set's, whichever way the set spells it
+        (
+            {"loss": {"name": "logit_adjusted"}, "loss.tau": 1.0},
+            {"loss.tau": 2.0},
+            {"name": "logit_adjusted", "tau": 2.0},
+        ),
+        (
+            {"loss": {"name": "logit_adjusted"}, "loss.tau": 1.0},
+            {"loss": {"tau": 2.0}},
+            {"name": "logit_adjusted", "tau": 2.0},
+        ),
+        # a dotted key set before the block it belongs to is replaced by the block, as set_keys applies them in order
+        ({"loss.tau": 1.0, "loss": {"name": "logit_adjusted"}}, {}, {"name": "logit_adjusted"}),
+        (
+            {"loss.tau": 1.0, "loss": {"name": "logit_adjusted"}},
+            {"loss.tau": 2.0},
+            {"name": "logit_adjusted", "tau": 2.0},
+        ),
+        # a mapping under a dotted key replaces the value there; a mapping under a block name merges into it
+        ({"loss": {"name": "elm", "margin": 0.1}}, {"loss": {"margin": 0.2}}, {"name": "elm", "margin": 0.2}),
+    ],
+)
+def test_merged_overrides_mean_what_set_keys_makes_of_them(base: dict, over: dict, loss: dict) -> None:
+    from elm.config import set_keys
+    from platform.variant_sets import merge_overrides
+
+    merged = merge_overrides(base, over)
+    assert set_keys(tiny_raw(), merged)["loss"] == loss
+    assert merge_overrides(base, over) == merged and base == dict(base)  # pure
+
+
 def test_a_set_named_by_set_keys_is_saved_expanded(tmp_path: Path) -> None:
     raw = tiny_raw(
         ablation={"seeds": [0], "variants": {"wide": {"model.hidden": 64}}},
