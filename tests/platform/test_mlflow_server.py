@@ -3,9 +3,6 @@ with its own backend store and proxied artifact serving, started and stopped her
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
+from tests.platform.procs import run_cli
 from tests.platform.servers import BIN, free_port, server
-from tests.platform.test_e2e import REPO_ROOT, children
+from tests.platform.test_e2e import children
 
 pytestmark = pytest.mark.slow
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -39,23 +37,16 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
         str(artifacts),
     ]
     with server(cmd, tmp_path, "/health", port, env=QUIET) as url:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "platform.tune",
-                "ablations/smoke.yaml",
-                "--smoke",
-                "--out",
-                str(out),
-                "--set",
-                f"tracking.uri={url}",
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
+        proc = run_cli(
+            "platform.tune",
+            "ablations/smoke.yaml",
+            "--smoke",
+            "--out",
+            str(out),
+            "--set",
+            f"tracking.uri={url}",
+            env=QUIET,
             timeout=300,
-            env={**os.environ, **QUIET},
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         client = MlflowClient(url)
@@ -85,21 +76,14 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
 def test_a_tracking_server_that_is_down_stops_the_cli_before_ray(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
-            "--out",
-            str(tmp_path / "exp"),
-            "--set",
-            f"tracking.uri={url}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        "platform.tune",
+        "ablations/smoke.yaml",
+        "--smoke",
+        "--out",
+        str(tmp_path / "exp"),
+        "--set",
+        f"tracking.uri={url}",
         timeout=120,
     )
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60, proc.stderr[-2000:]
