@@ -12,31 +12,17 @@ from mlflow.tracking import MlflowClient
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
 from tests.platform.procs import run_cli
-from tests.platform.servers import BIN, free_port, server
+from tests.platform.servers import MLFLOW_QUIET, free_port, mlflow_server
 from tests.platform.test_e2e import children
 
 pytestmark = pytest.mark.slow
-QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(tmp_path: Path) -> None:
-    port, artifacts, out = free_port(), tmp_path / "server_artifacts", tmp_path / "exp"
-    cmd = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(artifacts),
-    ]
-    with server(cmd, tmp_path, "/health", port, env=QUIET) as url:
+    artifacts, out = tmp_path / "server_artifacts", tmp_path / "exp"
+    with mlflow_server(
+        tmp_path, f"sqlite:///{tmp_path / 'server.db'}", "--serve-artifacts", "--artifacts-destination", str(artifacts)
+    ) as url:
         proc = run_cli(
             "platform.tune",
             "ablations/smoke.yaml",
@@ -45,7 +31,7 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
             str(out),
             "--set",
             f"tracking.uri={url}",
-            env=QUIET,
+            env=MLFLOW_QUIET,
             timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
