@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 CLI_TIMEOUT_S = 600.0
+SMOKE = ("ablations/smoke.yaml", "--smoke")  # platform.tune's two-trial smoke sweep on synthetic data
 
 
 def sets(*assignments: str) -> list[str]:

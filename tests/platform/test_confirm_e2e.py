@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.platform.procs import run_cli
+from tests.platform.procs import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +19,7 @@ def test_a_sweeps_winner_reruns_over_seeds_and_its_own_seed_reproduces_its_value
     sweep, out = tmp_path / "sweep", tmp_path / "confirm"
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(sweep),
         "--set",

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.platform.procs import REPO_ROOT, run_cli, sets, sigkill_sweep_when, start_cli
+from tests.platform.procs import REPO_ROOT, SMOKE, run_cli, sets, sigkill_sweep_when, start_cli
 from tests.platform.servers import stop
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def children(runs: list) -> list:
 
 def test_smoke_sweep_tracks_every_trial(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = run_cli("platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(out))
+    proc = run_cli("platform.tune", *SMOKE, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, runs = runs_of(out, "smoke")
     parents = [r for r in runs if r.data.tags.get("elm.role") == "parent"]
@@ -68,8 +68,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path:
     out = tmp_path / "exp"
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         *sets(
@@ -207,8 +206,7 @@ def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_withou
     out = root / "driver" / "refused"
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--address",
@@ -234,8 +232,7 @@ def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(two_nodes: tuple[s
     out, shared = root / "driver" / "exp", root / "shared"
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--address",

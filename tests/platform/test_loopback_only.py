@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.procs import start_cli
+from tests.platform.procs import SMOKE, start_cli
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads sockets from Linux /proc")
 
@@ -103,8 +103,7 @@ def test_decode_reads_proc_net_addresses() -> None:
 def test_a_sweep_listens_on_loopback_only(tmp_path: Path) -> None:
     proc = start_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(tmp_path / "exp"),
         stdout=subprocess.PIPE,

@@ -11,7 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
-from tests.platform.procs import run_cli
+from tests.platform.procs import SMOKE, run_cli
 from tests.platform.servers import MLFLOW_QUIET, free_port, mlflow_server
 from tests.platform.test_e2e import children
 
@@ -25,8 +25,7 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
     ) as url:
         proc = run_cli(
             "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
+            *SMOKE,
             "--out",
             str(out),
             "--set",
@@ -64,8 +63,7 @@ def test_a_tracking_server_that_is_down_stops_the_cli_before_ray(tmp_path: Path)
     t0 = time.perf_counter()
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(tmp_path / "exp"),
         "--set",

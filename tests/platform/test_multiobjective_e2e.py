@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from platform.mlflow_schema import PARETO_ARTIFACT, TAG_PARETO_FRONT
-from tests.platform.procs import run_cli, sets
+from tests.platform.procs import SMOKE, run_cli, sets
 
 pytestmark = pytest.mark.slow
 METRICS = ["test/acc_medium", "test/acc_few"]  # ablations/smoke.yaml's synthetic data has no Many group
@@ -33,7 +33,7 @@ TWO_OBJECTIVES = sets(
 
 def test_a_two_objective_sweep_shows_the_studys_front_everywhere(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = run_cli("platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(out), *TWO_OBJECTIVES)
+    proc = run_cli("platform.tune", *SMOKE, "--out", str(out), *TWO_OBJECTIVES)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")

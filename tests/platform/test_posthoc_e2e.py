@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.platform.procs import run_cli
+from tests.platform.procs import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +19,7 @@ def test_finished_trials_log_their_logits_and_posthoc_reads_them(tmp_path: Path,
     out = tmp_path / "exp"
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--set",

@@ -13,7 +13,7 @@ from elm.config import ConfigError
 from platform.ray_address import check_address, wait_for_port
 from platform.runtime import check_trial_fits, cluster_fit_warning, free_port, trial_needs
 from platform.spec import ResourcesSpec
-from tests.platform.procs import run_cli
+from tests.platform.procs import SMOKE, run_cli
 
 FAST_PROBE_S = 0.3  # the CLI waits PROBE_TIMEOUT_S; a refused port gives the same answer sooner
 
@@ -128,8 +128,7 @@ def test_the_cli_fails_fast_on_an_address_where_no_cluster_answers(tmp_path) -> 
     t0 = time.monotonic()
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(tmp_path / "exp"),
         "--address",

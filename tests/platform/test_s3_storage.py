@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
-from tests.platform.procs import run_cli, sets, sigkill_sweep_when, start_cli
+from tests.platform.procs import SMOKE, run_cli, sets, sigkill_sweep_when, start_cli
 from tests.platform.servers import moto_s3, s3_keys
 from tests.platform.test_e2e import children, runs_of
 
@@ -89,8 +89,7 @@ def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path
     t0 = time.perf_counter()
     proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(tmp_path / "exp"),
         "--storage",
@@ -108,8 +107,7 @@ def test_ray_train_trials_keep_checkpoints_and_failure_records_in_the_bucket(tmp
     """The ray_train launcher on S3: Ray Train's checkpoints and a diverged trial's failure.txt land in the bucket."""
     out = tmp_path / "exp"
     args = [
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--storage",
@@ -154,8 +152,7 @@ def test_two_nodes_without_a_shared_disk_train_through_the_bucket(tmp_path: Path
     ):
         proc = run_cli(
             "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
+            *SMOKE,
             "--out",
             str(out),
             "--address",

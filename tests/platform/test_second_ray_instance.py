@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.procs import run_cli
+from tests.platform.procs import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,7 @@ def test_a_ray_train_sweep_finishes_beside_another_ray_instance(tmp_path: Path) 
         out = tmp_path / "sweep"
         proc = run_cli(
             "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
+            *SMOKE,
             "--out",
             str(out),
             "--set",

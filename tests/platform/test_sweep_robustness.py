@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.platform.procs import run_cli, sets
+from tests.platform.procs import SMOKE, run_cli, sets
 from tests.platform.test_e2e import children, runs_of
 
 pytestmark = pytest.mark.slow
@@ -88,8 +88,7 @@ def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path
     for k in (1, 2):
         proc = run_cli(
             "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
+            *SMOKE,
             "--out",
             str(tmp_path / f"exp{k}"),
             "--set",
@@ -123,8 +122,7 @@ def test_trials_that_no_node_of_a_joined_cluster_can_hold_end_the_sweep_after_th
         t0 = time.perf_counter()
         proc = run_cli(
             "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
+            *SMOKE,
             "--out",
             str(out),
             "--address",
