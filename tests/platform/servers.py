@@ -19,6 +19,13 @@ import pytest
 
 BIN = Path(sys.executable).parent
 START_S = 120.0  # a cold server start on a loaded 2-core machine
+# For `mlflow server` and the CLI that talks to it: no telemetry; no background job runner (no test needs it, and it
+# is one more cold Python start).
+MLFLOW_QUIET = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
 
 
 def free_port() -> int:
@@ -31,20 +38,26 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = START_S) -> None:
-    """Poll ``url`` until it answers (any HTTP status); fail with the server's log if it dies or never answers."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def wait_for_http(
+    url: str, proc: subprocess.Popen, log: Path, timeout: float = START_S, only_200: bool = False
+) -> None:
+    """Poll ``url`` until it answers (any HTTP status, or only 200 with ``only_200``); fail with the server's log if
+    it dies or never answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"{proc.args[0]} exited with code {proc.returncode} before answering:\n{tail(log)}")
         try:
-            with opener.open(url, timeout=5):
-                return
+            with opener.open(url, timeout=5) as resp:
+                if not only_200 or resp.status == 200:
+                    return
         except urllib.error.HTTPError:
-            return
+            if not only_200:
+                return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     pytest.fail(f"{proc.args[0]} did not answer {url} within {timeout:.0f} s:\n{tail(log)}")
 
 
@@ -62,9 +75,16 @@ def stop(proc: subprocess.Popen, term_grace_s: float = 20) -> None:
 
 @contextlib.contextmanager
 def server(
-    cmd: list[str], workdir: Path, probe_path: str, port: int, env: dict[str, str] | None = None
+    cmd: list[str],
+    workdir: Path,
+    probe_path: str,
+    port: int,
+    env: dict[str, str] | None = None,
+    start_s: float = START_S,
+    only_200: bool = False,
 ) -> Iterator[str]:
-    """Run ``cmd`` (listening on 127.0.0.1:``port``) until the block ends; yields its base URL."""
+    """Run ``cmd`` (listening on 127.0.0.1:``port``) until the block ends; yields its base URL once ``probe_path``
+    answers (``wait_for_http``, within ``start_s``)."""
     log = workdir / f"{Path(cmd[0]).name}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -77,10 +97,34 @@ def server(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for_http(url + probe_path, proc, log)
+        wait_for_http(url + probe_path, proc, log, start_s, only_200)
         yield url
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    workdir: Path, backend_store_uri: str, *options: str, start_s: float = START_S, only_200: bool = False
+) -> Iterator[str]:
+    """``mlflow server`` (one worker, ``MLFLOW_QUIET``) over ``backend_store_uri``, plus ``options``, on
+    127.0.0.1:<free port> until the block ends; yields its base URL once /health answers."""
+    port = free_port()
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        *options,
+    ]
+    with server(cmd, workdir, "/health", port, env=MLFLOW_QUIET, start_s=start_s, only_200=only_200) as url:
+        yield url
 
 
 S3_ENV_KEYS = (

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.platform.procs import REPO_ROOT, start_cli
+
 pytestmark = pytest.mark.slow
 
 
@@ -25,22 +25,18 @@ def test_trials_started_after_an_edit_fail_with_the_changed_file_and_the_sweep_g
         shutil.copytree(REPO_ROOT / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
     out, log = tmp_path / "exp", tmp_path / "sweep.log"
     with log.open("w") as sink:
-        sweep = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "platform.tune",
-                "ablations/smoke_ablation.yaml",
-                "--smoke",
-                "--out",
-                str(out),
-                "--set",
-                "tune.max_concurrent=1",
-            ],
+        sweep = start_cli(
+            "platform.tune",
+            "ablations/smoke_ablation.yaml",
+            "--smoke",
+            "--out",
+            str(out),
+            "--set",
+            "tune.max_concurrent=1",
             cwd=checkout,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            text=True,
+            own_session=False,
         )
         try:
             edited = checkout / "elm" / "losses" / "__init__.py"

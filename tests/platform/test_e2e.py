@@ -17,17 +17,10 @@ from typing import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.platform.procs import sigkill_sweep_when
+from tests.platform.procs import REPO_ROOT, SMOKE, run_cli, sets, sigkill_sweep_when, start_cli
 from tests.platform.servers import stop
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def tune(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "platform.tune", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def runs_of(out: Path, experiment: str) -> tuple[MlflowClient, list]:
@@ -43,7 +36,7 @@ def children(runs: list) -> list:
 
 def test_smoke_sweep_tracks_every_trial(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = tune("ablations/smoke.yaml", "--smoke", "--out", str(out))
+    proc = run_cli("platform.tune", *SMOKE, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, runs = runs_of(out, "smoke")
     parents = [r for r in runs if r.data.tags.get("elm.role") == "parent"]
@@ -73,19 +66,17 @@ LAUNCHERS = ["in_trial", "ray_train"]  # training inside the Tune trial, or in a
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
-    proc = tune(
-        "ablations/smoke.yaml",
-        "--smoke",
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
         "--out",
         str(out),
-        "--set",
-        "tune.searcher=grid",
-        "--set",
-        "tune.scheduler=fifo",
-        "--set",
-        "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
-        "--set",
-        f"resources.launcher={launcher}",
+        *sets(
+            "tune.searcher=grid",
+            "tune.scheduler=fifo",
+            "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
+            f"resources.launcher={launcher}",
+        ),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, runs = runs_of(out, "smoke")
@@ -103,26 +94,16 @@ def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_
         "ablations/smoke.yaml",
         "--out",
         str(out),
-        "--set",
-        "tune.searcher=grid",
-        "--set",
-        "tune.scheduler=fifo",
-        "--set",
-        "tune.max_concurrent=1",
-        "--set",
-        "optim.epochs=25",
-        "--set",
-        "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
-        "--set",
-        f"resources.launcher={launcher}",
+        *sets(
+            "tune.searcher=grid",
+            "tune.scheduler=fifo",
+            "tune.max_concurrent=1",
+            "optim.epochs=25",
+            "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
+            f"resources.launcher={launcher}",
+        ),
     ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "platform.tune", *args],
-        cwd=REPO_ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_cli("platform.tune", *args)
     # Kill once the second trial has a checkpoint: in out/train/<trial>/ (Ray Train) or out/ray/smoke/<trial>/ (in
     # the trial).
     sigkill_sweep_when(
@@ -132,7 +113,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_makes_no_duplicates(tmp_
     finished_before = {r.data.tags["elm.trial_id"] for r in children(before) if r.info.status == "FINISHED"}
     assert len(finished_before) >= 1
 
-    again = tune(*args, "--resume")
+    again = run_cli("platform.tune", *args, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     client, after = runs_of(out, "smoke")
     kids = children(after)
@@ -223,9 +204,9 @@ def test_two_node_cluster_refuses_a_node_local_storage_and_names_the_node_withou
     if not data.exists():
         data.symlink_to(REPO_ROOT.parent / "shared" / "data")  # CIFAR-10 for the driver; the worker node lacks it
     out = root / "driver" / "refused"
-    proc = tune(
-        "ablations/smoke.yaml",
-        "--smoke",
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
         "--out",
         str(out),
         "--address",
@@ -249,19 +230,16 @@ def test_two_node_cluster_on_loopback_runs_a_two_worker_trial(two_nodes: tuple[s
     (the worker node cannot see the driver's --out)."""
     address, root = two_nodes
     out, shared = root / "driver" / "exp", root / "shared"
-    proc = tune(
-        "ablations/smoke.yaml",
-        "--smoke",
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
         "--out",
         str(out),
         "--address",
         address,
         "--storage",
         str(shared),
-        "--set",
-        "resources.num_workers=2",
-        "--set",
-        "tune.num_samples=1",
+        *sets("resources.num_workers=2", "tune.num_samples=1"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "world_size=2" in proc.stdout + proc.stderr

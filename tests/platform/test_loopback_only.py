@@ -11,13 +11,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.platform.test_e2e import REPO_ROOT
+from tests.platform.procs import SMOKE, start_cli
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads sockets from Linux /proc")
 
@@ -102,12 +101,14 @@ def test_decode_reads_proc_net_addresses() -> None:
 
 @pytest.mark.slow
 def test_a_sweep_listens_on_loopback_only(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp")],
-        cwd=REPO_ROOT,
+    proc = start_cli(
+        "platform.tune",
+        *SMOKE,
+        "--out",
+        str(tmp_path / "exp"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        own_session=False,
     )
     seen: set[tuple[str, str, str, int]] = set()
     deadline = time.monotonic() + SWEEP_TIMEOUT_S

@@ -3,9 +3,6 @@ with its own backend store and proxied artifact serving, started and stopped her
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,48 +11,27 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
-from tests.platform.servers import BIN, free_port, server
-from tests.platform.test_e2e import REPO_ROOT, children
+from tests.platform.procs import SMOKE, run_cli
+from tests.platform.servers import MLFLOW_QUIET, free_port, mlflow_server
+from tests.platform.test_e2e import children
 
 pytestmark = pytest.mark.slow
-QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(tmp_path: Path) -> None:
-    port, artifacts, out = free_port(), tmp_path / "server_artifacts", tmp_path / "exp"
-    cmd = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(artifacts),
-    ]
-    with server(cmd, tmp_path, "/health", port, env=QUIET) as url:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "platform.tune",
-                "ablations/smoke.yaml",
-                "--smoke",
-                "--out",
-                str(out),
-                "--set",
-                f"tracking.uri={url}",
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
+    artifacts, out = tmp_path / "server_artifacts", tmp_path / "exp"
+    with mlflow_server(
+        tmp_path, f"sqlite:///{tmp_path / 'server.db'}", "--serve-artifacts", "--artifacts-destination", str(artifacts)
+    ) as url:
+        proc = run_cli(
+            "platform.tune",
+            *SMOKE,
+            "--out",
+            str(out),
+            "--set",
+            f"tracking.uri={url}",
+            env=MLFLOW_QUIET,
             timeout=300,
-            env={**os.environ, **QUIET},
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         client = MlflowClient(url)
@@ -85,21 +61,13 @@ def test_a_sweep_tracks_parent_children_and_artifacts_through_an_mlflow_server(t
 def test_a_tracking_server_that_is_down_stops_the_cli_before_ray(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
-            "--out",
-            str(tmp_path / "exp"),
-            "--set",
-            f"tracking.uri={url}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
+        "--out",
+        str(tmp_path / "exp"),
+        "--set",
+        f"tracking.uri={url}",
         timeout=120,
     )
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60, proc.stderr[-2000:]

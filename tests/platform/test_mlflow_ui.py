@@ -16,12 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -38,13 +32,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from platform.tune import make_plan, make_tracker
 from tests.conftest import REPO_ROOT
-from tests.platform.servers import stop
+from tests.platform.servers import mlflow_server
+from tests.platform.test_tracking import FakeTrial
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-MLFLOW = Path(sys.executable).parent / "mlflow"
 ABLATION = REPO_ROOT / "ablations" / "smoke_ablation.yaml"
 SWEEP = "smoke_ablation"
 VARIANTS = ("ce", "logit_only", "embedding_only", "elm")
@@ -68,16 +62,6 @@ CHROMIUM_FLAGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing leaves 127.0.0.1
     "--window-size=1600,1000",
 )
-
-
-@dataclass
-class FakeTrial:
-    """The attributes of a Ray Tune trial that ``MlflowTracker`` reads."""
-
-    trial_id: str
-    config: dict
-    status: str = "RUNNING"
-    error_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,67 +117,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Poll ``url`` until it answers 200; fail early, with the server's log, if the server dies or never answers."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with code {proc.returncode} before answering:\n{tail(log)}")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with opener.open(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server did not answer {url} within {timeout:.0f} s:\n{tail(log)}")
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
-
-
 @pytest.fixture(scope="module")
 def mlflow_ui(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mlflow server`` over the store on 127.0.0.1:<free port>; yields its base URL and always stops it."""
+    """``mlflow server`` over the store on 127.0.0.1:<free port>, once /health answers 200; yields its base URL and
+    always stops it (its own process group: the server and the uvicorn worker it forks, nothing else)."""
     workdir = tmp_path_factory.mktemp("mlflow_server")
-    log = workdir / "server.log"
-    port = free_port()
-    # No telemetry; no background job runner (the UI does not need it, and it is one more cold Python start).
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
-    cmd = [
-        str(MLFLOW),
-        "server",
-        "--backend-store-uri",
-        store.uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with log.open("w") as log_file:
-        # Its own session, so that teardown stops the server and the uvicorn worker it forks, and nothing else.
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/health", proc, log, SERVER_START_S)
+    with mlflow_server(workdir, store.uri, start_s=SERVER_START_S, only_200=True) as url:
         yield url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -19,35 +17,23 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from platform.mlflow_schema import PARETO_ARTIFACT, TAG_PARETO_FRONT
+from tests.platform.procs import SMOKE, run_cli, sets
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 METRICS = ["test/acc_medium", "test/acc_few"]  # ablations/smoke.yaml's synthetic data has no Many group
-TWO_OBJECTIVES = [
-    "--set",
+TWO_OBJECTIVES = sets(
     f"tune.metric=[{', '.join(METRICS)}]",
-    "--set",
     "tune.mode=[max, max]",
-    "--set",
     "tune.scheduler=fifo",
-    "--set",
     "tune.study_storage=true",
-    "--set",
     "tune.sampler=nsga2",
-    "--set",
     "tune.num_samples=3",
-]
-
-
-def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
-    )
+)
 
 
 def test_a_two_objective_sweep_shows_the_studys_front_everywhere(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = run("platform.tune", "ablations/smoke.yaml", "--smoke", "--out", str(out), *TWO_OBJECTIVES)
+    proc = run_cli("platform.tune", *SMOKE, "--out", str(out), *TWO_OBJECTIVES)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
@@ -73,7 +59,7 @@ def test_a_two_objective_sweep_shows_the_studys_front_everywhere(tmp_path: Path)
     assert saved["metrics"] == METRICS
     assert {t["trial_id"]: tuple(t["values"][m] for m in METRICS) for t in saved["trials"]} == front
 
-    report = run("platform.report", str(out))
+    report = run_cli("platform.report", str(out))
     assert report.returncode == 0, report.stderr[-3000:]
     md = (out / "report" / "report.md").read_text()
     assert "Pareto front (Optuna study)" in md and (out / "report" / "plots" / "optuna_pareto_front.png").is_file()

@@ -3,32 +3,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from platform.runtime import REPO_ROOT
+from tests.platform.procs import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.mark.parametrize("launcher", ["in_trial", "ray_train"])
 def test_finished_trials_log_their_logits_and_posthoc_reads_them(tmp_path: Path, launcher: str) -> None:
     out = tmp_path / "exp"
-    proc = _cli(
+    proc = run_cli(
         "platform.tune",
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--set",
@@ -48,11 +39,11 @@ def test_finished_trials_log_their_logits_and_posthoc_reads_them(tmp_path: Path,
         with np.load(local) as z:
             assert z["test_logits"].dtype == np.float16 and z["test_logits"].shape[1] == 5
         assert {"test/ece_medium", "test/posthoc_tau1/ece_medium"} <= set(run.data.metrics)  # no class > 100
-    proc = _cli("platform.posthoc", str(out))
+    proc = run_cli("platform.posthoc", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "posthoc" / "posthoc.md").read_text()
     assert "2 trials with stored logits" in text and "test (oracle)" in text  # smoke.yaml has no validation split
-    proc = _cli("platform.report", str(out))
+    proc = run_cli("platform.report", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (out / "report" / "report.md").read_text()
     assert "posthoc.md" in report and "plots/reliability_trial_" in report

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from platform import report as rep
 from platform.report.source import default_metric, resolve, tune_spec, tuned_metrics
 
 
@@ -30,3 +33,8 @@ def test_tracking_block_names_the_store_and_experiment(tmp_path: Path) -> None:
     bare.mkdir()
     src = resolve(str(bare), None, None)  # no config: the folder's name, no store
     assert (src.tracking_uri, src.experiment, src.config) == (None, "bare", {})
+
+
+def test_missing_experiment_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rep.main([str(tmp_path / "nope")]) == 2
+    assert "no such experiment folder" in capsys.readouterr().err

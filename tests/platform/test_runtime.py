@@ -5,8 +5,6 @@ cluster answers, and a trial larger than the machine. ``platform.runtime``'s che
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +13,7 @@ from elm.config import ConfigError
 from platform.ray_address import check_address, wait_for_port
 from platform.runtime import check_trial_fits, cluster_fit_warning, free_port, trial_needs
 from platform.spec import ResourcesSpec
-from tests.platform.test_e2e import REPO_ROOT
+from tests.platform.procs import SMOKE, run_cli
 
 FAST_PROBE_S = 0.3  # the CLI waits PROBE_TIMEOUT_S; a refused port gives the same answer sooner
 
@@ -128,21 +126,13 @@ def test_a_cluster_that_can_never_hold_the_trial_warns(nodes: list[dict[str, flo
 def test_the_cli_fails_fast_on_an_address_where_no_cluster_answers(tmp_path) -> None:
     address = f"127.0.0.1:{free_port()}"
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "platform.tune",
-            "ablations/smoke.yaml",
-            "--smoke",
-            "--out",
-            str(tmp_path / "exp"),
-            "--address",
-            address,
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
+        "--out",
+        str(tmp_path / "exp"),
+        "--address",
+        address,
         timeout=120,
     )
     wall_s = time.monotonic() - t0

@@ -4,8 +4,6 @@ SIGKILL, resumed from the bucket; nothing lost, nothing duplicated, the checkpoi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,25 +11,15 @@ import pandas as pd
 import pytest
 
 from elm.metrics.stored_logits import STORED_LOGITS_FILE
+from tests.platform.procs import SMOKE, run_cli, sets, sigkill_sweep_when, start_cli
 from tests.platform.servers import moto_s3, s3_keys
-from tests.platform.procs import sigkill_sweep_when
-from tests.platform.test_e2e import REPO_ROOT, children, runs_of
+from tests.platform.test_e2e import children, runs_of
 
 pytestmark = pytest.mark.slow
 BUCKET = "elm-sweeps"
 EPOCHS = 8
 KILL_DEADLINE_S = 240
-
-
-def tune(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "platform.tune", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **env},
-    )
+TUNE_TIMEOUT_S = 300
 
 
 def trials_with_checkpoints(keys: list[str]) -> set[str]:
@@ -47,28 +35,17 @@ def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path
         str(out),
         "--storage",
         f"s3://{BUCKET}/sweeps",
-        "--set",
-        "tune.searcher=grid",
-        "--set",
-        "tune.scheduler=fifo",
-        "--set",
-        "tune.max_concurrent=1",
-        "--set",
-        f"optim.epochs={EPOCHS}",
-        "--set",
-        "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
-        "--set",
-        "resources.launcher=in_trial",
+        *sets(
+            "tune.searcher=grid",
+            "tune.scheduler=fifo",
+            "tune.max_concurrent=1",
+            f"optim.epochs={EPOCHS}",
+            "search={loss.tau: {grid: [0.0, 1.0, 2.0]}}",
+            "resources.launcher=in_trial",
+        ),
     ]
     with moto_s3(tmp_path, BUCKET) as env:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "platform.tune", *args],
-            cwd=REPO_ROOT,
-            start_new_session=True,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_cli("platform.tune", *args, env=env)
         sigkill_sweep_when(
             proc,
             lambda: len(trials_with_checkpoints(s3_keys(env, BUCKET, "sweeps/exp/"))) >= 2,
@@ -76,7 +53,7 @@ def test_sweep_on_s3_survives_sigkill_and_resumes_from_the_bucket(tmp_path: Path
             "second trial checkpoint in the bucket",
         )
 
-        again = tune([*args, "--resume"], env)
+        again = run_cli("platform.tune", *args, "--resume", env=env, timeout=TUNE_TIMEOUT_S)
         assert again.returncode == 0, again.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/")
 
@@ -110,9 +87,14 @@ def test_an_s3_endpoint_that_is_down_is_one_error_line_before_ray(tmp_path: Path
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     t0 = time.perf_counter()
-    proc = tune(
-        ["ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / "exp"), "--storage", f"s3://{BUCKET}/sweeps"],
-        env,
+    proc = run_cli(
+        "platform.tune",
+        *SMOKE,
+        "--out",
+        str(tmp_path / "exp"),
+        "--storage",
+        f"s3://{BUCKET}/sweeps",
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60
@@ -125,23 +107,20 @@ def test_ray_train_trials_keep_checkpoints_and_failure_records_in_the_bucket(tmp
     """The ray_train launcher on S3: Ray Train's checkpoints and a diverged trial's failure.txt land in the bucket."""
     out = tmp_path / "exp"
     args = [
-        "ablations/smoke.yaml",
-        "--smoke",
+        *SMOKE,
         "--out",
         str(out),
         "--storage",
         f"s3://{BUCKET}/sweeps",
-        "--set",
-        "tune.searcher=grid",
-        "--set",
-        "tune.scheduler=fifo",
-        "--set",
-        "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
-        "--set",
-        "resources.launcher=ray_train",
+        *sets(
+            "tune.searcher=grid",
+            "tune.scheduler=fifo",
+            "search={optim.lr: {grid: [0.05, 1.0e+30]}}",
+            "resources.launcher=ray_train",
+        ),
     ]
     with moto_s3(tmp_path, BUCKET) as env:
-        proc = tune(args, env)
+        proc = run_cli("platform.tune", *args, env=env, timeout=TUNE_TIMEOUT_S)
         assert proc.returncode == 0, proc.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/train/")
     client, runs = runs_of(out, "smoke")
@@ -171,26 +150,23 @@ def test_two_nodes_without_a_shared_disk_train_through_the_bucket(tmp_path: Path
         mock.patch.dict(os.environ, env),
         two_node_cluster(tmp_path, head_cpus=0) as address,
     ):
-        proc = tune(
-            [
-                "ablations/smoke.yaml",
-                "--smoke",
-                "--out",
-                str(out),
-                "--address",
-                address,
-                "--storage",
-                f"s3://{BUCKET}/sweeps",
-                "--set",
+        proc = run_cli(
+            "platform.tune",
+            *SMOKE,
+            "--out",
+            str(out),
+            "--address",
+            address,
+            "--storage",
+            f"s3://{BUCKET}/sweeps",
+            *sets(
                 "tune.searcher=grid",
-                "--set",
                 "tune.scheduler=fifo",
-                "--set",
                 "search={loss.tau: {grid: [0.0, 2.0]}}",
-                "--set",
                 "resources.launcher=in_trial",
-            ],
-            env,
+            ),
+            env=env,
+            timeout=TUNE_TIMEOUT_S,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         keys = s3_keys(env, BUCKET, "sweeps/exp/")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.test_e2e import REPO_ROOT
+from tests.platform.procs import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +38,13 @@ def test_a_ray_train_sweep_finishes_beside_another_ray_instance(tmp_path: Path) 
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "up"
         out = tmp_path / "sweep"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "platform.tune",
-                "ablations/smoke.yaml",
-                "--smoke",
-                "--out",
-                str(out),
-                "--set",
-                "resources.launcher=ray_train",
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
+        proc = run_cli(
+            "platform.tune",
+            *SMOKE,
+            "--out",
+            str(out),
+            "--set",
+            "resources.launcher=ray_train",
             timeout=SWEEP_TIMEOUT_S,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -1,6 +1,6 @@
 """Issue 10's sweep reproductions, end to end with real Ray, Optuna and MLflow (slow).
 
-Each runs ``python -m platform.tune`` as a user would (tests/platform/test_e2e.py's helpers) and asserts on what a
+Each runs ``python -m platform.tune`` as a user would (tests/platform/procs.py's ``run_cli``) and asserts on what a
 user reads: the exit code, summary.md, trials.csv, the MLflow runs and the Optuna study.
 """
 
@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.platform.test_e2e import children, runs_of, tune
+from tests.platform.procs import SMOKE, run_cli, sets
+from tests.platform.test_e2e import children, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -21,18 +22,12 @@ pytestmark = pytest.mark.slow
 def test_an_optuna_asha_sweep_that_evaluates_every_other_epoch_finishes(tmp_path: Path) -> None:
     # The issue's reproduction: today's main died with KeyError: 'test/balanced_acc' at epoch 1.
     out = tmp_path / "exp"
-    proc = tune(
+    proc = run_cli(
+        "platform.tune",
         "ablations/smoke.yaml",
         "--out",
         str(out),
-        "--set",
-        "train.eval_every=2",
-        "--set",
-        "optim.epochs=4",
-        "--set",
-        "tune.num_samples=4",
-        "--set",
-        "tune.study_storage=true",
+        *sets("train.eval_every=2", "optim.epochs=4", "tune.num_samples=4", "tune.study_storage=true"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv", dtype={"trial_id": str})
@@ -62,18 +57,17 @@ def test_an_optuna_asha_sweep_that_evaluates_every_other_epoch_finishes(tmp_path
 
 def test_a_diverging_trial_is_not_retried_and_a_sweep_where_every_trial_fails_exits_1(tmp_path: Path) -> None:
     out = tmp_path / "exp"
-    proc = tune(
+    proc = run_cli(
+        "platform.tune",
         "ablations/smoke.yaml",
         "--out",
         str(out),
-        "--set",
-        "tune.searcher=grid",
-        "--set",
-        "tune.scheduler=fifo",
-        "--set",
-        "search={optim.lr: {grid: [1.0e+30, 2.0e+30]}}",
-        "--set",
-        "tune.max_failures=2",
+        *sets(
+            "tune.searcher=grid",
+            "tune.scheduler=fifo",
+            "search={optim.lr: {grid: [1.0e+30, 2.0e+30]}}",
+            "tune.max_failures=2",
+        ),
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")
@@ -92,8 +86,13 @@ def test_a_diverging_trial_is_not_retried_and_a_sweep_where_every_trial_fails_ex
 def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'shared.db'}"
     for k in (1, 2):
-        proc = tune(
-            "ablations/smoke.yaml", "--smoke", "--out", str(tmp_path / f"exp{k}"), "--set", f"tracking.uri={store}"
+        proc = run_cli(
+            "platform.tune",
+            *SMOKE,
+            "--out",
+            str(tmp_path / f"exp{k}"),
+            "--set",
+            f"tracking.uri={store}",
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
     c = MlflowClient(store)
@@ -104,18 +103,7 @@ def test_two_sweeps_of_one_name_in_a_shared_store_stay_two_sweeps(tmp_path: Path
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
         assert len(kids) == 2 and {r.data.tags["elm.sweep_id"] for r in kids} == {p.data.tags["elm.sweep_id"]}
     # the report of one folder reads its own sweep's runs from the shared store, not both sweeps'
-    import subprocess
-    import sys
-
-    from tests.platform.test_e2e import REPO_ROOT
-
-    report = subprocess.run(
-        [sys.executable, "-m", "platform.report", str(tmp_path / "exp1")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    report = run_cli("platform.report", str(tmp_path / "exp1"), timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "exp1" / "report" / "report.md").read_text()
     assert "search sweep; 2 finished trials" in text and store in text
@@ -132,17 +120,14 @@ def test_trials_that_no_node_of_a_joined_cluster_can_hold_end_the_sweep_after_th
     try:
         out = tmp_path / "exp"
         t0 = time.perf_counter()
-        proc = tune(
-            "ablations/smoke.yaml",
-            "--smoke",
+        proc = run_cli(
+            "platform.tune",
+            *SMOKE,
             "--out",
             str(out),
             "--address",
             cluster.address,
-            "--set",
-            "resources.cpus_per_worker=2",
-            "--set",
-            "tune.max_pending_s=15",
+            *sets("resources.cpus_per_worker=2", "tune.max_pending_s=15"),
             timeout=300,
         )
         elapsed = time.perf_counter() - t0

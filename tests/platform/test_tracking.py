@@ -18,6 +18,8 @@ from tests.conftest import tiny_raw
 
 @dataclass
 class FakeTrial:
+    """The attributes of a Ray Tune trial that ``MlflowTracker`` reads."""
+
     trial_id: str
     config: dict
     status: str = "RUNNING"
