@@ -60,19 +60,18 @@ def splits_of(stored: StoredLogits) -> Splits:
     return Splits(select, t["test"], on, torch.from_numpy(stored.class_counts))
 
 
+def _row(method: str, test_prior: str, setting: str, val: float, test: float) -> dict[str, Any]:
+    """One row of ``TrialAnalysis.rows``: a method under a test prior, its setting, and its two accuracies."""
+    return {"method": method, "test_prior": test_prior, "setting": setting, "val": val, "test": test}
+
+
 def _balanced_row(
     method: str, setting: str, val: float, scores: torch.Tensor, targets: torch.Tensor, counts: torch.Tensor
 ) -> dict[str, Any]:
     """Test balanced accuracy, Many/Medium/Few and ECE (overall, per group) of adjusted ``scores``."""
     groups = group_of_classes(counts)
     per_class = per_class_accuracy(scores, targets, scores.shape[1])
-    row: dict[str, Any] = {
-        "method": method,
-        "test_prior": UNIFORM,
-        "setting": setting,
-        "val": val,
-        "test": float(per_class.nanmean()),
-    }
+    row = _row(method, UNIFORM, setting, val, float(per_class.nanmean()))
     row.update({f"test_{k}": v for k, v in group_means(per_class, groups, "acc_").items()})
     row["ece"] = expected_calibration_error(scores.float(), targets, RELIABILITY_BINS)
     row.update(group_calibration_errors(scores.float(), targets, groups, GROUP_NAMES, RELIABILITY_BINS))
@@ -139,34 +138,16 @@ def analyse(stored: StoredLogits) -> TrialAnalysis:
             known_v, known_t = tau_curve(fv, yv, counts, taus, prior), tau_curve(ft, yt, counts, taus, prior)
             kc = choose(known_v, known_t)
             rows += [
-                {
-                    "method": NO_ADJUSTMENT,
-                    "test_prior": name,
-                    "setting": "tau=0",
-                    "val": float(plain_v[zero]),
-                    "test": float(plain_t[zero]),
-                },
-                {
-                    "method": BALANCED_ONLY,
-                    "test_prior": name,
-                    "setting": f"tau={tau_star:g} (chosen for uniform)",
-                    "val": float(plain_v[glob.index[0]]),
-                    "test": float(plain_t[glob.index[0]]),
-                },
-                {
-                    "method": KNOWN_PRIOR_ONE,
-                    "test_prior": name,
-                    "setting": "tau=1",
-                    "val": float(known_v[one]),
-                    "test": float(known_t[one]),
-                },
-                {
-                    "method": KNOWN_PRIOR,
-                    "test_prior": name,
-                    "setting": f"tau={float(taus[kc.index[0]]):g}",
-                    "val": kc.selected,
-                    "test": kc.reported,
-                },
+                _row(NO_ADJUSTMENT, name, "tau=0", float(plain_v[zero]), float(plain_t[zero])),
+                _row(
+                    BALANCED_ONLY,
+                    name,
+                    f"tau={tau_star:g} (chosen for uniform)",
+                    float(plain_v[glob.index[0]]),
+                    float(plain_t[glob.index[0]]),
+                ),
+                _row(KNOWN_PRIOR_ONE, name, "tau=1", float(known_v[one]), float(known_t[one])),
+                _row(KNOWN_PRIOR, name, f"tau={float(taus[kc.index[0]]):g}", kc.selected, kc.reported),
             ]
     for r in rows:
         r["selected_on"] = s.selected_on
