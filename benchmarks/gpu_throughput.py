@@ -41,6 +41,7 @@ from benchmarks.common import (
     REPO_ROOT,
     WEIGHT_DECAY,
     benchmark_parser,
+    cifar10_lt_data,
     load_spec,
     print_header,
     print_table,
@@ -56,8 +57,6 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-IMBALANCE = 100
-EVAL_PER_CLASS = 10  # fit evaluates after its last epoch, outside the timed epoch; keep it cheap
 GOALS = {"b/c": 0.9, "b/d": 3.0, "concurrent 4/1": 2.5}
 # --tiny: toy sizes that exercise every code path on a CPU in seconds.
 TINY = {"batch_size": 8, "steps": 2, "warmup": 1, "concurrent": [1, 2], "loader_workers": 0, "precision": "fp32"}
@@ -77,13 +76,7 @@ def data_spec(data_root: str | None, tiny: bool) -> dict[str, Any]:
         return dict(TINY_DATA)
     if not data_root:
         raise SystemExit("error: --data-root is required (a folder with cifar-10-batches-py), or pass --tiny")
-    return {
-        "name": "cifar10_lt",
-        "root": str(Path(data_root).resolve()),
-        "download": False,
-        "imbalance_ratio": IMBALANCE,
-        "max_test_per_class": EVAL_PER_CLASS,
-    }
+    return cifar10_lt_data(data_root)
 
 
 def make_config(data: dict[str, Any], precision: str, steps: int, batch_size: int, compile: bool) -> ExperimentConfig:

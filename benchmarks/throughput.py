@@ -48,10 +48,13 @@ from benchmarks.common import (
     LR,
     MOMENTUM,
     WEIGHT_DECAY,
+    EVAL_PER_CLASS,
+    IMBALANCE,
     timing_config,
     REPO_ROOT,
     add_threads,
     benchmark_parser,
+    cifar10_lt_data,
     load_average,
     load_spec,
     print_header,
@@ -67,22 +70,14 @@ from elm.registry import LOSSES, MODELS
 from elm.train import EpochReport, Experiment, fit
 
 BATCH_SIZE = 128
-# CIFAR-10-LT at imbalance 100: 5000 images in the head class, 12,406 in all (LDAM-DRW's counts).
-N_MAX, NUM_CLASSES, IMBALANCE = 5000, 10, 100
-EVAL_PER_CLASS = 10  # fit evaluates after its last epoch (outside the timed window); keep that cheap
+N_MAX, NUM_CLASSES = 5000, 10  # CIFAR-10-LT's head class and classes, for the same-shaped synthetic blobs
 PRECISIONS = ("fp32", "bf16")
 
 
 def data_spec(data_root: str | None) -> dict[str, Any]:
     """The ``data:`` block for either real CIFAR-10-LT or same-shaped synthetic blobs."""
     if data_root:
-        return {
-            "name": "cifar10_lt",
-            "root": str(Path(data_root).resolve()),
-            "download": False,
-            "imbalance_ratio": IMBALANCE,
-            "max_test_per_class": EVAL_PER_CLASS,
-        }
+        return cifar10_lt_data(data_root)
     return {
         "name": "synthetic_lt",
         "num_classes": NUM_CLASSES,
