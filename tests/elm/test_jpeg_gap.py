@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from elm.checkpoint import checkpoint_name, save_checkpoint
-from elm.config import ConfigError, from_dict
+from elm.config import ConfigError, ExperimentConfig, from_dict
 from elm.data.base import TensorSplit
 from elm.jpeg_gap import gap_row, load_pairs, main
 from elm.train import build_experiment
@@ -73,7 +73,8 @@ def test_pairs_are_the_staged_rows_the_file_names_and_labels_must_agree(tmp_path
         load_pairs(tmp_path / "absent.npz", test)
 
 
-def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels(tmp_path: Path) -> None:
+def _cifar_run(tmp_path: Path, epoch: int = 1) -> tuple[Path, Path, ExperimentConfig]:
+    """A fake CIFAR-10 root, a run folder with one checkpoint (at ``epoch``) of a tiny model on it, and its config."""
     write_fake_cifar10(tmp_path, num_classes=10, per_class=20, test_per_class=5)
     cfg = from_dict(
         {
@@ -85,11 +86,17 @@ def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels
             "train": {"bf16": False, "channels_last": False},
         }
     )
-    exp = build_experiment(cfg)
     run = tmp_path / "run"
     save_checkpoint(
-        run / "checkpoints" / checkpoint_name(3), {"model": exp.model.state_dict(), "epoch": 3, "config": cfg.to_dict()}
+        run / "checkpoints" / checkpoint_name(epoch),
+        {"model": build_experiment(cfg).model.state_dict(), "epoch": epoch, "config": cfg.to_dict()},
     )
+    return tmp_path, run, cfg
+
+
+def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels(tmp_path: Path) -> None:
+    _, run, cfg = _cifar_run(tmp_path, epoch=3)
+    exp = build_experiment(cfg)
     rows = np.array([7, 0, 23, 41, 12])
     staged = exp.data.test
     x = staged.images[torch.from_numpy(rows)].permute(0, 2, 3, 1).numpy()
@@ -103,29 +110,8 @@ def test_cli_on_a_checkpoint_gives_no_gap_when_both_versions_are_the_same_pixels
     assert main(["--run", f"m={tmp_path / 'nothing'}", "--data-root", str(tmp_path), "--lossless", str(npz)]) == 2
 
 
-def _cifar_run(tmp_path: Path) -> tuple[Path, Path]:
-    """A fake CIFAR-10 root and a run folder with one checkpoint of a tiny model trained on it."""
-    write_fake_cifar10(tmp_path, num_classes=10, per_class=20, test_per_class=5)
-    cfg = from_dict(
-        {
-            "name": "t",
-            "seed": 0,
-            "data": {"name": "cifar10_lt", "root": str(tmp_path), "imbalance_ratio": 4},
-            "model": {"name": "tiny_mlp"},
-            "loss": {"name": "cross_entropy"},
-            "train": {"bf16": False, "channels_last": False},
-        }
-    )
-    run = tmp_path / "run"
-    save_checkpoint(
-        run / "checkpoints" / checkpoint_name(1),
-        {"model": build_experiment(cfg).model.state_dict(), "epoch": 1, "config": cfg.to_dict()},
-    )
-    return tmp_path, run
-
-
 def test_cli_bad_input_is_one_error_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root, run = _cifar_run(tmp_path)
+    root, run, _ = _cifar_run(tmp_path)
     (tmp_path / "text.npz").write_text("not an npz")
     empty = _npz(
         tmp_path / "empty.npz", np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
